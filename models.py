@@ -35,13 +35,12 @@ def _parse_decimal(text: str, places: int, what: str) -> int:
     neg = s.startswith("-")
     if neg or s.startswith("+"):
         s = s[1:]
-    whole, dot, frac = s.partition(".")
+    whole, _, frac = s.partition(".")
     if not whole and not frac:
         raise FixedPointError(f"{what}: not a number: {text!r}")
-    if (whole and not whole.isdigit()) or (frac and not frac.isdigit()) or (dot and not frac and not whole):
-        raise FixedPointError(f"{what}: not a plain decimal: {text!r}")
-    if not whole.isascii() or not frac.isascii():
-        raise FixedPointError(f"{what}: not a plain decimal: {text!r}")
+    for part in (whole, frac):
+        if part and not (part.isascii() and part.isdigit()):
+            raise FixedPointError(f"{what}: not a plain decimal: {text!r}")
     if len(frac) > places:
         if frac[places:].strip("0"):
             raise FixedPointError(f"{what}: more than {places} decimals: {text!r}")
