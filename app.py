@@ -1,0 +1,303 @@
+"""Flowboard: the app factory, the lifespan that builds and tears down everything, and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+import api
+from aggregator import Aggregator
+from analytics import Analytics
+from board import Board
+from clock import Clock, SystemClock
+from config import ConfigError, Settings, load
+from database import Database
+from market_meta import MarketDirectory
+from metrics import Metrics, Sample
+from models import Event, Trade
+from sources import Source, open_source
+from tasks import TaskOwner
+from trade_processor import Pipeline, tier_of
+from websocket_handler import Hub, trade_json
+
+log = logging.getLogger("flowboard")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+EVENT_QUEUE = 50_000
+
+
+class Runtime:
+    """Everything one running Flowboard holds, built in dependency order and closed in reverse."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    aggregator: Aggregator
+    analytics: Analytics
+    hub: Hub
+    meta: MarketDirectory
+    pipeline: Pipeline
+    board: Board
+    source: Source
+    metrics: Metrics
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.tasks = TaskOwner()
+        self.events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE)
+        self._trades_stored = 0
+
+    @classmethod
+    async def start(cls, settings: Settings, clock: Clock) -> Runtime:
+        rt = cls(settings, clock)
+        try:
+            await rt._build()
+        except BaseException:
+            await rt.stop()
+            raise
+        return rt
+
+    async def _build(self) -> None:
+        s = self.settings
+        if s.source == "live":
+            s.check_live()
+        self.db = await Database.open(
+            s.db_path, clock=self.clock, flush_interval_ms=s.flush_interval_ms
+        )
+        self.aggregator = Aggregator()
+        self.analytics = Analytics()
+        self.hub = Hub(
+            clock=self.clock,
+            snapshot=lambda: self.board.snapshot(),
+            queue_size=s.client_queue,
+            batch_ms=s.trade_batch_ms,
+        )
+        self.meta = MarketDirectory(db=self.db, fetch=None)
+        self.pipeline = Pipeline(
+            events=self.events,
+            db=self.db,
+            aggregator=self.aggregator,
+            analytics=self.analytics,
+            hub=self.hub,
+            meta=self.meta,
+            clock=self.clock,
+        )
+        self.board = Board(
+            source=s.source,
+            clock=self.clock,
+            aggregator=self.aggregator,
+            analytics=self.analytics,
+            pipeline=self.pipeline,
+            hub=self.hub,
+            meta=self.meta,
+            feed_stats=self.feed_stats,
+            trades_stored=lambda: self._trades_stored,
+        )
+        self.pipeline.on_status = lambda: self.hub.publish(
+            {"type": "status", "status": self.board.status()}
+        )
+        last_ms = await self._warm_restart()
+        self.source = await open_source(
+            s, events=self.events, clock=self.clock, resume_from_ms=last_ms
+        )
+        self.meta.set_fetch(self.source.fetch_markets)
+        self.metrics = Metrics(self._samples())
+        self.tasks.start("pipeline", self.pipeline.run())
+        self.tasks.start("hub", self.hub.run())
+        self.tasks.start("board-tick", self.board.run())
+        self.tasks.start("market-meta", self.meta.run())
+        self.tasks.start("retention", self._retention())
+        self.tasks.start("stored-count", self._count_stored())
+        for name, coro in self.source.tasks():
+            self.tasks.start(name, coro)
+        log.info("flowboard running: source=%s db=%s", s.source, s.db_path)
+
+    async def _warm_restart(self) -> int | None:
+        """Rebuild windows and analytics from SQLite; return the last stored trade time."""
+        last_ms = await self.db.last_trade_ms()
+        if last_ms is None:
+            return None
+        now = self.clock.now_ms()
+        rebuilt = 0
+        async for batch in self.db.trades_between(now - DAY_MS - HOUR_MS, now + 1):
+            for trade in batch:
+                self.aggregator.add_trade(trade)
+                self.analytics.add_trade(trade)
+            rebuilt += len(batch)
+        recent = await self.db.recent_trades(limit=self.pipeline.recent.maxlen or 200)
+        await self.meta.load(list({t.ticker for t in recent}))
+        for trade in reversed(recent):
+            self.pipeline.recent.append(self.trade_row(trade))
+        self._trades_stored = await self.db.trade_count()
+        log.info("warm restart: %d trades of the last day rebuilt into the windows", rebuilt)
+        return last_ms
+
+    async def _retention(self) -> None:
+        keep_ms = self.settings.retention_days * DAY_MS
+        while True:
+            removed = await self.db.prune(self.clock.now_ms() - keep_ms)
+            if removed:
+                log.info(
+                    "retention: pruned %d trades older than %d days",
+                    removed,
+                    self.settings.retention_days,
+                )
+            await asyncio.sleep(HOUR_MS / 1000)
+
+    async def _count_stored(self) -> None:
+        while True:
+            self._trades_stored = await self.db.trade_count()
+            await asyncio.sleep(5)
+
+    async def stop(self) -> None:
+        """Stop the feed first, then drain what it delivered into storage, then close."""
+        source = getattr(self, "source", None)
+        await self.tasks.close()
+        if hasattr(self, "pipeline"):
+            while not self.events.empty():
+                self.pipeline.handle(self.events.get_nowait())
+        if source is not None:
+            await source.close()
+        if hasattr(self, "db"):
+            await self.db.close()
+
+    # ---- helpers for the API -----------------------------------------------------------------
+
+    def feed_stats(self) -> Any:
+        source = getattr(self, "source", None)
+        return source.stats() if source is not None else None
+
+    def trade_row(self, trade: Trade) -> dict[str, Any]:
+        return trade_json(
+            trade, self.meta.title(trade.ticker), tier_of(trade.notional, self.pipeline.tiers)
+        )
+
+    def book_json(self, ticker: str) -> dict[str, Any] | None:
+        book = self.source.books().get(ticker) if hasattr(self, "source") else None
+        if book is None:
+            return None
+        return book.as_json()
+
+    def _samples(self) -> list[Sample]:
+        p = self.pipeline.stats
+        h = self.hub.stats
+        w = self.db.stats
+
+        def feed(name: str) -> Any:
+            return lambda: getattr(self.feed_stats(), name, None)
+
+        return [
+            ("counter", "flowboard_trades", "Trades received", lambda: p.trades),
+            ("counter", "flowboard_feed_gaps", "Feed gaps detected", lambda: p.gaps),
+            ("counter", "flowboard_gaps_recovered", "Feed gaps repaired", lambda: p.gaps_recovered),
+            (
+                "counter",
+                "flowboard_trades_recovered",
+                "Trades backfilled",
+                lambda: p.trades_recovered,
+            ),
+            ("counter", "flowboard_feed_reconnects", "Feed reconnects", feed("reconnects")),
+            ("counter", "flowboard_feed_bad_frames", "Bad frames skipped", feed("bad_frames")),
+            ("counter", "flowboard_db_rows_written", "Rows written", lambda: w.rows_written),
+            ("counter", "flowboard_db_flushes", "Write transactions", lambda: w.flushes),
+            ("gauge", "flowboard_db_pending", "Rows waiting to be written", lambda: w.pending),
+            ("gauge", "flowboard_ws_clients", "Stream clients", lambda: self.hub.clients),
+            ("counter", "flowboard_ws_dropped", "Slow clients dropped", lambda: h.dropped_slow),
+            ("gauge", "flowboard_event_queue", "Events queued", self.events.qsize),
+            ("gauge", "flowboard_feed_lag_ms", "Receive minus exchange ms", lambda: p.last_lag_ms),
+            ("gauge", "flowboard_tick_ms", "Last 1 s tick, ms", lambda: self.board.last_tick_ms),
+        ]
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, api.ApiError)
+    return api.error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return api.json_response({"error": exc.detail}, exc.status_code)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, banner: str | None = None
+) -> Starlette:
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        rt = await Runtime.start(settings, clock)
+        app.state.runtime = rt
+        if banner:
+            print(f"Flowboard ({settings.source}) on {banner}", flush=True)
+        try:
+            yield {"runtime": rt}
+        finally:
+            await rt.stop()
+
+    async def stream(websocket: WebSocket) -> None:
+        rt: Runtime = websocket.state.runtime
+        await rt.hub.serve(websocket)
+
+    routes = [*api.routes(), WebSocketRoute("/ws/stream", stream)]
+    if STATIC_DIR.is_dir():
+        routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={api.ApiError: _api_error, HTTPException: _http_error},
+    )
+
+
+async def serve(settings: Settings) -> None:
+    # Bind first so that port 0 works and the printed URL is the real one.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    app = create_app(settings, banner=f"http://{settings.host}:{port}/")
+    config = uvicorn.Config(
+        app,
+        ws_per_message_deflate=False,  # deflate doubles the fan-out cost (DESIGN.md)
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve(sockets=[sock])
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        settings = load(os.environ, sys.argv[1:] if argv is None else argv)
+        if settings.source == "live":
+            settings.check_live()
+    except ConfigError as exc:
+        print(f"flowboard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Settings: read once from the environment and the command line, frozen, passed down."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SOURCES = ("sim", "live", "replay")
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work together; the message says what to set."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    source: str = "sim"
+    db_path: str = "flowboard.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    record_path: str | None = None
+    replay_path: str | None = None
+    replay_speed: str = "max"  # "1", "10", ... (times real time) or "max"
+    sim_rate: float = 50.0  # trades per second from the built-in exchange
+    sim_seed: int = 1
+    sim_markets: int = 300
+    kalshi_env: str = "prod"
+    kalshi_rest_url: str | None = None
+    kalshi_ws_url: str | None = None
+    kalshi_key_id: str | None = None
+    kalshi_key_path: str | None = None
+    balldontlie_key: str | None = field(default=None, repr=False)
+    retention_days: int = 30
+    flush_interval_ms: int = 100
+    trade_batch_ms: int = 100
+    client_queue: int = 256  # messages buffered per browser before it is dropped
+    book_tickers: tuple[str, ...] = ()
+    silence_timeout_s: float = 30.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ConfigError(f"source must be one of {', '.join(SOURCES)}, not {self.source!r}")
+        if self.source == "replay" and not self.replay_path:
+            raise ConfigError("--source replay needs a recording: --replay FILE")
+        if self.kalshi_env not in ("prod", "demo"):
+            raise ConfigError(f"kalshi env must be prod or demo, not {self.kalshi_env!r}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port out of range: {self.port}")
+        if self.sim_rate < 0:
+            raise ConfigError("sim rate must be >= 0 trades/s")
+        if self.retention_days < 1:
+            raise ConfigError("retention must be at least 1 day")
+        if self.replay_speed != "max":
+            try:
+                speed = float(self.replay_speed)
+            except ValueError:
+                speed = 0.0
+            if speed <= 0:
+                raise ConfigError(
+                    f"replay speed must be a positive number or 'max': {self.replay_speed!r}"
+                )
+
+    def check_live(self) -> None:
+        """A live start needs keys; say exactly which are missing."""
+        missing = [
+            name
+            for name, value in (
+                ("KALSHI_API_KEY_ID", self.kalshi_key_id),
+                ("KALSHI_PRIVATE_KEY_PATH", self.kalshi_key_path),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(
+                "--source live needs Kalshi API keys: set "
+                + " and ".join(missing)
+                + " (the API key id, and the path of its RSA private key PEM file)"
+            )
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+ENV_VARS: dict[str, str] = {
+    "FLOWBOARD_SOURCE": "source",
+    "FLOWBOARD_DB": "db_path",
+    "FLOWBOARD_HOST": "host",
+    "FLOWBOARD_PORT": "port",
+    "FLOWBOARD_RETENTION_DAYS": "retention_days",
+    "FLOWBOARD_SIM_RATE": "sim_rate",
+    "FLOWBOARD_SIM_SEED": "sim_seed",
+    "KALSHI_ENV": "kalshi_env",
+    "KALSHI_REST_URL": "kalshi_rest_url",
+    "KALSHI_WS_URL": "kalshi_ws_url",
+    "KALSHI_API_KEY_ID": "kalshi_key_id",
+    "KALSHI_PRIVATE_KEY_PATH": "kalshi_key_path",
+    "BALLDONTLIE_API_KEY": "balldontlie_key",
+}
+_TYPES: dict[str, type] = {
+    "port": int,
+    "retention_days": int,
+    "sim_rate": float,
+    "sim_seed": int,
+    "sim_markets": int,
+}
+
+
+def _coerce(name: str, raw: str) -> Any:
+    kind = _TYPES.get(name, str)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flowboard", description="Live Kalshi money flow board")
+    p.add_argument("--source", choices=SOURCES)
+    p.add_argument("--db", dest="db_path")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--record", dest="record_path", help="record every raw feed frame to FILE")
+    p.add_argument("--replay", dest="replay_path", help="recording to play with --source replay")
+    p.add_argument("--replay-speed", help="1, 10, ... times real time, or max")
+    p.add_argument("--sim-rate", type=float, help="trades per second from the built-in exchange")
+    p.add_argument("--sim-seed", type=int)
+    p.add_argument("--sim-markets", type=int)
+    p.add_argument("--kalshi-env", choices=("prod", "demo"))
+    p.add_argument("--kalshi-rest-url")
+    p.add_argument("--kalshi-ws-url")
+    p.add_argument("--retention-days", type=int)
+    p.add_argument("--book", dest="book_tickers", action="append", help="order book to follow")
+    p.add_argument("--log-level")
+    return p
+
+
+def load(env: Mapping[str, str], argv: Sequence[str] | None = None) -> Settings:
+    """Defaults, then environment variables, then command-line flags (flags win)."""
+    values: dict[str, Any] = {}
+    for var, name in ENV_VARS.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var])
+    args = parser().parse_args(list(argv or []))
+    for name, value in vars(args).items():
+        if value is not None:
+            values[name] = tuple(value) if name == "book_tickers" else value
+    return Settings(**values)

@@ -1,0 +1,119 @@
+"""Market names for the board: a cache in front of SQLite and Kalshi's REST markets endpoint.
+
+``title`` never waits: an unknown ticker returns "" and is queued; the lookup task fetches queued
+tickers in batches, at most ``max_per_s`` requests a second, backing off when rate limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from database import Database
+from models import LifecycleEvent, LifecycleKind, MarketInfo
+
+log = logging.getLogger(__name__)
+
+Fetch = Callable[[list[str]], Awaitable[list[MarketInfo]]]
+BATCH = 100  # tickers per REST request
+_STATUS = {
+    LifecycleKind.ACTIVATED: "active",
+    LifecycleKind.DEACTIVATED: "inactive",
+    LifecycleKind.DETERMINED: "determined",
+    LifecycleKind.SETTLED: "finalized",
+}
+
+
+class MarketDirectory:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        fetch: Fetch | None,
+        max_per_s: float = 5.0,
+        retry_after_s: float = 5.0,
+    ) -> None:
+        self._db = db
+        self._fetch = fetch
+        self._info: dict[str, MarketInfo] = {}
+        self._queued: dict[str, None] = {}
+        self._asked: set[str] = set()
+        self._wake = asyncio.Event()
+        self._interval = 1.0 / max_per_s
+        self._retry_after = retry_after_s
+        self.lookups = 0
+        self.lookup_errors = 0
+
+    def set_fetch(self, fetch: Fetch | None) -> None:
+        self._fetch = fetch
+        if self._queued:
+            self._wake.set()
+
+    def title(self, ticker: str) -> str:
+        info = self._info.get(ticker)
+        if info is not None:
+            return info.title
+        if ticker not in self._asked:
+            self._asked.add(ticker)
+            self._queued[ticker] = None
+            self._wake.set()
+        return ""
+
+    def info(self, ticker: str) -> MarketInfo | None:
+        return self._info.get(ticker)
+
+    def series_of(self, ticker: str) -> str:
+        info = self._info.get(ticker)
+        return info.series_ticker if info else ticker.split("-", 1)[0]
+
+    def put(self, info: MarketInfo) -> None:
+        self._info[info.ticker] = info
+        self._db.add_market(info)
+
+    def on_lifecycle(self, event: LifecycleEvent) -> None:
+        info = self._info.get(event.ticker)
+        status = _STATUS.get(event.kind)
+        if info is None or status is None:
+            if info is None:
+                self.title(event.ticker)
+            return
+        self.put(replace(info, status=status, result=event.result or info.result))
+
+    async def load(self, tickers: list[str]) -> None:
+        """Fill the cache from SQLite (warm restart)."""
+        known = await self._db.markets(tickers)
+        self._info.update(known)
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queued:
+                batch = list(self._queued)[:BATCH]
+                for ticker in batch:
+                    del self._queued[ticker]
+                await self._lookup(batch)
+                await asyncio.sleep(self._interval)
+
+    async def _lookup(self, tickers: list[str]) -> None:
+        known = await self._db.markets(tickers)
+        self._info.update(known)
+        missing = [t for t in tickers if t not in known]
+        if not missing or self._fetch is None:
+            return
+        try:
+            found = await self._fetch(missing)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # network trouble: try these again later
+            self.lookup_errors += 1
+            log.warning("market lookup of %d tickers failed: %r", len(missing), exc)
+            for ticker in missing:
+                self._queued[ticker] = None
+            await asyncio.sleep(self._retry_after)
+            return
+        self.lookups += 1
+        for info in found:
+            self.put(info)

@@ -1,0 +1,7 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import logging
+
+logging.getLogger("flowboard").setLevel(logging.INFO)

@@ -1,0 +1,175 @@
+"""The pipeline: every event from the feed goes to storage, windows, analytics and the hub.
+
+It runs on the event loop and never awaits storage or browsers: the database takes rows into
+its pending batch, the hub takes trades into its pending batch. Other consumers (the paper desk,
+strategies) subscribe with ``listen`` and get every event in order; one failing listener is
+logged, counted and, after repeated failures, switched off without stopping the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aggregator import Aggregator
+from analytics import Analytics
+from clock import Clock
+from database import Database
+from market_meta import MarketDirectory
+from models import (
+    Event,
+    FeedGap,
+    FeedState,
+    FeedStatus,
+    GapRecovered,
+    LifecycleEvent,
+    Trade,
+)
+from websocket_handler import Hub, trade_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIERS = (1_000_000_000, 5_000_000_000, 25_000_000_000)  # $1k, $5k, $25k taker notional
+LISTENER_MAX_FAILURES = 10
+RATE_SECONDS = 5
+
+
+def tier_of(notional: int, tiers: tuple[int, ...]) -> int:
+    tier = 0
+    for threshold in tiers:
+        if notional >= threshold:
+            tier += 1
+    return tier
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    events: int = 0
+    trades: int = 0
+    gaps: int = 0
+    gaps_recovered: int = 0
+    trades_recovered: int = 0
+    listener_errors: int = 0
+    last_trade_ts_ms: int | None = None
+    last_lag_ms: int | None = None
+    state: FeedState = FeedState.CONNECTING
+    state_detail: str = ""
+    per_second: deque[tuple[int, int]] = field(
+        default_factory=lambda: deque(maxlen=RATE_SECONDS + 1)
+    )
+
+
+@dataclass(slots=True)
+class _Listener:
+    name: str
+    fn: Callable[[Event], None]
+    failures: int = 0
+    enabled: bool = True
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        events: asyncio.Queue[Event],
+        db: Database,
+        aggregator: Aggregator,
+        analytics: Analytics,
+        hub: Hub,
+        meta: MarketDirectory,
+        clock: Clock,
+        tiers: tuple[int, ...] = DEFAULT_TIERS,
+        recent_kept: int = 200,
+    ) -> None:
+        self._events = events
+        self._db = db
+        self._agg = aggregator
+        self._analytics = analytics
+        self._hub = hub
+        self._meta = meta
+        self._clock = clock
+        self.tiers = tiers
+        self.recent: deque[dict[str, object]] = deque(maxlen=recent_kept)
+        self.stats = PipelineStats()
+        self._listeners: list[_Listener] = []
+        self.on_status: Callable[[], None] | None = None
+
+    def listen(self, name: str, fn: Callable[[Event], None]) -> None:
+        self._listeners.append(_Listener(name, fn))
+
+    async def run(self) -> None:
+        queue = self._events
+        while True:
+            event = await queue.get()
+            self.handle(event)
+            # Drain what is already queued without yielding per event.
+            for _ in range(min(queue.qsize(), 5000)):
+                self.handle(queue.get_nowait())
+
+    def handle(self, event: Event) -> None:
+        self.stats.events += 1
+        if type(event) is Trade:
+            self._on_trade(event)
+        elif isinstance(event, FeedGap):
+            self.stats.gaps += 1
+            self._db.add_gap(event)
+            log.warning(
+                "feed gap: %s on %s (expected seq %s, got %s)",
+                event.kind,
+                event.channel,
+                event.expected_seq,
+                event.got_seq,
+            )
+        elif isinstance(event, GapRecovered):
+            self.stats.gaps_recovered += 1
+            self.stats.trades_recovered += event.trades_recovered
+            self._db.add_recovery(event)
+        elif isinstance(event, FeedStatus):
+            self.stats.state = event.state
+            self.stats.state_detail = event.detail
+            if self.on_status is not None:
+                self.on_status()
+        elif isinstance(event, LifecycleEvent):
+            self._meta.on_lifecycle(event)
+        for listener in self._listeners:
+            if listener.enabled:
+                self._call(listener, event)
+
+    def _on_trade(self, trade: Trade) -> None:
+        stats = self.stats
+        stats.trades += 1
+        stats.last_trade_ts_ms = trade.ts_ms
+        stats.last_lag_ms = trade.recv_ms - trade.ts_ms
+        second = trade.recv_ms // 1000
+        per_second = stats.per_second
+        if per_second and per_second[-1][0] == second:
+            per_second[-1] = (second, per_second[-1][1] + 1)
+        else:
+            per_second.append((second, 1))
+        self._db.add_trade(trade)
+        self._agg.add_trade(trade)
+        self._analytics.add_trade(trade)
+        title = self._meta.title(trade.ticker)
+        tier = tier_of(trade.notional, self.tiers)
+        self.recent.append(trade_json(trade, title, tier))
+        self._hub.add_trade(trade, title, tier)
+
+    def _call(self, listener: _Listener, event: Event) -> None:
+        try:
+            listener.fn(event)
+        except Exception:
+            listener.failures += 1
+            self.stats.listener_errors += 1
+            log.exception("listener %s failed on %r", listener.name, event)
+            if listener.failures >= LISTENER_MAX_FAILURES:
+                listener.enabled = False
+                log.error("listener %s disabled after %d errors", listener.name, listener.failures)
+
+    def trades_per_s(self, now_ms: int) -> float:
+        """Trades received per second over the last complete seconds (display only)."""
+        now_s = now_ms // 1000
+        counted = sum(n for s, n in self.stats.per_second if now_s - RATE_SECONDS <= s < now_s)
+        return counted / RATE_SECONDS

@@ -1,0 +1,294 @@
+"""The /ws/stream hub: one bounded queue and one sender task per browser.
+
+``publish`` and ``add_trade`` never await: the feed and the pipeline are never slowed by a
+browser. Each message is JSON-encoded once and the same text is offered to every client; a
+client whose queue is full is dropped (close code 4001) and may reconnect to a fresh snapshot.
+Trades are coalesced and sent at most every ``batch_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from clock import Clock
+from models import PRICE_SCALE, Side, Trade
+
+log = logging.getLogger(__name__)
+
+SLOW_CLIENT_CLOSE = 4001
+BAD_MESSAGE_CLOSE = 4002
+CLOSE_TIMEOUT_S = 2.0
+
+
+class FilterError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFilter:
+    """What a client wants to see in its `trades` messages."""
+
+    min_count: int | None = None  # hundredths of a contract
+    min_notional: int | None = None  # micro-dollars
+    side: Side | None = None
+    search: str | None = None  # upper-cased ticker/series prefix or title words
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> TradeFilter:
+        def nonneg_int(name: str) -> int | None:
+            value = msg.get(name)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise FilterError(f"{name} must be a non-negative integer or null")
+            return value
+
+        side = msg.get("side")
+        if side not in (None, "yes", "no"):
+            raise FilterError("side must be 'yes', 'no' or null")
+        search = msg.get("search")
+        if search is not None and (not isinstance(search, str) or len(search) > 100):
+            raise FilterError("search must be a string of at most 100 characters or null")
+        return cls(
+            min_count=nonneg_int("min_count"),
+            min_notional=nonneg_int("min_notional"),
+            side=Side(side) if side else None,
+            search=search.strip().upper() or None if search else None,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return self == _NO_FILTER
+
+    def matches(self, trade: Trade, title: str) -> bool:
+        if self.min_count is not None and trade.count < self.min_count:
+            return False
+        if self.min_notional is not None and trade.notional < self.min_notional:
+            return False
+        if self.side is not None and trade.taker_side is not self.side:
+            return False
+        if self.search is not None:
+            return trade.ticker.startswith(self.search) or self.search in title.upper()
+        return True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "min_count": self.min_count,
+            "min_notional": self.min_notional,
+            "side": self.side.value if self.side else None,
+            "search": self.search,
+        }
+
+
+_NO_FILTER = TradeFilter()
+
+
+def trade_json(trade: Trade, title: str, tier: int) -> dict[str, Any]:
+    yes_price = trade.yes_price
+    price = yes_price if trade.taker_side is Side.YES else PRICE_SCALE - yes_price
+    return {
+        "id": trade.trade_id,
+        "ticker": trade.ticker,
+        "title": title,
+        "yes_price": yes_price,
+        "count": trade.count,
+        "side": trade.taker_side.value,
+        "price": price,
+        "notional": price * trade.count,
+        "ts_ms": trade.ts_ms,
+        "recv_ms": trade.recv_ms,
+        "tier": tier,
+    }
+
+
+def encode(msg: dict[str, Any]) -> str:
+    return orjson.dumps(msg).decode()
+
+
+class Subscriber:
+    __slots__ = ("dropped", "filter", "kill", "queue", "remote")
+
+    def __init__(self, remote: str, queue_size: int) -> None:
+        self.remote = remote
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self.filter = _NO_FILTER
+        self.dropped = False
+        self.kill = asyncio.Event()
+
+
+@dataclass(slots=True)
+class HubStats:
+    connected_total: int = 0
+    dropped_slow: int = 0
+    bad_messages: int = 0
+    messages_sent: int = 0
+    trades_batches: int = 0
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        snapshot: Callable[[], dict[str, Any]],
+        queue_size: int = 256,
+        batch_ms: int = 100,
+    ) -> None:
+        self._clock = clock
+        self._snapshot = snapshot
+        self._queue_size = queue_size
+        self._batch_s = batch_ms / 1000
+        self._subs: set[Subscriber] = set()
+        self._pending: list[tuple[Trade, dict[str, Any]]] = []
+        self.stats = HubStats()
+        self._wake = asyncio.Event()
+
+    @property
+    def clients(self) -> int:
+        return len(self._subs)
+
+    # ---- producers (never await) -------------------------------------------------------------
+
+    def add_trade(self, trade: Trade, title: str, tier: int) -> None:
+        if self._subs:
+            self._pending.append((trade, trade_json(trade, title, tier)))
+
+    def publish(self, msg: dict[str, Any]) -> None:
+        if not self._subs:
+            return
+        self._offer_all(encode(msg))
+
+    def _offer_all(self, data: str) -> None:
+        for sub in list(self._subs):
+            self._offer(sub, data)
+
+    def _offer(self, sub: Subscriber, data: str) -> None:
+        try:
+            sub.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self._drop(sub)
+
+    def _drop(self, sub: Subscriber) -> None:
+        if sub.dropped:
+            return
+        sub.dropped = True
+        self._subs.discard(sub)
+        self.stats.dropped_slow += 1
+        log.warning(
+            "dropping slow /ws/stream client %s (queue of %d full)", sub.remote, self._queue_size
+        )
+        # The sender may be stuck in a send to this very client: the connection's own task
+        # cancels it and closes the socket.
+        sub.kill.set()
+
+    # ---- the batching loop -------------------------------------------------------------------
+
+    def flush_trades(self) -> int:
+        """Send pending trades: one encoding for unfiltered clients, one per distinct filter."""
+        pending, self._pending = self._pending, []
+        if not pending or not self._subs:
+            return 0
+        self.stats.trades_batches += 1
+        by_filter: dict[TradeFilter, list[Subscriber]] = {}
+        for sub in self._subs:
+            by_filter.setdefault(sub.filter, []).append(sub)
+        for flt, subs in by_filter.items():
+            if flt.is_empty:
+                rows = [row for _, row in pending]
+            else:
+                rows = [row for trade, row in pending if flt.matches(trade, row["title"])]
+            if not rows:
+                continue
+            data = encode({"type": "trades", "trades": rows})
+            for sub in subs:
+                self._offer(sub, data)
+        return len(pending)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._batch_s)
+            self.flush_trades()
+
+    # ---- one browser ------------------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        client = websocket.client
+        remote = f"{client.host}:{client.port}" if client else "?"
+        sub = Subscriber(remote, self._queue_size)
+        # The snapshot is built and the subscriber registered with no await in between, so the
+        # deltas that follow start exactly where the snapshot ends.
+        sub.queue.put_nowait(encode(self._snapshot()))
+        self._subs.add(sub)
+        self.stats.connected_total += 1
+        sender = asyncio.create_task(self._send_loop(websocket, sub), name=f"ws-send {remote}")
+        try:
+            await self._receive_loop(websocket, sub, sender)
+        finally:
+            self._subs.discard(sub)
+            sender.cancel()
+            # The socket is gone either way; what the sender died of does not matter now.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _send_loop(self, websocket: WebSocket, sub: Subscriber) -> None:
+        while True:
+            data = await sub.queue.get()
+            await websocket.send_text(data)
+            self.stats.messages_sent += 1
+
+    async def _receive_loop(
+        self, websocket: WebSocket, sub: Subscriber, sender: asyncio.Task[None]
+    ) -> None:
+        receive = asyncio.ensure_future(websocket.receive_text())
+        killed = asyncio.ensure_future(sub.kill.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {receive, sender, killed}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if killed in done:
+                    sender.cancel()
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                            await websocket.close(
+                                SLOW_CLIENT_CLOSE, "too slow: reconnect for a fresh snapshot"
+                            )
+                    return
+                if sender in done:
+                    return
+                try:
+                    text = receive.result()
+                except (WebSocketDisconnect, RuntimeError):
+                    return
+                self._handle_client_message(sub, text)
+                receive = asyncio.ensure_future(websocket.receive_text())
+        finally:
+            for fut in (receive, killed):
+                if not fut.done():
+                    fut.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await fut
+
+    def _handle_client_message(self, sub: Subscriber, text: str) -> None:
+        try:
+            msg = orjson.loads(text)
+            if not isinstance(msg, dict):
+                raise FilterError("message must be a JSON object")
+            kind = msg.get("type")
+            if kind != "filter":
+                raise FilterError(f"unknown message type {kind!r}; expected 'filter'")
+            sub.filter = TradeFilter.parse(msg)
+            self._offer(sub, encode({"type": "filter_ack", "filter": sub.filter.as_json()}))
+        except (orjson.JSONDecodeError, FilterError) as exc:
+            self.stats.bad_messages += 1
+            log.info("bad message from %s: %s: %.200s", sub.remote, exc, text)
+            self._offer(sub, encode({"type": "error", "error": str(exc)}))
