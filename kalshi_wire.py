@@ -1,0 +1,624 @@
+"""Kalshi wire format: the only module that knows Kalshi's JSON field names.
+
+Parses WebSocket frames and REST bodies into ``models`` types, in the current format (``*_dollars``
+price strings, ``*_fp`` count strings, ``ts_ms``, ``taker_outcome_side``) and the legacy integer
+format (cents 1..99, whole-contract counts, ``ts`` in seconds). Values convert exactly or the
+frame is rejected with ``WireError``; nothing else escapes the frame parser.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from models import (
+    PRICE_SCALE,
+    BookDelta,
+    BookSnapshot,
+    EventInfo,
+    FixedPointError,
+    LifecycleEvent,
+    LifecycleKind,
+    MarketInfo,
+    SeriesInfo,
+    Side,
+    TickerUpdate,
+    Trade,
+    count_from_int,
+    parse_count,
+    parse_dollars,
+    parse_price,
+    price_from_cents,
+)
+
+log = logging.getLogger(__name__)
+
+
+class WireError(ValueError):
+    """A frame or body that is not valid Kalshi wire data."""
+
+
+# ---- control messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    id: int | None
+    channel: str
+    sid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    id: int | None
+    sid: int | None
+    seq: int | None
+    market_tickers: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    id: int | None
+    sid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WsError:
+    id: int | None
+    code: int
+    msg: str
+    market_ticker: str | None
+
+
+Control = Subscribed | Ok | Unsubscribed | WsError
+Payload = Trade | BookSnapshot | BookDelta | TickerUpdate | LifecycleEvent | Control
+
+
+@dataclass(frozen=True, slots=True)
+class WireMessage:
+    """One parsed frame: its type, subscription id and seq (when sent) and the parsed payload."""
+
+    type: str
+    sid: int | None
+    seq: int | None
+    payload: Payload
+
+
+# ---- scalar helpers -----------------------------------------------------------------------------
+
+_price_cache: dict[str, int] = {}
+_PRICE_CACHE_MAX = 20_000
+
+
+def _price(text: Any) -> int:
+    """Dollar string to centicents; the few thousand distinct prices are cached."""
+    cc = _price_cache.get(text) if type(text) is str else None
+    if cc is None:
+        if type(text) is not str:
+            raise WireError(f"price must be a string: {text!r}")
+        cc = parse_price(text)
+        if len(_price_cache) < _PRICE_CACHE_MAX:
+            _price_cache[text] = cc
+    return cc
+
+
+def _int(value: Any, what: str) -> int:
+    if type(value) is not int:
+        raise WireError(f"{what} must be an integer: {value!r}")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    if type(value) is not str or not value:
+        raise WireError(f"{what} must be a non-empty string: {value!r}")
+    return value
+
+
+def _opt_int(value: Any, what: str) -> int | None:
+    return None if value is None else _int(value, what)
+
+
+def _side(value: Any) -> Side:
+    if value == "yes":
+        return Side.YES
+    if value == "no":
+        return Side.NO
+    raise WireError(f"side must be 'yes' or 'no': {value!r}")
+
+
+def rfc3339_to_ms(text: Any) -> int:
+    """RFC 3339 time ('2026-06-11T06:29:47.42784Z') to epoch ms, sub-ms truncated."""
+    if type(text) is not str:
+        raise WireError(f"time must be a string: {text!r}")
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise WireError(f"bad RFC 3339 time: {text!r}") from None
+    if dt.tzinfo is None:
+        raise WireError(f"time without a zone: {text!r}")
+    utc = dt.utctimetuple()
+    return calendar.timegm(utc) * 1000 + dt.microsecond // 1000
+
+
+def _price_field(msg: Mapping[str, Any], dollars_key: str, cents_key: str) -> int | None:
+    """Current `<x>_dollars` string, else legacy integer cents; None when neither is present."""
+    text = msg.get(dollars_key)
+    if text is not None:
+        return _price(text)
+    cents = msg.get(cents_key)
+    if cents is not None:
+        return price_from_cents(cents)
+    return None
+
+
+def _count_field(msg: Mapping[str, Any], fp_key: str, int_key: str) -> int | None:
+    text = msg.get(fp_key)
+    if text is not None:
+        if type(text) is not str:
+            raise WireError(f"{fp_key} must be a string: {text!r}")
+        return parse_count(text)
+    legacy = msg.get(int_key)
+    if legacy is not None:
+        return count_from_int(legacy)
+    return None
+
+
+def _ts_ms(msg: Mapping[str, Any], fallback: int) -> int:
+    """`ts_ms`, else `ts` (seconds int, or RFC 3339 on book deltas), else the fallback."""
+    ms = msg.get("ts_ms")
+    if ms is not None:
+        return _int(ms, "ts_ms")
+    ts = msg.get("ts")
+    if ts is None:
+        return fallback
+    if type(ts) is int:
+        return ts * 1000
+    return rfc3339_to_ms(ts)
+
+
+# ---- market-data payloads -----------------------------------------------------------------------
+
+
+def _trade(msg: Mapping[str, Any], ticker_key: str, recv_ms: int, ts_ms: int | None) -> Trade:
+    yes = _price_field(msg, "yes_price_dollars", "yes_price")
+    if yes is None:
+        raise WireError("trade without a yes price")
+    if not 0 < yes < PRICE_SCALE:
+        raise WireError(f"trade price out of range: {yes}")
+    no = _price_field(msg, "no_price_dollars", "no_price")
+    if no is not None and yes + no != PRICE_SCALE:
+        raise WireError(f"yes and no prices do not add to $1: {yes} + {no}")
+    count = _count_field(msg, "count_fp", "count")
+    if count is None or count <= 0:
+        raise WireError(f"trade count missing or not positive: {count}")
+    side = msg.get("taker_outcome_side")
+    if side is None:
+        side = msg.get("taker_side")
+    return Trade(
+        trade_id=_str(msg.get("trade_id"), "trade_id"),
+        ticker=_str(msg.get(ticker_key), ticker_key),
+        yes_price=yes,
+        count=count,
+        taker_side=_side(side),
+        ts_ms=_ts_ms(msg, recv_ms) if ts_ms is None else ts_ms,
+        recv_ms=recv_ms,
+    )
+
+
+def _levels(raw: Any, legacy_cents: bool) -> tuple[tuple[int, int], ...]:
+    if raw is None:
+        return ()
+    if type(raw) is not list:
+        raise WireError(f"book levels must be a list: {raw!r}")
+    out: list[tuple[int, int]] = []
+    for lvl in raw:
+        if type(lvl) is not list or len(lvl) != 2:
+            raise WireError(f"book level must be [price, qty]: {lvl!r}")
+        p, q = lvl
+        price = price_from_cents(p) if legacy_cents else _price(p)
+        qty = count_from_int(q) if type(q) is int else parse_count(_str(q, "level qty"))
+        if not 0 < price < PRICE_SCALE or qty < 0:
+            raise WireError(f"book level out of range: {lvl!r}")
+        out.append((price, qty))
+    return tuple(out)
+
+
+def _book_side(msg: Mapping[str, Any], side: str) -> tuple[tuple[int, int], ...]:
+    """Current `<side>_dollars_fp`, else legacy `<side>_dollars` (str, int), else `<side>` cents."""
+    for key, legacy in ((f"{side}_dollars_fp", False), (f"{side}_dollars", False), (side, True)):
+        if key in msg:
+            return _levels(msg[key], legacy)
+    return ()
+
+
+def _snapshot(msg: Mapping[str, Any], sid: int, seq: int, recv_ms: int) -> BookSnapshot:
+    return BookSnapshot(
+        ticker=_str(msg.get("market_ticker"), "market_ticker"),
+        yes=_book_side(msg, "yes"),
+        no=_book_side(msg, "no"),
+        sid=sid,
+        seq=seq,
+        ts_ms=_ts_ms(msg, recv_ms),
+        recv_ms=recv_ms,
+    )
+
+
+def _delta(msg: Mapping[str, Any], sid: int, seq: int, recv_ms: int) -> BookDelta:
+    price = _price_field(msg, "price_dollars", "price")
+    if price is None or not 0 < price < PRICE_SCALE:
+        raise WireError(f"delta price missing or out of range: {price}")
+    delta = _count_field(msg, "delta_fp", "delta")
+    if delta is None:
+        raise WireError("delta without a quantity")
+    return BookDelta(
+        ticker=_str(msg.get("market_ticker"), "market_ticker"),
+        side=_side(msg.get("side")),
+        price=price,
+        delta=delta,
+        sid=sid,
+        seq=seq,
+        ts_ms=_ts_ms(msg, recv_ms),
+        recv_ms=recv_ms,
+    )
+
+
+def _ticker(msg: Mapping[str, Any], recv_ms: int) -> TickerUpdate:
+    return TickerUpdate(
+        ticker=_str(msg.get("market_ticker"), "market_ticker"),
+        price=_price_field(msg, "price_dollars", "price"),
+        yes_bid=_price_field(msg, "yes_bid_dollars", "yes_bid"),
+        yes_ask=_price_field(msg, "yes_ask_dollars", "yes_ask"),
+        volume=_count_field(msg, "volume_fp", "volume"),
+        open_interest=_count_field(msg, "open_interest_fp", "open_interest"),
+        ts_ms=_ts_ms(msg, recv_ms),
+        recv_ms=recv_ms,
+    )
+
+
+def _lifecycle(msg: Mapping[str, Any], recv_ms: int) -> LifecycleEvent:
+    try:
+        kind = LifecycleKind(msg.get("event_type"))
+    except ValueError:
+        raise WireError(f"unknown lifecycle event_type: {msg.get('event_type')!r}") from None
+    open_ts = _opt_int(msg.get("open_ts"), "open_ts")
+    close_ts = _opt_int(msg.get("close_ts"), "close_ts")
+    when = msg.get("settled_ts") or msg.get("determination_ts")
+    result = msg.get("result")
+    if result is not None and type(result) is not str:
+        raise WireError(f"result must be a string: {result!r}")
+    value = msg.get("settlement_value")
+    return LifecycleEvent(
+        ticker=_str(msg.get("market_ticker"), "market_ticker"),
+        kind=kind,
+        ts_ms=_int(when, "event ts") * 1000 if when is not None else recv_ms,
+        recv_ms=recv_ms,
+        open_ts_ms=None if open_ts is None else open_ts * 1000,
+        close_ts_ms=None if close_ts is None else close_ts * 1000,
+        result=result,
+        settlement_value=None if value is None else _price(value),
+    )
+
+
+# ---- frames -------------------------------------------------------------------------------------
+
+
+def _opt_id(frame: Mapping[str, Any]) -> int | None:
+    return _opt_int(frame.get("id"), "id")
+
+
+def _control(kind: str, frame: Mapping[str, Any], msg: Any) -> Control:
+    if kind == "subscribed":
+        if type(msg) is not dict:
+            raise WireError("subscribed without msg")
+        return Subscribed(
+            _opt_id(frame), _str(msg.get("channel"), "channel"), _int(msg.get("sid"), "sid")
+        )
+    if kind == "ok":
+        tickers: tuple[str, ...] | None = None
+        if type(msg) is dict and msg.get("market_tickers") is not None:
+            raw = msg["market_tickers"]
+            if type(raw) is not list:
+                raise WireError("market_tickers must be a list")
+            tickers = tuple(_str(t, "market ticker") for t in raw)
+        return Ok(
+            _opt_id(frame),
+            _opt_int(frame.get("sid"), "sid"),
+            _opt_int(frame.get("seq"), "seq"),
+            tickers,
+        )
+    if kind == "unsubscribed":
+        return Unsubscribed(_opt_id(frame), _opt_int(frame.get("sid"), "sid"))
+    if type(msg) is not dict:
+        raise WireError("error without msg")
+    ticker = msg.get("market_ticker")
+    return WsError(
+        _opt_id(frame),
+        _int(msg.get("code"), "code"),
+        str(msg.get("msg", "")),
+        ticker if type(ticker) is str else None,
+    )
+
+
+def _parse(text: str | bytes, recv_ms: int) -> WireMessage:
+    frame = orjson.loads(text)
+    if type(frame) is not dict:
+        raise WireError("frame is not a JSON object")
+    kind = frame.get("type")
+    msg = frame.get("msg")
+    if kind in ("subscribed", "ok", "unsubscribed", "error"):
+        return WireMessage(
+            kind,
+            _opt_int(frame.get("sid"), "sid"),
+            _opt_int(frame.get("seq"), "seq"),
+            _control(kind, frame, msg),
+        )
+    if type(msg) is not dict:
+        raise WireError(f"{kind!r} frame without an object msg")
+    sid = _int(frame.get("sid"), "sid")
+    seq = _opt_int(frame.get("seq"), "seq")
+    payload: Payload
+    if kind == "trade":
+        payload = _trade(msg, "market_ticker", recv_ms, None)
+    elif kind == "orderbook_delta":
+        payload = _delta(msg, sid, _int(seq, "seq"), recv_ms)
+    elif kind == "orderbook_snapshot":
+        payload = _snapshot(msg, sid, _int(seq, "seq"), recv_ms)
+    elif kind == "ticker":
+        payload = _ticker(msg, recv_ms)
+    elif kind == "market_lifecycle_v2":
+        payload = _lifecycle(msg, recv_ms)
+    else:
+        raise WireError(f"unknown frame type {kind!r}")
+    return WireMessage(kind, sid, seq, payload)
+
+
+def parse_frame(text: str | bytes, recv_ms: int) -> WireMessage:
+    """Parse one WebSocket text frame. Raises only ``WireError``."""
+    try:
+        return _parse(text, recv_ms)
+    except WireError:
+        raise
+    except (
+        orjson.JSONDecodeError,
+        FixedPointError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+    ) as exc:
+        raise WireError(f"{type(exc).__name__}: {exc}") from None
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+
+def subscribe_cmd(
+    cmd_id: int, channels: Iterable[str], tickers: Iterable[str] | None = None
+) -> bytes:
+    params: dict[str, Any] = {"channels": list(channels)}
+    if tickers is not None:
+        params["market_tickers"] = list(tickers)
+    return orjson.dumps({"id": cmd_id, "cmd": "subscribe", "params": params})
+
+
+def unsubscribe_cmd(cmd_id: int, sids: Iterable[int]) -> bytes:
+    return orjson.dumps({"id": cmd_id, "cmd": "unsubscribe", "params": {"sids": list(sids)}})
+
+
+def update_subscription_cmd(cmd_id: int, sid: int, action: str, tickers: Iterable[str]) -> bytes:
+    """``action`` is add_markets, delete_markets or get_snapshot."""
+    if action not in ("add_markets", "delete_markets", "get_snapshot"):
+        raise ValueError(f"unsupported update_subscription action {action!r}")
+    params = {"sids": [sid], "market_tickers": list(tickers), "action": action}
+    return orjson.dumps({"id": cmd_id, "cmd": "update_subscription", "params": params})
+
+
+# ---- REST bodies --------------------------------------------------------------------------------
+
+
+def _loads_obj(body: bytes | str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(f"body is not JSON: {exc}") from None
+    if type(data) is not dict:
+        raise WireError("body is not a JSON object")
+    return data
+
+
+def _rest(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except WireError:
+        raise
+    except (FixedPointError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WireError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _cursor(body: Mapping[str, Any]) -> str | None:
+    cur = body.get("cursor")
+    return cur if type(cur) is str and cur else None
+
+
+def parse_rest_trade(row: Mapping[str, Any], recv_ms: int) -> Trade:
+    """One `/markets/trades` row (``ticker``, ``created_time``; no ``ts_ms``)."""
+
+    def go() -> Trade:
+        ts = row.get("ts_ms")
+        ts_ms = _int(ts, "ts_ms") if ts is not None else rfc3339_to_ms(row.get("created_time"))
+        return _trade(row, "ticker", recv_ms, ts_ms)
+
+    result: Trade = _rest(go)
+    return result
+
+
+def parse_trades_page(body: bytes | str, recv_ms: int) -> tuple[list[Trade], str | None]:
+    data = _loads_obj(body)
+    rows = data.get("trades") or []
+    if type(rows) is not list:
+        raise WireError("trades must be a list")
+    return [parse_rest_trade(r, recv_ms) for r in rows], _cursor(data)
+
+
+def _opt_time(value: Any) -> int | None:
+    return None if value in (None, "") else rfc3339_to_ms(value)
+
+
+def _strike_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) in (int, float, str):
+        return str(value)
+    raise WireError(f"floor_strike must be a number: {value!r}")
+
+
+def parse_market(m: Mapping[str, Any]) -> MarketInfo:
+    def go() -> MarketInfo:
+        event_ticker = str(m.get("event_ticker") or "")
+        series = m.get("series_ticker") or event_ticker.partition("-")[0]
+        result = m.get("result")
+        return MarketInfo(
+            ticker=_str(m.get("ticker"), "ticker"),
+            event_ticker=event_ticker,
+            series_ticker=str(series),
+            title=str(m.get("title") or ""),
+            subtitle=str(m.get("subtitle") or ""),
+            status=str(m.get("status") or ""),
+            open_ts_ms=_opt_time(m.get("open_time")),
+            close_ts_ms=_opt_time(m.get("close_time")),
+            floor_strike=_strike_text(m.get("floor_strike")),
+            result=result if type(result) is str else None,
+            yes_sub_title=str(m.get("yes_sub_title") or ""),
+            no_sub_title=str(m.get("no_sub_title") or ""),
+        )
+
+    result_: MarketInfo = _rest(go)
+    return result_
+
+
+def parse_markets_page(body: bytes | str) -> tuple[list[MarketInfo], str | None]:
+    data = _loads_obj(body)
+    rows = data.get("markets") or []
+    if type(rows) is not list:
+        raise WireError("markets must be a list")
+    return [parse_market(r) for r in rows], _cursor(data)
+
+
+def parse_market_body(body: bytes | str) -> MarketInfo:
+    data = _loads_obj(body)
+    if type(data.get("market")) is not dict:
+        raise WireError("body has no market object")
+    return parse_market(data["market"])
+
+
+def parse_event(e: Mapping[str, Any]) -> EventInfo:
+    def go() -> EventInfo:
+        markets = e.get("markets") or []
+        return EventInfo(
+            event_ticker=_str(e.get("event_ticker"), "event_ticker"),
+            series_ticker=str(e.get("series_ticker") or ""),
+            title=str(e.get("title") or ""),
+            sub_title=str(e.get("sub_title") or ""),
+            markets=tuple(parse_market(m) for m in markets),
+        )
+
+    result: EventInfo = _rest(go)
+    return result
+
+
+def parse_events_page(body: bytes | str) -> tuple[list[EventInfo], str | None]:
+    data = _loads_obj(body)
+    rows = data.get("events") or []
+    if type(rows) is not list:
+        raise WireError("events must be a list")
+    return [parse_event(r) for r in rows], _cursor(data)
+
+
+def parse_series_body(body: bytes | str) -> SeriesInfo:
+    data = _loads_obj(body)
+    s = data.get("series")
+    if type(s) is not dict:
+        raise WireError("body has no series object")
+
+    def go() -> SeriesInfo:
+        mult = s.get("fee_multiplier", 1)
+        if type(mult) not in (int, float, str):
+            raise WireError(f"fee_multiplier must be a number: {mult!r}")
+        return SeriesInfo(
+            ticker=_str(s.get("ticker"), "ticker"),
+            title=str(s.get("title") or ""),
+            category=str(s.get("category") or ""),
+            fee_type=str(s.get("fee_type") or ""),
+            # micro-dollar scale = parts per million; repr of a double is its shortest exact text
+            fee_multiplier_ppm=parse_dollars(repr(mult) if type(mult) is float else str(mult)),
+        )
+
+    result: SeriesInfo = _rest(go)
+    return result
+
+
+def parse_orderbook_body(ticker: str, body: bytes | str, recv_ms: int) -> BookSnapshot:
+    """`/markets/{ticker}/orderbook`: ``orderbook_fp`` {yes_dollars, no_dollars}, or legacy
+    ``orderbook``. The snapshot has sid 0 and seq 0 (it is not from a subscription)."""
+    data = _loads_obj(body)
+
+    def go() -> BookSnapshot:
+        fp = data.get("orderbook_fp")
+        if type(fp) is dict:
+            yes, no = _levels(fp.get("yes_dollars"), False), _levels(fp.get("no_dollars"), False)
+        elif type(data.get("orderbook")) is dict:
+            ob = data["orderbook"]
+            yes, no = _book_side(ob, "yes"), _book_side(ob, "no")
+        else:
+            raise WireError("body has no orderbook")
+        return BookSnapshot(ticker, yes, no, 0, 0, recv_ms, recv_ms)
+
+    result: BookSnapshot = _rest(go)
+    return result
+
+
+def parse_exchange_status(body: bytes | str) -> tuple[bool, bool]:
+    """(exchange_active, trading_active)."""
+    data = _loads_obj(body)
+    ex, tr = data.get("exchange_active"), data.get("trading_active")
+    if type(ex) is not bool or type(tr) is not bool:
+        raise WireError("exchange status without booleans")
+    return ex, tr
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    code: str
+    message: str
+    details: str
+
+
+def parse_error_body(body: bytes | str) -> ErrorBody:
+    """Kalshi's three error shapes: {"error": {code, message, details?}}, flat {code, message,
+    details?}, and {"msg": text}. Anything else becomes a body excerpt."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        return ErrorBody("", text[:200], "")
+    if type(data) is dict:
+        inner = data.get("error")
+        src = inner if type(inner) is dict else data
+        if "code" in src or "message" in src:
+            return ErrorBody(
+                str(src.get("code") or ""),
+                str(src.get("message") or ""),
+                str(src.get("details") or ""),
+            )
+        if "msg" in data:
+            return ErrorBody("", str(data["msg"]), "")
+        if type(inner) is str:
+            return ErrorBody("", inner, "")
+    return ErrorBody("", str(data)[:200], "")
