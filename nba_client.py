@@ -297,12 +297,14 @@ class NbaClient:
         jitter: float = 0.1,
         rng: random.Random | None = None,
         timeout_s: float = 10.0,
+        per_page: int = PER_PAGE_MAX,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s,
                                        headers={"Authorization": api_key}, transport=transport)
         self._clock = clock
         self._prefix = prefix.rstrip("/")
+        self._per_page = min(PER_PAGE_MAX, max(1, per_page))
         self._delays = tuple(retry_delays_ms)
         self._sleep = sleeper
         self._jitter = jitter
@@ -357,7 +359,7 @@ class NbaClient:
         rows: list[dict[str, Any]] = []
         cursor: int | None = None
         while True:
-            page = [*params, ("per_page", PER_PAGE_MAX)]
+            page = [*params, ("per_page", self._per_page)]
             if cursor is not None:
                 page.append(("cursor", cursor))
             body = await self._get(path, page)
