@@ -1,0 +1,455 @@
+"""The Kalshi WebSocket feed: subscribe, seq checks, book repair, REST trade backfill, reconnect.
+
+Output goes to one bounded queue as ``models`` events. Trades are delivered at most once (deduped
+by ``trade_id``) and, as long as REST backfill succeeds, at least once across gaps and reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidStatus
+
+import kalshi_wire as wire
+from clock import Clock
+from kalshi_auth import Signer
+from kalshi_client import Backoff, KalshiAuthError, KalshiError, KalshiRest
+from models import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    FeedGap,
+    FeedState,
+    FeedStatus,
+    GapKind,
+    GapRecovered,
+    Trade,
+)
+from orderbook import BookError, OrderBook, SeqTracker
+
+log = logging.getLogger(__name__)
+
+ALL_MARKET_CHANNELS = ("trade", "ticker", "market_lifecycle_v2")
+BOOK_CHANNEL = "orderbook_delta"
+BAD_FRAME_LOG_CHARS = 300
+
+
+@dataclass(slots=True)
+class FeedStats:
+    frames: int = 0
+    trades: int = 0
+    bad_frames: int = 0
+    reconnects: int = 0
+    trade_gaps: int = 0
+    book_gaps: int = 0
+    gaps_recovered: int = 0
+    trades_recovered: int = 0
+    last_trade_ts_ms: int | None = None
+    last_frame_recv_ms: int | None = None
+    connected: bool = False
+
+
+class RecentIds:
+    """A bounded set of recently seen ids; the oldest inserted are forgotten first."""
+
+    def __init__(self, capacity: int = 500_000) -> None:
+        self._capacity = capacity
+        self._order: deque[str] = deque()
+        self._set: set[str] = set()
+
+    def add(self, item: str) -> bool:
+        """True if ``item`` was not already present."""
+        if item in self._set:
+            return False
+        self._set.add(item)
+        self._order.append(item)
+        if len(self._order) > self._capacity:
+            self._set.discard(self._order.popleft())
+        return True
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+
+class KalshiFeed:
+    def __init__(
+        self,
+        *,
+        ws_url: str,
+        rest: KalshiRest,
+        signer: Signer | None,
+        out: asyncio.Queue[Event],
+        clock: Clock,
+        backoff: Backoff | None = None,
+        silence_timeout_s: float = 30.0,
+        book_tickers: Iterable[str] = (),
+        resume_from_ms: int | None = None,
+        dedupe_capacity: int = 500_000,
+    ) -> None:
+        self._url = ws_url
+        self._rest = rest
+        self._signer = signer
+        self._out = out
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._silence_s = silence_timeout_s
+        self._want_books: set[str] = set(book_tickers)
+        self._watermark_ms = resume_from_ms  # exchange ts of the last live trade
+        self._needs_backfill = resume_from_ms is not None
+        self._seen = RecentIds(dedupe_capacity)
+        self.stats = FeedStats()
+        self._books: dict[str, OrderBook] = {}
+        self._ws: ClientConnection | None = None
+        self._sids: dict[str, int] = {}
+        self._sid_channel: dict[int, str] = {}
+        self._seq = SeqTracker()
+        self._book_subscribed: set[str] = set()
+        self._book_sub_pending = False
+        self._cmd_id = 0
+        self._snapshot_cmds: dict[int, tuple[str, ...]] = {}
+        self._stale_since: dict[str, int] = {}
+        self._backfill_from: int | None = None
+        self._backfill_wakeup = asyncio.Event()
+        self._backfill_idle = asyncio.Event()
+        self._backfill_idle.set()
+
+    # ---- public API -----------------------------------------------------------------------------
+
+    def books(self) -> dict[str, OrderBook]:
+        return dict(self._books)
+
+    async def backfill_idle(self) -> None:
+        """Resolves when no backfill is pending or running."""
+        await self._backfill_idle.wait()
+
+    async def add_book_tickers(self, tickers: Iterable[str]) -> None:
+        self._want_books |= set(tickers)
+        await self._sync_books()
+
+    async def remove_book_tickers(self, tickers: Iterable[str]) -> None:
+        gone = set(tickers)
+        self._want_books -= gone
+        for t in gone:
+            self._books.pop(t, None)
+            self._stale_since.pop(t, None)
+        await self._sync_books()
+
+    async def run(self) -> None:
+        """Connect, read and reconnect until cancelled. Raises KalshiAuthError on rejected keys."""
+        backfiller = asyncio.create_task(self._backfill_loop(), name="kalshi-backfill")
+        attempt = 0
+        first_ms = self._clock.now_ms()
+        try:
+            while True:
+                await self._status(FeedState.CONNECTING, self._url)
+                got_data = False
+                try:
+                    got_data = await self._session()
+                except KalshiAuthError as exc:
+                    await self._status(FeedState.FAILED, str(exc))
+                    raise
+                except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                    log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
+                finally:
+                    self._ws = None
+                    self.stats.connected = False
+                if backfiller.done():
+                    backfiller.result()
+                if got_data:
+                    attempt = 0
+                if self._watermark_ms is None:
+                    self._watermark_ms = first_ms
+                self._needs_backfill = True
+                self.stats.reconnects += 1
+                await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
+                await self._backoff.wait(attempt)
+                attempt += 1
+        finally:
+            backfiller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backfiller
+
+    # ---- connection -----------------------------------------------------------------------------
+
+    async def _session(self) -> bool:
+        """One connection's life; returns whether any data frame arrived."""
+        headers = self._signer.ws_headers() if self._signer else {}
+        try:
+            ws = await websockets.connect(
+                self._url, additional_headers=headers, open_timeout=self._silence_s,
+                max_size=16 * 1024 * 1024, compression=None,
+            )  # fmt: skip
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            body = wire.parse_error_body(exc.response.body or b"")
+            text = " ".join(x for x in (body.code, body.message, body.details) if x)
+            if status in (401, 403):
+                raise KalshiAuthError(
+                    f"websocket handshake rejected: HTTP {status}: {text}",
+                    status=status, code=body.code, details=body.details,
+                ) from None  # fmt: skip
+            raise
+        self._reset_connection_state()
+        got_data = False
+        try:
+            async with ws:
+                self._ws = ws
+                self.stats.connected = True
+                await self._status(FeedState.CONNECTED, self._url)
+                await self._send(wire.subscribe_cmd(self._next_id(), ALL_MARKET_CHANNELS))
+                await self._sync_books()
+                loop = asyncio.get_running_loop()
+                async with asyncio.timeout(loop.time() + self._silence_s) as deadline:
+                    async for raw in ws:
+                        deadline.reschedule(loop.time() + self._silence_s)
+                        got_data = True
+                        await self._on_frame(raw)
+        except TimeoutError:
+            log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)
+        except websockets.ConnectionClosed as exc:
+            log.warning("kalshi ws: connection closed: %s", exc)
+        return got_data
+
+    def _reset_connection_state(self) -> None:
+        self._sids.clear()
+        self._sid_channel.clear()
+        self._seq.reset()
+        self._book_subscribed.clear()
+        self._book_sub_pending = False
+        self._snapshot_cmds.clear()
+        now = self._clock.now_ms()
+        for t, book in self._books.items():
+            book.mark_stale()
+            self._stale_since.setdefault(t, now)
+
+    def _next_id(self) -> int:
+        self._cmd_id += 1
+        return self._cmd_id
+
+    async def _send(self, data: bytes) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(data.decode("utf-8"))
+
+    async def _emit(self, event: Event) -> None:
+        try:
+            self._out.put_nowait(event)
+        except asyncio.QueueFull:
+            await self._out.put(event)
+
+    async def _status(self, state: FeedState, detail: str) -> None:
+        now = self._clock.now_ms()
+        await self._emit(FeedStatus(state, detail, now, now))
+
+    # ---- frames ---------------------------------------------------------------------------------
+
+    async def _on_frame(self, raw: str | bytes) -> None:
+        recv_ms = self._clock.now_ms()
+        stats = self.stats
+        stats.frames += 1
+        stats.last_frame_recv_ms = recv_ms
+        try:
+            m = wire.parse_frame(raw, recv_ms)
+        except wire.WireError as exc:
+            stats.bad_frames += 1
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            log.warning("bad kalshi frame (%s): %.*s", exc, BAD_FRAME_LOG_CHARS, text)
+            return
+        p = m.payload
+        if m.sid is not None and m.seq is not None:
+            check = self._seq.check(m.sid, m.seq)
+            if not check.ok:
+                await self._on_seq_gap(m.sid, check.expected, m.seq, recv_ms)
+        if type(p) is Trade:
+            self._watermark_ms = max(self._watermark_ms or 0, p.ts_ms)
+            stats.last_trade_ts_ms = self._watermark_ms
+            if self._seen.add(p.trade_id):
+                stats.trades += 1
+                await self._emit(p)
+        elif type(p) is BookDelta:
+            await self._on_delta(p)
+        elif type(p) is BookSnapshot:
+            await self._on_snapshot(p)
+        elif isinstance(p, wire.Subscribed):
+            await self._on_subscribed(p, recv_ms)
+        elif isinstance(p, wire.Ok):
+            if p.sid is not None and p.sid == self._sids.get(BOOK_CHANNEL) and p.market_tickers:
+                self._book_subscribed = set(p.market_tickers)
+        elif isinstance(p, wire.WsError):
+            await self._on_ws_error(p)
+        elif isinstance(p, wire.Unsubscribed):
+            if p.sid is not None:
+                self._sids.pop(self._sid_channel.pop(p.sid, ""), None)
+        else:
+            await self._emit(p)
+
+    async def _on_subscribed(self, p: wire.Subscribed, recv_ms: int) -> None:
+        self._sids[p.channel] = p.sid
+        self._sid_channel[p.sid] = p.channel
+        if p.channel == BOOK_CHANNEL:
+            self._book_sub_pending = False
+            await self._sync_books()
+        elif p.channel == "trade" and self._needs_backfill:
+            self._needs_backfill = False
+            from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
+            gap = FeedGap(GapKind.RECONNECT, "trade", p.sid, None, None, None, from_ms,
+                          recv_ms, recv_ms)  # fmt: skip
+            await self._emit(gap)
+            self._request_backfill(from_ms)
+
+    async def _on_seq_gap(self, sid: int, expected: int | None, got: int, recv_ms: int) -> None:
+        channel = self._sid_channel.get(sid, "")
+        log.warning(
+            "kalshi ws: seq gap on %s sid %d: expected %s got %d", channel, sid, expected, got
+        )
+        if channel == "trade":
+            self.stats.trade_gaps += 1
+            from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
+            await self._emit(FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms,
+                                     recv_ms, recv_ms))  # fmt: skip
+            self._request_backfill(from_ms)
+        elif channel == BOOK_CHANNEL:
+            # seq is per subscription, so any book on it may have missed the lost message
+            await self._book_gap(list(self._books), sid, expected, got, recv_ms)
+
+    async def _book_gap(
+        self, tickers: list[str], sid: int | None, expected: int | None, got: int | None, now: int
+    ) -> None:
+        fresh = [t for t in tickers if t not in self._stale_since]
+        for t in fresh:
+            self.stats.book_gaps += 1
+            self._books[t].mark_stale()
+            self._stale_since[t] = now
+            await self._emit(FeedGap(GapKind.BOOK, BOOK_CHANNEL, sid, expected, got, t, now, now,
+                                     now))  # fmt: skip
+        book_sid = self._sids.get(BOOK_CHANNEL)
+        if fresh and book_sid is not None:
+            cmd_id = self._next_id()
+            self._snapshot_cmds[cmd_id] = tuple(fresh)
+            await self._send(wire.update_subscription_cmd(cmd_id, book_sid, "get_snapshot", fresh))
+
+    async def _on_snapshot(self, snap: BookSnapshot) -> None:
+        if snap.ticker not in self._want_books:
+            return
+        book = self._books.get(snap.ticker)
+        if book is None:
+            book = self._books[snap.ticker] = OrderBook(snap.ticker)
+        book.apply_snapshot(snap)
+        since = self._stale_since.pop(snap.ticker, None)
+        await self._emit(snap)
+        if since is not None:
+            self.stats.gaps_recovered += 1
+            await self._emit(GapRecovered(GapKind.BOOK, since, snap.recv_ms, 0, snap.ticker,
+                                          snap.ts_ms, snap.recv_ms))  # fmt: skip
+
+    async def _on_delta(self, d: BookDelta) -> None:
+        book = self._books.get(d.ticker)
+        if book is None or book.stale:
+            return  # a fresh snapshot will supersede it
+        try:
+            book.apply_delta(d)
+        except BookError as exc:
+            log.warning("kalshi ws: %s", exc)
+            await self._book_gap([d.ticker], d.sid, None, d.seq, d.recv_ms)
+            return
+        await self._emit(d)
+
+    async def _on_ws_error(self, err: wire.WsError) -> None:
+        log.warning("kalshi ws error %d on command %s: %s", err.code, err.id, err.msg)
+        tickers = self._snapshot_cmds.pop(err.id, None) if err.id is not None else None
+        book_sid = self._sids.get(BOOK_CHANNEL)
+        if tickers and book_sid is not None:
+            # get_snapshot refused: drop and re-add the markets, which sends fresh snapshots
+            await self._send(wire.update_subscription_cmd(
+                self._next_id(), book_sid, "delete_markets", tickers))  # fmt: skip
+            self._book_subscribed -= set(tickers)
+            await self._sync_books()
+
+    async def _sync_books(self) -> None:
+        """Bring the server-side orderbook subscription in line with the wanted tickers."""
+        if self._ws is None or self._book_sub_pending:
+            return
+        for t in self._want_books:
+            if t not in self._books:
+                self._books[t] = OrderBook(t)
+                self._stale_since.setdefault(t, self._clock.now_ms())
+        sid = self._sids.get(BOOK_CHANNEL)
+        if sid is None:
+            if self._want_books:
+                self._book_sub_pending = True
+                self._book_subscribed = set(self._want_books)
+                await self._send(wire.subscribe_cmd(
+                    self._next_id(), [BOOK_CHANNEL], sorted(self._want_books)))  # fmt: skip
+            return
+        add = sorted(self._want_books - self._book_subscribed)
+        delete = sorted(self._book_subscribed - self._want_books)
+        if add:
+            self._book_subscribed |= set(add)
+            await self._send(wire.update_subscription_cmd(self._next_id(), sid, "add_markets", add))
+        if delete:
+            self._book_subscribed -= set(delete)
+            await self._send(
+                wire.update_subscription_cmd(self._next_id(), sid, "delete_markets", delete)
+            )
+
+    # ---- REST backfill --------------------------------------------------------------------------
+
+    def _request_backfill(self, from_ms: int) -> None:
+        cur = self._backfill_from
+        self._backfill_from = from_ms if cur is None else min(cur, from_ms)
+        self._backfill_idle.clear()
+        self._backfill_wakeup.set()
+
+    async def _backfill_loop(self) -> None:
+        attempt = 0
+        while True:
+            await self._backfill_wakeup.wait()
+            self._backfill_wakeup.clear()
+            from_ms = self._backfill_from
+            if from_ms is None:
+                self._backfill_idle.set()
+                continue
+            self._backfill_from = None
+            try:
+                await self._backfill(from_ms)
+                attempt = 0
+            except KalshiAuthError:
+                raise
+            except KalshiError as exc:
+                log.warning("kalshi backfill from %d failed: %s", from_ms, exc)
+                self._request_backfill(from_ms)
+                await self._backoff.wait(attempt)
+                attempt += 1
+            if self._backfill_from is None:
+                self._backfill_idle.set()
+
+    async def _backfill(self, from_ms: int) -> None:
+        to_ms = max(self._clock.now_ms(), self._watermark_ms or 0)
+        # /markets/trades takes whole seconds: widen by one second each side
+        min_ts, max_ts = from_ms // 1000 - 1, to_ms // 1000 + 1
+        found = [t async for t in self._rest.iter_trades(min_ts=min_ts, max_ts=max_ts)]
+        found.sort(key=lambda t: t.ts_ms)
+        n = 0
+        for t in found:
+            if self._seen.add(t.trade_id):
+                n += 1
+                await self._emit(t)
+        self.stats.trades += n
+        self.stats.trades_recovered += n
+        self.stats.gaps_recovered += 1
+        now = self._clock.now_ms()
+        log.info("kalshi backfill %d..%d: %d of %d trades were missing", from_ms, to_ms, n,
+                 len(found))  # fmt: skip
+        await self._emit(GapRecovered(GapKind.TRADE, from_ms, to_ms, n, None, now, now))
