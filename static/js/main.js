@@ -1,0 +1,195 @@
+// Wires the page to /ws/stream: one socket, a snapshot then deltas, one switch on msg.type,
+// capped-backoff reconnect that rebuilds from the next snapshot, one render per animation frame.
+import { AnalyticsChart } from "./chart.js";
+import * as fmt from "./format.js";
+import { HotGrid } from "./grid.js";
+import { StatusBar } from "./status.js";
+import { EMPTY_FILTER, Tape } from "./tape.js";
+
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 8000;
+
+class Games {
+  constructor(root) {
+    this.root = root;
+    this.list = root.querySelector("#nba-games");
+    this.rows = new Map();
+    this.odds = new Map();
+    this.dirty = false;
+  }
+
+  setGame(g) {
+    this.rows.set(String(g.game_id), g);
+    this.dirty = true;
+  }
+
+  setOdds(msg) {
+    const id = msg.game_id ?? msg.odds?.game_id;
+    if (id !== undefined) this.odds.set(String(id), msg);
+    this.dirty = true;
+  }
+
+  reset() {
+    this.rows.clear();
+    this.odds.clear();
+    this.dirty = true;
+  }
+
+  render() {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.root.hidden = this.rows.size === 0;
+    const frag = document.createDocumentFragment();
+    for (const g of this.rows.values()) {
+      const li = document.createElement("li");
+      li.className = "game";
+      li.dataset.gameId = String(g.game_id);
+      const secs = Number.isInteger(g.seconds_left) ? g.seconds_left : null;
+      const clock = secs === null ? "" : `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
+      const period = g.period ? `Q${g.period}` : "";
+      const parts = [
+        ["g-teams", `${g.away} @ ${g.home}`],
+        ["g-score", `${g.away_score ?? 0} – ${g.home_score ?? 0}`],
+        ["g-clock", [period, clock].filter(Boolean).join(" ")],
+        ["g-status", g.status ?? ""],
+      ];
+      for (const [cls, text] of parts) {
+        const s = document.createElement("span");
+        s.className = cls;
+        s.textContent = text;
+        li.append(s);
+      }
+      frag.append(li);
+    }
+    this.list.replaceChildren(frag);
+  }
+}
+
+class Page {
+  constructor() {
+    this.status = new StatusBar(document.getElementById("status"));
+    this.chart = new AnalyticsChart(document.getElementById("analytics"));
+    this.grid = new HotGrid(document.getElementById("hot"));
+    this.tape = new Tape(document.getElementById("tape-panel"));
+    this.games = new Games(document.getElementById("nba"));
+    this.parts = [this.status, this.chart, this.grid, this.tape, this.games];
+    this.frame = 0;
+    this.ws = null;
+    this.attempt = 0;
+    this.retryTimer = 0;
+    this.messages = 0;
+    const schedule = () => this.schedule();
+    for (const p of this.parts) p.onDirty = schedule;
+    this.tape.onFilter = (f) => this.sendFilter(f);
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      for (const p of this.parts) p.render();
+    });
+  }
+
+  url() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${proto}//${location.host}/ws/stream`;
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.status.setLink(this.attempt === 0 ? "connecting" : "reconnecting");
+    this.schedule();
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      if (this.ws !== ws) return;
+      this.status.setLink("open");
+      this.schedule();
+      if (this.tape.filter !== EMPTY_FILTER) this.sendFilter(this.tape.filter);
+    });
+    ws.addEventListener("message", (ev) => {
+      if (this.ws !== ws) return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch (err) {
+        console.error("unparseable message from /ws/stream", err, ev.data);
+        return;
+      }
+      this.handle(msg);
+      this.schedule();
+    });
+    ws.addEventListener("close", (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.retry(ev.code);
+    });
+  }
+
+  retry(code) {
+    // capped exponential backoff with jitter; a snapshot received resets the attempt counter
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
+    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    this.attempt += 1;
+    this.status.setLink("reconnecting");
+    document.body.dataset.reconnects = String(this.attempt);
+    console.info("stream closed (code %s); reconnecting in %d ms", code, delay);
+    this.schedule();
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  sendFilter(f) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(JSON.stringify({ type: "filter", ...f }));
+  }
+
+  handle(msg) {
+    this.messages += 1;
+    switch (msg.type) {
+      case "snapshot":
+        this.attempt = 0;
+        this.status.setSource(msg.source);
+        this.status.setStatus(msg.status);
+        this.tape.setTiers(msg.large_trade_tiers);
+        this.tape.reset(msg.trades || []);
+        this.grid.reset();
+        this.grid.setHot(msg.hot);
+        this.chart.setViews(msg.analytics?.hour, msg.analytics?.day);
+        this.games.reset();
+        document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
+        document.body.dataset.serverMs = String(msg.server_ms);
+        break;
+      case "trades":
+        this.tape.add(msg.trades || []);
+        break;
+      case "analytics":
+        this.chart.setViews(msg.hour, msg.day);
+        break;
+      case "hot":
+        this.grid.setHot(msg.hot);
+        break;
+      case "status":
+        this.status.setStatus(msg.status);
+        break;
+      case "game":
+        this.games.setGame(msg.game);
+        break;
+      case "odds":
+        this.games.setOdds(msg);
+        break;
+      case "filter_ack":
+        document.body.dataset.filterAck = JSON.stringify(msg.filter);
+        break;
+      case "error":
+        console.warn("server rejected a request:", msg.error);
+        break;
+      default:
+        console.error("unknown /ws/stream message type %o", msg.type, msg);
+    }
+  }
+}
+
+const page = new Page();
+window.flowboard = { page, fmt };
+page.connect();

@@ -1,0 +1,59 @@
+// The status bar: data source, connection state, trade rate, feed lag, gaps.
+import * as fmt from "./format.js";
+
+export class StatusBar {
+  constructor(root) {
+    this.el = {
+      source: root.querySelector('[data-testid="status-source"]'),
+      conn: root.querySelector('[data-testid="status-conn"]'),
+      rate: root.querySelector('[data-testid="status-rate"]'),
+      lag: root.querySelector('[data-testid="status-lag"]'),
+      gaps: root.querySelector('[data-testid="status-gaps"]'),
+    };
+    this.link = "connecting"; // the browser's own socket
+    this.status = null; // the server's feed status
+    this.source = null;
+    this.dirty = true;
+  }
+
+  setLink(state) {
+    this.link = state;
+    this.dirty = true;
+  }
+
+  setSource(source) {
+    this.source = source;
+    this.dirty = true;
+  }
+
+  setStatus(status) {
+    this.status = status;
+    if (status && status.source) this.source = status.source;
+    this.dirty = true;
+  }
+
+  render() {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const s = this.status;
+    const feed = s ? s.state : "connecting";
+    // what the user cares about: are trades flowing to this page?
+    const state = this.link !== "open" ? this.link : feed;
+    this.el.source.textContent = this.source ?? "–";
+    this.el.source.dataset.source = this.source ?? "";
+    this.el.conn.textContent = state;
+    this.el.conn.dataset.state = state;
+    this.el.conn.dataset.link = this.link;
+    this.el.conn.title = `page socket: ${this.link}; feed: ${feed}`;
+    this.el.rate.textContent = s ? `${fmt.rate(s.trades_per_s)}/s` : "–";
+    this.el.lag.textContent = s ? fmt.lag(s.lag_ms) : "–";
+    if (s) {
+      this.el.gaps.textContent = `${s.gaps_recovered}/${s.gaps}`;
+      this.el.gaps.title =
+        `${s.gaps} gaps, ${s.gaps_recovered} recovered, ${s.trades_recovered} trades backfilled, ` +
+        `${s.reconnects} reconnects, ${s.trades_stored} stored`;
+    } else {
+      this.el.gaps.textContent = "–";
+    }
+  }
+}
