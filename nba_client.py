@@ -62,6 +62,7 @@ async def _asyncio_sleep_ms(ms: int) -> None:
 
 _CLOCK_MS = re.compile(r"(\d{1,2}):(\d{2})(?:\.\d+)?")
 _CLOCK_S = re.compile(r"(\d{1,2})(?:\.\d+)?")
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}T")
 _QUARTER = re.compile(r"(?:end of )?([1-4])(?:st|nd|rd|th) qtr", re.IGNORECASE)
 _OT = re.compile(r"(?:end of )?(?:(\d*)ot(\d*))", re.IGNORECASE)
 
@@ -121,7 +122,7 @@ def parse_status(status: str | None, period: int | None, clock: str | None) -> P
     secs = parse_clock(clock)
     if not text:
         return ParsedStatus(GameStatus.SCHEDULED, 0, QUARTER_SECONDS, None)
-    if text[0].isdigit() and "T" in text:
+    if _ISO_START.match(text):
         return ParsedStatus(GameStatus.SCHEDULED, 0, QUARTER_SECONDS, parse_iso_ms(text))
     low = text.lower()
     if low.startswith("final"):
