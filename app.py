@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -239,8 +239,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, banner: str | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    banner: str | None = None,
+    on_ready: Callable[[Runtime], None] | None = None,
 ) -> Starlette:
+    """The app; everything is built in its lifespan. ``on_ready`` is called once it runs."""
     clock = clock or SystemClock()
 
     @asynccontextmanager
@@ -249,6 +254,8 @@ def create_app(
         app.state.runtime = rt
         if banner:
             print(f"Flowboard ({settings.source}) on {banner}", flush=True)
+        if on_ready is not None:
+            on_ready(rt)
         try:
             yield {"runtime": rt}
         finally:

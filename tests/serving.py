@@ -1,0 +1,46 @@
+"""Run the real app under uvicorn on a loopback port for a test, through its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from app import Runtime, create_app
+from clock import Clock
+from config import Settings
+
+
+@dataclass
+class Running:
+    url: str
+    ws_url: str
+    runtime: Runtime
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
+    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
+    app = create_app(settings, clock=clock, on_ready=ready.set_result)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections made before uvicorn accepts wait in the backlog
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", ws_per_message_deflate=False, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(30):
+            done, _ = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+            raise RuntimeError("the app stopped during start-up")
+        yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", ready.result())
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
