@@ -73,7 +73,7 @@ def test_abbreviations_and_bad_tickers() -> None:
 
 
 def _event(series: str, g: GameState) -> str:
-    months = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+    months = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
     y, m, d = g.date.split("-")
     return f"{series}-{y[2:]}{months[int(m) - 1]}{d}{g.away}{g.home}"
 
