@@ -118,7 +118,7 @@ def rest_row(i: int) -> dict[str, Any]:
         "no_price_dollars": m["no_price_dollars"],
         "taker_side": "yes",
         "taker_outcome_side": "yes",
-        "created_time": "2026-06-09T08:53:20.%03dZ" % (i % 1000),
+        "created_time": f"2026-06-09T08:53:20.{i % 1000:03d}Z",
     }
 
 
