@@ -1,0 +1,372 @@
+"""A scripted stand-in for the app's page endpoints, for browser tests of pure UI behaviour.
+
+It serves ``static/`` and a ``/ws/stream`` that sends ``snapshot`` to every new connection and
+then whatever the test pushes with :meth:`PageServer.send`. It records what clients send, and it
+can close every socket to exercise the page's reconnect. uvicorn runs in a background thread so
+that tests can stay synchronous (Playwright's sync API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+log = logging.getLogger("flowboard.tests.page_server")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+WINDOWS = ("1m", "5m", "15m", "1h", "24h")
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+
+Json = dict[str, Any]
+
+
+# ---- scripted protocol messages ---------------------------------------------------------------
+
+
+def trade(
+    n: int,
+    ticker: str,
+    count: int,
+    side: str = "yes",
+    yes_price: int = 5600,
+    ts_ms: int = 1_780_000_000_000,
+    tier: int = 0,
+    title: str | None = None,
+) -> Json:
+    """A TRADE; ``count`` in hundredths, prices in centicents, notional in micro-dollars."""
+    price = yes_price if side == "yes" else 10_000 - yes_price
+    return {
+        "id": f"t-{n:06d}",
+        "ticker": ticker,
+        "title": title or f"Market {ticker}",
+        "yes_price": yes_price,
+        "count": count,
+        "side": side,
+        "price": price,
+        "notional": price * count,  # 1e-4 $ x 1e-2 contracts = 1e-6 $
+        "ts_ms": ts_ms,
+        "recv_ms": ts_ms + 5,
+        "tier": tier,
+    }
+
+
+def card(ticker: str, window: str, volume: int, last_price: int = 5000) -> Json:
+    yes = volume * 3 // 5
+    return {
+        "ticker": ticker,
+        "title": f"Market {ticker}",
+        "series": ticker.split("-", 1)[0],
+        "window": window,
+        "volume": volume,
+        "notional": volume * last_price,
+        "trades": volume // 100,
+        "yes_volume": yes,
+        "no_volume": volume - yes,
+        "yes_notional": yes * last_price,
+        "no_notional": (volume - yes) * (10_000 - last_price),
+        "net_flow": yes - (volume - yes),
+        "vwap": last_price,
+        "last_price": last_price,
+        "first_price": last_price - 100,
+        "spark": [last_price - 100, last_price - 40, last_price - 70, last_price],
+    }
+
+
+def hot(orders: dict[str, list[tuple[str, int]]]) -> Json:
+    """``{window: [(ticker, volume), ...]}`` in rank order -> the ``hot`` payload."""
+    return {w: [card(t, w, v) for t, v in orders.get(w, [])] for w in WINDOWS}
+
+
+def view(mode: str, now_ms: int, scale: int = 1) -> Json:
+    bucket_ms = MINUTE_MS if mode == "hour" else HOUR_MS
+    n = 60 if mode == "hour" else 24
+    start = now_ms - now_ms % bucket_ms - (n - 1) * bucket_ms
+    buckets = []
+    for i in range(n):
+        volume = (1000 + 37 * ((i * 7) % 23)) * 100 * scale
+        yes = volume * (40 + i % 30) // 100
+        buckets.append(
+            {
+                "start_ms": start + i * bucket_ms,
+                "volume": volume,
+                "notional": volume * 5000,
+                "trades": volume // 500,
+                "yes_volume": yes,
+                "no_volume": volume - yes,
+                "yes_notional": yes * 5000,
+                "no_notional": (volume - yes) * 5000,
+                "markets": 10 + i % 5,
+            }
+        )
+    total = sum(b["volume"] for b in buckets)
+    yes_total = sum(b["yes_volume"] for b in buckets)
+    peak = max(buckets, key=lambda b: b["volume"])
+    return {
+        "mode": mode,
+        "bucket_ms": bucket_ms,
+        "buckets": buckets,
+        "total_volume": total,
+        "total_notional": total * 5000,
+        "total_trades": sum(b["trades"] for b in buckets),
+        "peak_volume": peak["volume"],
+        "peak_start_ms": peak["start_ms"],
+        "avg_volume_per_bucket": total // n,
+        "yes_share_bp": yes_total * 10_000 // total,
+        "active_markets": 14,
+    }
+
+
+def status(state: str = "connected", source: str = "sim") -> Json:
+    return {
+        "source": source,
+        "state": state,
+        "trades_per_s": 12.5,
+        "lag_ms": 42,
+        "gaps": 2,
+        "gaps_recovered": 2,
+        "trades_recovered": 17,
+        "reconnects": 1,
+        "clients": 1,
+        "trades_stored": 12_345,
+    }
+
+
+def snapshot(
+    trades_newest_first: list[Json],
+    hot_payload: Json,
+    now_ms: int = 1_780_000_000_000,
+    source: str = "sim",
+) -> Json:
+    return {
+        "type": "snapshot",
+        "server_ms": now_ms,
+        "source": source,
+        "status": status(source=source),
+        "hot": hot_payload,
+        "trades": trades_newest_first,
+        "analytics": {"hour": view("hour", now_ms), "day": view("day", now_ms)},
+        "large_trade_tiers": [1_000_000_000, 5_000_000_000, 25_000_000_000],
+    }
+
+
+NOW_MS = 1_780_000_000_000
+HOT_ORDERS: dict[str, list[tuple[str, int]]] = {
+    "1m": [("KXA-1", 9_000), ("KXB-1", 7_000), ("KXC-1", 5_000), ("KXD-1", 3_000)],
+    "5m": [("KXB-1", 90_000), ("KXC-1", 70_000), ("KXD-1", 50_000), ("KXA-1", 30_000)],
+    "15m": [("KXC-1", 200_000), ("KXD-1", 150_000), ("KXA-1", 100_000), ("KXB-1", 80_000)],
+    "1h": [("KXD-1", 900_000), ("KXA-1", 800_000), ("KXB-1", 700_000), ("KXC-1", 600_000)],
+    "24h": [("KXA-1", 9_000_000), ("KXD-1", 8_000_000), ("KXC-1", 7_000_000), ("KXB-1", 1_000)],
+}
+
+
+def first_trades() -> list[Json]:
+    """Ten trades, newest first: sizes 1..10 contracts alternating sides, one large."""
+    rows = [
+        trade(
+            i,
+            f"KX{'ABCD'[i % 4]}-1",
+            (i + 1) * 100,
+            "yes" if i % 2 else "no",
+            4000 + i * 150,
+            NOW_MS - (10 - i) * 1000,
+        )
+        for i in range(10)
+    ]
+    rows.append(trade(10, "KXBIG-26", 500_000, "yes", 5000, NOW_MS, tier=2))
+    return list(reversed(rows))
+
+
+def first_snapshot() -> Json:
+    return snapshot(first_trades(), hot(HOT_ORDERS), NOW_MS)
+
+
+# ---- the server ------------------------------------------------------------------------------
+
+_CLOSE = object()
+_GONE = object()
+
+
+class PageServer:
+    """Serves the page and a scripted /ws/stream on 127.0.0.1 at an OS-chosen port."""
+
+    def __init__(self, first_snapshot: Json) -> None:
+        self.snapshot: Json = first_snapshot
+        self.markets: dict[str, Json] = {}  # ticker -> GET /api/markets/{ticker} body
+        self.market_trades: dict[str, list[Json]] = {}
+        self.received: list[Json] = []
+        self.connections_total = 0
+        self._cond = threading.Condition()
+        self._queues: dict[int, asyncio.Queue[object]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)  # connections made before uvicorn accepts wait in the backlog
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            self._app(), lifespan="off", ws_per_message_deflate=False, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="page-server", daemon=True)
+        self._failure: BaseException | None = None
+
+    # lifecycle
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced by stop()
+            self._failure = exc
+
+    async def _serve(self) -> None:
+        with self._cond:
+            self._loop = asyncio.get_running_loop()
+            self._cond.notify_all()
+        await self._server.serve(sockets=[self._sock])
+
+    def start(self) -> PageServer:
+        self._thread.start()
+        self._wait(lambda: self._loop is not None, 10, "the server loop did not start")
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._sock.close()
+        if self._thread.is_alive():
+            raise RuntimeError("page server did not stop")
+        if self._failure is not None:
+            raise RuntimeError("page server failed") from self._failure
+
+    def __enter__(self) -> PageServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # scripting, from the test thread
+
+    def send(self, msg: Json) -> None:
+        """Push one protocol message to every connected client."""
+        self._post(json.dumps(msg))
+
+    def close_clients(self) -> None:
+        """Close every /ws/stream socket with 1012 (service restart)."""
+        self._post(_CLOSE)
+
+    @property
+    def clients(self) -> int:
+        with self._cond:
+            return len(self._queues)
+
+    def wait_for_connections(self, total: int, timeout: float = 10) -> None:
+        """Block until ``total`` connections have been accepted since start and one is open."""
+        self._wait(
+            lambda: self.connections_total >= total and len(self._queues) > 0,
+            timeout,
+            f"expected {total} connections, saw {self.connections_total}",
+        )
+
+    def wait_for_received(self, pred: Callable[[Json], bool], timeout: float = 10) -> Json:
+        found: list[Json] = []
+
+        def check() -> bool:
+            found[:] = [m for m in self.received if pred(m)]
+            return bool(found)
+
+        self._wait(check, timeout, f"no matching client message in {self.received!r}")
+        return found[-1]
+
+    def _wait(self, cond: Callable[[], bool], timeout: float, why: str) -> None:
+        with self._cond:
+            if not self._cond.wait_for(cond, timeout=timeout):
+                raise TimeoutError(why)
+
+    def _post(self, item: object) -> None:
+        with self._cond:
+            loop, queues = self._loop, list(self._queues.values())
+        assert loop is not None, "server not started"
+        for q in queues:
+            loop.call_soon_threadsafe(q.put_nowait, item)
+
+    # the app
+
+    def _app(self) -> Starlette:
+        routes = [
+            Route("/api/markets/{ticker}", self._market),
+            Route("/api/markets/{ticker}/trades", self._market_trades),
+            WebSocketRoute("/ws/stream", self._stream),
+            Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"),
+        ]
+        return Starlette(routes=routes)
+
+    async def _market(self, request: Request) -> JSONResponse:
+        ticker = request.path_params["ticker"]
+        body = self.markets.get(ticker)
+        if body is None:
+            return JSONResponse({"error": f"unknown ticker {ticker}", "param": "ticker"}, 404)
+        return JSONResponse(body)
+
+    async def _market_trades(self, request: Request) -> JSONResponse:
+        ticker = request.path_params["ticker"]
+        limit = int(request.query_params.get("limit", "100"))
+        rows = self.market_trades.get(ticker, [])[:limit]
+        return JSONResponse({"ticker": ticker, "trades": rows})
+
+    async def _stream(self, ws: WebSocket) -> None:
+        await ws.accept()
+        q: asyncio.Queue[object] = asyncio.Queue()
+        key = id(q)
+        await ws.send_text(json.dumps(self.snapshot))
+        with self._cond:
+            self._queues[key] = q
+            self.connections_total += 1
+            self._cond.notify_all()
+        reader = asyncio.create_task(self._read(ws, q))
+        try:
+            while True:
+                item = await q.get()
+                if item is _GONE:
+                    break
+                if item is _CLOSE:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
+                    await ws.close(code=1012)
+                    break
+                assert isinstance(item, str)
+                await ws.send_text(item)
+        except WebSocketDisconnect:
+            log.info("client went away while sending")
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            with self._cond:
+                self._queues.pop(key, None)
+                self._cond.notify_all()
+
+    async def _read(self, ws: WebSocket, q: asyncio.Queue[object]) -> None:
+        try:
+            async for text in ws.iter_text():
+                with self._cond:
+                    self.received.append(json.loads(text))
+                    self._cond.notify_all()
+        finally:
+            q.put_nowait(_GONE)

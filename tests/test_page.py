@@ -1,0 +1,334 @@
+"""The page in real headless Chromium against a scripted /ws/stream (tests/page_server.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.page_server import (
+    HOT_ORDERS,
+    NOW_MS,
+    PageServer,
+    card,
+    first_trades,
+    hot,
+    snapshot,
+    status,
+    trade,
+    view,
+)
+
+if TYPE_CHECKING:
+    from tests.conftest_browser import Console
+
+pytest_plugins = ["tests.conftest_browser"]
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ROWS = '[data-testid="tape-row"]'
+CARDS = '[data-testid="hot-card"]'
+
+
+def open_page(page: Page, server: PageServer) -> None:
+    page.goto(server.url + "/")
+    expect(page.locator(ROWS)).to_have_count(11)
+    server.wait_for_connections(1)
+
+
+def tape_counts(page: Page) -> list[int]:
+    return [int(c) for c in page.locator(ROWS).evaluate_all("rs => rs.map(r => r.dataset.count)")]
+
+
+def card_order(page: Page) -> list[str]:
+    return page.locator(CARDS).evaluate_all("cs => cs.map(c => c.dataset.ticker)")
+
+
+def wait_for_top_count(page: Page, count: int) -> None:
+    page.wait_for_function(
+        "want => document.querySelector('[data-testid=\"tape-row\"]')?.dataset.count === want",
+        arg=str(count),
+    )
+
+
+def wait_for_order(page: Page, tickers: list[str]) -> None:
+    page.wait_for_function(
+        "want => JSON.stringify([...document.querySelectorAll('[data-testid=\"hot-card\"]')]"
+        ".map(c => c.dataset.ticker)) === JSON.stringify(want)",
+        arg=tickers,
+    )
+
+
+def test_page_loads_snapshot_without_console_errors(
+    page: Page, page_server: PageServer, console: Console
+) -> None:
+    open_page(page, page_server)
+    expect(page.get_by_test_id("status-source")).to_have_text("sim")
+    expect(page.get_by_test_id("status-conn")).to_have_attribute("data-state", "connected")
+    expect(page.get_by_test_id("status-rate")).to_have_text("12.5/s")
+    expect(page.get_by_test_id("status-lag")).to_have_text("42 ms")
+    expect(page.get_by_test_id("status-gaps")).to_have_text("2/2")
+    # newest first, as the snapshot sends them
+    assert tape_counts(page)[:3] == [500_000, 1000, 900]
+    first = page.locator(ROWS).first
+    expect(first).to_have_attribute("data-side", "yes")
+    expect(first).to_have_class("tape-row side-yes tier-2")
+    expect(first.locator(".t-notional")).to_have_text("$2,500")  # 5,000 contracts at 50¢
+    expect(first.locator(".t-price")).to_have_text("50¢")
+    # default window 5m, in the server's rank order
+    assert card_order(page) == [t for t, _ in HOT_ORDERS["5m"]]
+    expect(page.get_by_test_id("analytics-chart")).to_have_attribute("data-buckets", "60")
+    expect(page.locator("#nba")).to_be_hidden()
+    expect(page.locator("#desk")).to_be_hidden()
+    assert console.errors == []
+
+
+def test_scripted_trades_appear_newest_first(page: Page, page_server: PageServer) -> None:
+    open_page(page, page_server)
+    batch = [trade(100 + i, "KXNEW-1", 1234 + i, "no", 3350, NOW_MS + i) for i in range(3)]
+    page_server.send({"type": "trades", "trades": batch})  # oldest first on the wire
+    expect(page.locator(ROWS)).to_have_count(14)
+    assert tape_counts(page)[:4] == [1236, 1235, 1234, 500_000]
+    row = page.locator(ROWS).first
+    expect(row).to_have_attribute("data-side", "no")
+    expect(row.locator(".t-size")).to_have_text("12.36")
+    expect(row.locator(".t-price")).to_have_text("66.5¢")  # NO taker pays 1 - 33.5¢
+    expect(row.locator(".t-title")).to_have_text("Market KXNEW-1")
+
+
+def test_tape_keeps_a_capped_number_of_rows(page: Page, page_server: PageServer) -> None:
+    open_page(page, page_server)
+    for start in range(0, 600, 150):
+        batch = [trade(1000 + i, "KXA-1", 100 + i) for i in range(start, start + 150)]
+        page_server.send({"type": "trades", "trades": batch})
+    wait_for_top_count(page, 699)
+    assert page.locator(ROWS).count() == 200
+    assert tape_counts(page)[-1] == 500
+
+
+def test_hour_day_toggle_switches_buckets(page: Page, page_server: PageServer) -> None:
+    open_page(page, page_server)
+    chart = page.get_by_test_id("analytics-chart")
+    expect(chart).to_have_attribute("data-buckets", "60")
+    page.get_by_test_id("chart-toggle-day").click()
+    expect(chart).to_have_attribute("data-buckets", "24")
+    expect(page.get_by_test_id("chart-toggle-day")).to_have_attribute("aria-pressed", "true")
+    # a live analytics update keeps the chosen mode
+    hour, day = view("hour", NOW_MS, 2), view("day", NOW_MS, 2)
+    page_server.send({"type": "analytics", "hour": hour, "day": day})
+    page.get_by_test_id("chart-toggle-hour").click()
+    expect(chart).to_have_attribute("data-buckets", "60")
+    expect(page.locator("#chart-summary")).to_contain_text("Volume")
+
+
+def test_min_size_filter_hides_small_trades(page: Page, page_server: PageServer) -> None:
+    open_page(page, page_server)
+    page.get_by_test_id("filter-min-size").fill("6")
+    expect(page.locator(ROWS)).to_have_count(6)  # 6..10 contracts and the 5,000 one
+    assert all(c >= 600 for c in tape_counts(page))
+    sent = page_server.wait_for_received(lambda m: m.get("type") == "filter")
+    assert sent == {
+        "type": "filter",
+        "min_count": 600,
+        "min_notional": None,
+        "side": None,
+        "search": None,
+    }
+    # the page filters locally too: a small trade the server still sends stays hidden
+    late = [trade(200, "KXA-1", 599), trade(201, "KXA-1", 600)]
+    page_server.send({"type": "trades", "trades": late})
+    wait_for_top_count(page, 600)
+    assert 599 not in tape_counts(page)
+    # dollars: notional of at least $3.25, exactly (micro-dollars)
+    page.get_by_test_id("filter-min-unit").select_option("dollars")
+    page.get_by_test_id("filter-min-size").fill("3.25")
+    page_server.wait_for_received(lambda m: m.get("min_notional") == 3_250_000)
+    big = [t for t in first_trades() + late if int(t["notional"]) >= 3_250_000]  # type: ignore[call-overload]
+    assert 1 < len(big) < 13
+    expect(page.locator(ROWS)).to_have_count(len(big))
+    notionals = page.locator(ROWS).evaluate_all("rs => rs.map(r => Number(r.dataset.notional))")
+    assert min(notionals) >= 3_250_000
+    page.get_by_test_id("filter-min-size").fill("")
+    expect(page.locator(ROWS)).to_have_count(13)
+
+
+def test_side_and_search_filters(page: Page, page_server: PageServer) -> None:
+    open_page(page, page_server)
+    page.get_by_test_id("filter-side").select_option("no")
+    expect(page.locator(ROWS)).to_have_count(5)
+    assert set(page.locator(ROWS).evaluate_all("rs => rs.map(r => r.dataset.side)")) == {"no"}
+    page.get_by_test_id("filter-side").select_option("")
+    page.get_by_test_id("filter-search").fill("kxbig")
+    expect(page.locator(ROWS)).to_have_count(1)
+    expect(page.locator(ROWS).first).to_have_attribute("data-ticker", "KXBIG-26")
+    page_server.wait_for_received(lambda m: m.get("search") == "kxbig")
+
+
+def test_window_selector_reranks_grid(page: Page, page_server: PageServer) -> None:
+    open_page(page, page_server)
+    for w in ("1h", "1m", "24h", "15m"):
+        page.get_by_test_id(f"window-{w}").click()
+        wait_for_order(page, [t for t, _ in HOT_ORDERS[w]])
+        expect(page.get_by_test_id(f"window-{w}")).to_have_attribute("aria-pressed", "true")
+    # a hot update re-ranks the chosen window and drops markets that left it
+    update = hot({"15m": [("KXB-1", 9), ("KXZ-9", 8), ("KXC-1", 7)]})
+    page_server.send({"type": "hot", "hot": update})
+    wait_for_order(page, ["KXB-1", "KXZ-9", "KXC-1"])
+    expect(page.locator(CARDS).first.locator(".card-rank")).to_have_text("#1")
+    expect(page.locator(CARDS).nth(1).locator(".card-title")).to_have_text("Market KXZ-9")
+
+
+def test_card_click_opens_detail(page: Page, page_server: PageServer) -> None:
+    c = card("KXB-1", "5m", 90_000, 6150)
+    page_server.markets["KXB-1"] = {
+        "ticker": "KXB-1",
+        "info": {"title": "Will B happen?", "series_ticker": "KXB", "status": "active"},
+        "windows": {"5m": c},
+        "spark": c["spark"],
+        "book": None,
+    }
+    page_server.market_trades["KXB-1"] = [trade(i, "KXB-1", 250, "yes", 6100 + i) for i in range(5)]
+    open_page(page, page_server)
+    page.locator(f'{CARDS}[data-ticker="KXB-1"]').click()
+    detail = page.locator("#detail")
+    expect(detail).to_have_attribute("data-state", "ready")
+    expect(detail.locator(".detail-title")).to_have_text("Will B happen?")
+    expect(detail.locator(".detail-trades li")).to_have_count(5)
+    expect(detail.locator(".detail-stats")).to_contain_text("61.5¢")
+    page.keyboard.press("Escape")
+    expect(detail).to_be_hidden()
+
+
+def test_reconnects_and_rebuilds_from_new_snapshot(
+    page: Page, page_server: PageServer, console: Console
+) -> None:
+    open_page(page, page_server)
+    page.get_by_test_id("filter-side").select_option("yes")
+    page_server.wait_for_received(lambda m: m.get("side") == "yes")
+    fresh = [trade(500 + i, "KXR-1", 4200 + i, "yes" if i < 3 else "no") for i in range(4)]
+    later = snapshot(
+        list(reversed(fresh)), hot({"5m": [("KXR-1", 5), ("KXA-1", 4)]}), NOW_MS + 60_000, "replay"
+    )
+    later["status"] = status(source="replay")
+    page_server.snapshot = later
+    page_server.close_clients()
+    page.wait_for_function("() => document.body.dataset.snapshots === '2'")
+    page_server.wait_for_connections(2)
+    expect(page.get_by_test_id("status-source")).to_have_text("replay")
+    expect(page.get_by_test_id("status-conn")).to_have_attribute("data-state", "connected")
+    # only the new snapshot's trades, still filtered to YES; the filter was sent again
+    assert tape_counts(page) == [4202, 4201, 4200]
+    assert [m["side"] for m in page_server.received if m.get("type") == "filter"] == ["yes", "yes"]
+    wait_for_order(page, ["KXR-1", "KXA-1"])
+    assert page.evaluate("document.body.dataset.reconnects") == "1"
+    assert console.errors == []
+
+
+def test_game_message_shows_nba_row(page: Page, page_server: PageServer, console: Console) -> None:
+    open_page(page, page_server)
+    game = {
+        "game_id": 77,
+        "date": "2026-06-01",
+        "home": "LAL",
+        "away": "BOS",
+        "home_score": 88,
+        "away_score": 91,
+        "status": "in_progress",
+        "period": 4,
+        "seconds_left": 125,
+    }
+    page_server.send({"type": "game", "game": game})
+    page_server.send({"type": "odds", "game_id": 77, "rows": []})
+    nba = page.locator("#nba")
+    expect(nba).to_be_visible()
+    expect(nba.locator(".game")).to_contain_text("BOS @ LAL")
+    expect(nba.locator(".g-score")).to_have_text("91 – 88")
+    expect(nba.locator(".g-clock")).to_have_text("Q4 2:05")
+    assert console.errors == []
+
+
+def test_unknown_message_type_is_logged_loudly(
+    page: Page, page_server: PageServer, console: Console
+) -> None:
+    open_page(page, page_server)
+    page_server.send({"type": "mystery", "x": 1})
+    page_server.send({"type": "trades", "trades": [trade(300, "KXA-1", 4321)]})
+    wait_for_top_count(page, 4321)
+    assert any("unknown /ws/stream message type" in e and "mystery" in e for e in console.errors)
+
+
+FORMAT_CASES: list[tuple[str, Any, str]] = [
+    ("price", 5600, "56¢"),
+    ("price", 5650, "56.5¢"),
+    ("price", 5655, "56.55¢"),
+    ("price", 1, "0.01¢"),
+    ("price", 9999, "99.99¢"),
+    ("price", None, "–"),
+    ("count", 1000, "10"),
+    ("count", 1250, "12.5"),
+    ("count", 123456789, "1,234,567.89"),
+    ("money", 12_345_678, "$12.35"),
+    ("money", 1_234_000_000, "$1,234"),
+    ("money", 5, "$0.00"),
+    ("money", -2_500_000, "-$2.50"),
+    ("moneyShort", 1_234_000_000, "$1.23k"),
+    ("moneyShort", 5_600_000_000_000, "$5.6M"),
+    ("moneyShort", 999_000_000_000, "$999k"),
+    ("countShort", 1_234_500, "12.3k"),
+    ("percentBp", 5234, "52.3%"),
+    ("lag", 42, "42 ms"),
+    ("lag", 1250, "1.3 s"),
+]
+
+PARSE_CASES: list[tuple[str, str, int | None]] = [
+    ("parseContracts", "10", 1000),
+    ("parseContracts", "0.01", 1),
+    ("parseContracts", "12.5", 1250),
+    ("parseContracts", "1.234", None),
+    ("parseContracts", "-1", None),
+    ("parseContracts", "abc", None),
+    ("parseContracts", "", None),
+    ("parseDollars", "$2.50", 2_500_000),
+    ("parseDollars", "1,000", 1_000_000_000),
+    ("parseDollars", "0.1", 100_000),
+    ("parseDollars", ".", None),
+]
+
+
+def test_format_helpers_are_exact(page: Page, page_server: PageServer) -> None:
+    page.goto(page_server.url + "/")
+    got = page.evaluate(
+        """async ([fmtCases, parseCases]) => {
+            const f = await import('/js/format.js');
+            return [fmtCases.map(([fn, v]) => f[fn](v)), parseCases.map(([fn, v]) => f[fn](v))];
+        }""",
+        [FORMAT_CASES, PARSE_CASES],
+    )
+    assert got[0] == [want for _, _, want in FORMAT_CASES]
+    assert got[1] == [want for _, _, want in PARSE_CASES]
+
+
+def test_screenshot(page: Page, page_server: PageServer, console: Console) -> None:
+    open_page(page, page_server)
+    batch = [
+        trade(
+            900 + i,
+            "KXC-1",
+            150 * i,
+            "no" if i % 3 else "yes",
+            3000 + i * 40,
+            NOW_MS + i * 10,
+            tier=1 if i == 7 else 0,
+        )
+        for i in range(1, 30)
+    ]
+    page_server.send({"type": "trades", "trades": batch})
+    expect(page.locator(ROWS)).to_have_count(40)
+    page.wait_for_function("() => document.querySelectorAll('.card').length === 4")
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = ARTIFACTS / "page-scripted.png"
+    page.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000
+    assert console.errors == []
