@@ -1,0 +1,180 @@
+"""Global flow over time: the last 60 minute buckets and the last 24 hour buckets.
+
+Pure and synchronous; time comes from the trades and from ``advance(now_ms)``.
+
+Distinct markets are exact: each live bucket keeps the set of tickers that traded in it (dropped
+when the bucket leaves its window), and a count per ticker of the live buckets it appears in
+gives the distinct markets over a whole mode in O(1). Memory is bounded by the distinct markets
+per bucket times 60 + 24 buckets. Trades older than their mode's window are ignored by it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from models import PRICE_SCALE, Side, Trade
+
+log = logging.getLogger(__name__)
+
+MODES = {"hour": (60_000, 60), "day": (3_600_000, 24)}  # mode -> (bucket_ms, buckets)
+NSUMS = 7  # volume, notional, trades, yes_volume, no_volume, yes_notional, no_notional
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start_ms: int
+    volume: int
+    notional: int
+    trades: int
+    yes_volume: int
+    no_volume: int
+    yes_notional: int
+    no_notional: int
+    markets: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsView:
+    """``buckets`` oldest first, always the full span (empty buckets zero-filled), ending with
+    the bucket that contains ``now``. ``avg_volume_per_bucket`` is floored; ``yes_share_bp`` is
+    the YES taker share of volume in basis points, rounded half up (0 with no volume)."""
+
+    mode: str
+    bucket_ms: int
+    buckets: tuple[Bucket, ...]
+    total_volume: int
+    total_notional: int
+    total_trades: int
+    peak_volume: int
+    peak_start_ms: int
+    avg_volume_per_bucket: int
+    yes_share_bp: int
+    active_markets: int
+
+
+class _Ring:
+    """One mode's buckets: sums and ticker sets per slot, keyed by bucket number."""
+
+    __slots__ = ("bucket_ms", "current", "keys", "refs", "sets", "size", "sums")
+
+    def __init__(self, bucket_ms: int, size: int) -> None:
+        self.bucket_ms = bucket_ms
+        self.size = size
+        self.keys = [-1] * size
+        self.sums = [[0] * NSUMS for _ in range(size)]
+        self.sets: list[set[str]] = [set() for _ in range(size)]
+        self.refs: dict[str, int] = {}
+        self.current = -1  # bucket number of the newest bucket in the window
+
+    def advance(self, bucket: int) -> None:
+        if bucket <= self.current:
+            return
+        oldest_kept = bucket - self.size + 1
+        for b in range(max(self.current - self.size + 1, oldest_kept - self.size), oldest_kept):
+            self._drop(b % self.size, b)
+        self.current = bucket
+
+    def _drop(self, slot: int, bucket: int) -> None:
+        if self.keys[slot] != bucket:
+            return
+        refs = self.refs
+        for ticker in self.sets[slot]:
+            n = refs[ticker] - 1
+            if n:
+                refs[ticker] = n
+            else:
+                del refs[ticker]
+        self.sets[slot] = set()
+        self.sums[slot] = [0] * NSUMS
+        self.keys[slot] = -1
+
+    def add(self, bucket: int, ticker: str, count: int, notional: int, yes: bool) -> None:
+        if bucket <= self.current - self.size:
+            return
+        slot = bucket % self.size
+        if self.keys[slot] != bucket:
+            self._drop(slot, self.keys[slot])
+            self.keys[slot] = bucket
+        s = self.sums[slot]
+        s[0] += count
+        s[1] += notional
+        s[2] += 1
+        if yes:
+            s[3] += count
+            s[5] += notional
+        else:
+            s[4] += count
+            s[6] += notional
+        seen = self.sets[slot]
+        if ticker not in seen:
+            seen.add(ticker)
+            self.refs[ticker] = self.refs.get(ticker, 0) + 1
+
+
+class Analytics:
+    def __init__(self) -> None:
+        self._now = 0
+        self._rings = {mode: _Ring(ms, n) for mode, (ms, n) in MODES.items()}
+        self.ignored_old = 0
+
+    def add_trade(self, t: Trade) -> None:
+        ts = t.ts_ms
+        if ts > self._now:
+            self.advance(ts)
+        yes = t.taker_side is Side.YES
+        count = t.count
+        notional = (t.yes_price if yes else PRICE_SCALE - t.yes_price) * count
+        stored = False
+        for ring in self._rings.values():
+            bucket = ts // ring.bucket_ms
+            if bucket > ring.current - ring.size:
+                ring.add(bucket, t.ticker, count, notional, yes)
+                stored = True
+        if not stored:
+            self.ignored_old += 1
+
+    def advance(self, now_ms: int) -> None:
+        if now_ms <= self._now:
+            return
+        self._now = now_ms
+        for ring in self._rings.values():
+            ring.advance(now_ms // ring.bucket_ms)
+
+    def view(self, mode: str, now_ms: int) -> AnalyticsView:
+        """The ``mode`` ("hour" or "day") view ending at the bucket holding ``now_ms`` (or the
+        latest time seen, if later)."""
+        ring = self._rings.get(mode)
+        if ring is None:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        self.advance(now_ms)
+        cur = self._now // ring.bucket_ms
+        buckets: list[Bucket] = []
+        tot = [0] * NSUMS
+        peak_volume, peak_start = 0, (cur - ring.size + 1) * ring.bucket_ms
+        for b in range(cur - ring.size + 1, cur + 1):
+            slot = b % ring.size
+            start = b * ring.bucket_ms
+            if ring.keys[slot] == b:
+                s = ring.sums[slot]
+                buckets.append(Bucket(start, *s, markets=len(ring.sets[slot])))
+                for i in range(NSUMS):
+                    tot[i] += s[i]
+                if s[0] > peak_volume:
+                    peak_volume, peak_start = s[0], start
+            else:
+                buckets.append(Bucket(start, 0, 0, 0, 0, 0, 0, 0, 0))
+        volume = tot[0]
+        return AnalyticsView(
+            mode=mode,
+            bucket_ms=ring.bucket_ms,
+            buckets=tuple(buckets),
+            total_volume=volume,
+            total_notional=tot[1],
+            total_trades=tot[2],
+            peak_volume=peak_volume,
+            peak_start_ms=peak_start,
+            avg_volume_per_bucket=volume // ring.size,
+            yes_share_bp=(tot[3] * 20_000 + volume) // (2 * volume) if volume else 0,
+            active_markets=len(ring.refs),
+        )

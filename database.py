@@ -1,0 +1,449 @@
+"""SQLite storage: the versioned schema, the single batched writer, and the queries.
+
+``add_*`` never await: rows join a pending batch. One writer task owned by ``Database`` flushes
+the batch every ``flush_interval_ms`` or as soon as ``flush_rows`` are pending, in ONE
+transaction with ``executemany``. A failed flush is logged, counted and put back in front of the
+queue to be retried; nothing is dropped. Trades are deduplicated on ``trade_id`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from clock import Clock
+from db_schema import (
+    INSERT_GAP,
+    INSERT_RECOVERY,
+    INSERT_TRADE,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TRADE_COLUMNS,
+    UPSERT_MARKET,
+    UPSERT_SERIES,
+)
+from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
+
+log = logging.getLogger(__name__)
+
+PRUNE_CHUNK = 5_000
+TradeRow = tuple[str, str, int, int, int, int, int]
+
+
+@dataclass(slots=True)
+class WriterStats:
+    rows_written: int = 0  # rows sent to SQLite in committed flushes (duplicates included)
+    flushes: int = 0
+    last_flush_ms: int | None = None
+    pending: int = 0
+    errors: int = 0
+    max_batch: int = 0
+
+
+class SchemaError(RuntimeError):
+    """The file was written by a newer Flowboard (its schema version is unknown here)."""
+
+
+def trade_row(t: Trade) -> TradeRow:
+    return (
+        t.trade_id,
+        t.ticker,
+        t.yes_price,
+        t.count,
+        1 if t.taker_side is Side.YES else 0,
+        t.ts_ms,
+        t.recv_ms,
+    )
+
+
+def _trade(r: Any) -> Trade:
+    return Trade(r[0], r[1], r[2], r[3], Side.YES if r[4] else Side.NO, r[5], r[6])
+
+
+def _market(r: Any) -> MarketInfo:
+    return MarketInfo(
+        ticker=r[0],
+        event_ticker=r[1],
+        series_ticker=r[2],
+        title=r[3],
+        subtitle=r[4],
+        status=r[5],
+        open_ts_ms=r[6],
+        close_ts_ms=r[7],
+        floor_strike=r[8],
+        result=r[9],
+        yes_sub_title=r[10],
+        no_sub_title=r[11],
+    )
+
+
+def _file_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply the migrations the file lacks, each in its own transaction; returns the version."""
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"database schema version {version} is newer than {SCHEMA_VERSION}")
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        # executescript commits first; the BEGIN inside makes the migration atomic
+        await conn.executescript(
+            f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
+        )
+        log.info("database migrated to schema version %d", number)
+    return SCHEMA_VERSION
+
+
+async def connect(path: str | Path) -> aiosqlite.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await migrate(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+class Database:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: Path,
+        *,
+        clock: Clock,
+        flush_interval_ms: int,
+        flush_rows: int,
+    ) -> None:
+        self._conn = conn
+        self._path = path
+        self._clock = clock
+        self._interval = flush_interval_ms / 1000
+        self._flush_rows = flush_rows
+        self._trades: list[TradeRow] = []
+        self._markets: dict[str, tuple[Any, ...]] = {}
+        self._series: dict[str, tuple[Any, ...]] = {}
+        self._gaps: list[tuple[Any, ...]] = []
+        self._recoveries: list[tuple[Any, ...]] = []
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self.stats = WriterStats()
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock,
+        flush_interval_ms: int = 100,
+        flush_rows: int = 2000,
+    ) -> Database:
+        conn = await connect(path)
+        db = cls(
+            conn,
+            Path(path),
+            clock=clock,
+            flush_interval_ms=flush_interval_ms,
+            flush_rows=flush_rows,
+        )
+        db._writer = asyncio.create_task(db._run(), name="db-writer")
+        return db
+
+    async def close(self) -> None:
+        """Stop the writer, write what is still pending, close the file."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        for attempt in range(3):
+            try:
+                await self.flush()
+                break
+            except sqlite3.Error:
+                if attempt == 2:
+                    log.error("database closed with %d rows unwritten", self.stats.pending)
+        await self._conn.close()
+
+    # ---- writes: never await -------------------------------------------------------------
+
+    def add_trade(self, t: Trade) -> None:
+        self._trades.append(trade_row(t))
+        self._queued(1)
+
+    def add_trades(self, ts: Iterable[Trade]) -> None:
+        rows = [trade_row(t) for t in ts]
+        self._trades.extend(rows)
+        self._queued(len(rows))
+
+    def add_market(self, m: MarketInfo) -> None:
+        self._markets[m.ticker] = (
+            m.ticker, m.event_ticker, m.series_ticker, m.title, m.subtitle, m.status,
+            m.open_ts_ms, m.close_ts_ms, m.floor_strike, m.result, m.yes_sub_title,
+            m.no_sub_title, self._clock.now_ms(),
+        )  # fmt: skip
+        self._queued(1)
+
+    def add_series(self, s: SeriesInfo) -> None:
+        self._series[s.ticker] = (
+            s.ticker, s.title, s.category, s.fee_type, s.fee_multiplier_ppm, self._clock.now_ms(),
+        )  # fmt: skip
+        self._queued(1)
+
+    def add_gap(self, g: FeedGap) -> None:
+        self._gaps.append(
+            (str(g.kind), g.channel, g.sid, g.expected_seq, g.got_seq, g.ticker, g.from_ms,
+             g.ts_ms, g.recv_ms)
+        )  # fmt: skip
+        self._queued(1)
+
+    def add_recovery(self, r: GapRecovered) -> None:
+        self._recoveries.append(
+            (str(r.kind), r.from_ms, r.to_ms, r.trades_recovered, r.ticker, r.ts_ms, r.recv_ms)
+        )
+        self._queued(1)
+
+    def _queued(self, n: int) -> None:
+        self.stats.pending = self._pending()
+        if self.stats.pending >= self._flush_rows:
+            self._wake.set()
+
+    def _pending(self) -> int:
+        return (
+            len(self._trades) + len(self._markets) + len(self._series) + len(self._gaps)
+            + len(self._recoveries)
+        )  # fmt: skip
+
+    # ---- the writer ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._pending():
+                with contextlib.suppress(sqlite3.Error):
+                    await self.flush()
+
+    async def flush(self) -> int:
+        """Write everything pending in one transaction; returns the rows written. On failure the
+        batch goes back to the front of the queue, the error is counted and re-raised."""
+        async with self._lock:
+            trades, self._trades = self._trades, []
+            markets, self._markets = self._markets, {}
+            series, self._series = self._series, {}
+            gaps, self._gaps = self._gaps, []
+            recoveries, self._recoveries = self._recoveries, []
+            rows = len(trades) + len(markets) + len(series) + len(gaps) + len(recoveries)
+            if not rows:
+                return 0
+            conn = self._conn
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if trades:
+                        await conn.executemany(INSERT_TRADE, trades)
+                    if markets:
+                        await conn.executemany(UPSERT_MARKET, markets.values())
+                    if series:
+                        await conn.executemany(UPSERT_SERIES, series.values())
+                    if gaps:
+                        await conn.executemany(INSERT_GAP, gaps)
+                    if recoveries:
+                        await conn.executemany(INSERT_RECOVERY, recoveries)
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                    raise
+            except BaseException as exc:
+                self._trades[:0] = trades
+                self._markets = {**markets, **self._markets}
+                self._series = {**series, **self._series}
+                self._gaps[:0] = gaps
+                self._recoveries[:0] = recoveries
+                self.stats.pending = self._pending()
+                if isinstance(exc, sqlite3.Error):
+                    self.stats.errors += 1
+                    log.error("flush of %d rows failed, will retry: %s", rows, exc)
+                raise
+            st = self.stats
+            st.rows_written += rows
+            st.flushes += 1
+            st.last_flush_ms = self._clock.now_ms()
+            st.max_batch = max(st.max_batch, rows)
+            st.pending = self._pending()
+            return rows
+
+    # ---- queries -------------------------------------------------------------------------
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def recent_trades(
+        self,
+        *,
+        limit: int = 100,
+        ticker: str | None = None,
+        min_count: int | None = None,
+        before_ms: int | None = None,
+    ) -> list[Trade]:
+        """Stored trades, newest first (by exchange time, then arrival)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if ticker is not None:
+            where.append("ticker = ?")
+            params.append(ticker)
+        if min_count is not None:
+            where.append("count >= ?")
+            params.append(min_count)
+        if before_ms is not None:
+            where.append("ts_ms < ?")
+            params.append(before_ms)
+        sql = f"SELECT {TRADE_COLUMNS} FROM trades"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts_ms DESC, id DESC LIMIT ?"
+        params.append(limit)
+        return [_trade(r) for r in await self._all(sql, params)]
+
+    async def trades_between(
+        self, from_ms: int, to_ms: int, batch: int = 10_000
+    ) -> AsyncIterator[list[Trade]]:
+        """Trades with ``from_ms <= ts_ms < to_ms``, oldest first, in lists of up to ``batch``."""
+        sql = (
+            f"SELECT {TRADE_COLUMNS}, id FROM trades WHERE ts_ms < ? AND "
+            "(ts_ms > ? OR (ts_ms = ? AND id > ?)) ORDER BY ts_ms, id LIMIT ?"
+        )
+        last_ts, last_id = from_ms, -1
+        while True:
+            rows = await self._all(sql, (to_ms, last_ts, last_ts, last_id, batch))
+            if not rows:
+                return
+            yield [_trade(r) for r in rows]
+            last_ts, last_id = rows[-1][5], rows[-1][7]
+            if len(rows) < batch:
+                return
+
+    async def last_trade_ms(self) -> int | None:
+        row = await self._one("SELECT MAX(ts_ms) FROM trades")
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def trade_count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM trades")
+        return int(row[0])
+
+    async def market(self, ticker: str) -> MarketInfo | None:
+        found = await self.markets([ticker])
+        return found.get(ticker)
+
+    async def markets(self, tickers: Iterable[str]) -> dict[str, MarketInfo]:
+        wanted = list(dict.fromkeys(tickers))
+        out: dict[str, MarketInfo] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in await self._all(
+                "SELECT ticker, event_ticker, series_ticker, title, subtitle, status, open_ts_ms,"
+                " close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title FROM markets"
+                f" WHERE ticker IN ({marks})",
+                chunk,
+            ):
+                out[r[0]] = _market(r)
+        return out
+
+    async def series(self, ticker: str) -> SeriesInfo | None:
+        r = await self._one(
+            "SELECT ticker, title, category, fee_type, fee_multiplier_ppm FROM series"
+            " WHERE ticker = ?",
+            (ticker,),
+        )
+        return None if r is None else SeriesInfo(r[0], r[1], r[2], r[3], r[4])
+
+    async def gaps(self, limit: int = 100) -> list[dict[str, object]]:
+        """Feed gaps newest first, each with the first recovery of the same kind, start time and
+        ticker (``recovered`` is None while unrepaired)."""
+        rows = await self._all(
+            """
+            SELECT g.kind, g.channel, g.sid, g.expected_seq, g.got_seq, g.ticker, g.from_ms,
+                   g.ts_ms, g.recv_ms, r.id, r.to_ms, r.trades_recovered, r.ts_ms
+            FROM feed_gaps g
+            LEFT JOIN gap_recoveries r ON r.id = (
+                SELECT r2.id FROM gap_recoveries r2
+                WHERE r2.kind = g.kind AND r2.from_ms = g.from_ms AND r2.ticker IS g.ticker
+                ORDER BY r2.id LIMIT 1)
+            ORDER BY g.ts_ms DESC, g.id DESC LIMIT ?
+            """,
+            (limit,),
+        )
+        keys = ("kind", "channel", "sid", "expected_seq", "got_seq", "ticker", "from_ms",
+                "ts_ms", "recv_ms")  # fmt: skip
+        out: list[dict[str, object]] = []
+        for r in rows:
+            gap: dict[str, object] = dict(zip(keys, r[:9], strict=True))
+            gap["recovered"] = (
+                None
+                if r[9] is None
+                else {"to_ms": r[10], "trades_recovered": r[11], "ts_ms": r[12]}
+            )
+            out.append(gap)
+        return out
+
+    async def prune(self, older_than_ms: int) -> int:
+        """Delete trades (and gap records) older than the cutoff, in chunks of PRUNE_CHUNK rows
+        per transaction so the writer is never held up for long; returns trades deleted."""
+        deleted = 0
+        while True:
+            async with self._lock:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = await self._conn.execute(
+                        "DELETE FROM trades WHERE id IN "
+                        "(SELECT id FROM trades WHERE ts_ms < ? LIMIT ?)",
+                        (older_than_ms, PRUNE_CHUNK),
+                    )
+                    n = cur.rowcount
+                    await cur.close()
+                    if n < PRUNE_CHUNK:
+                        for table in ("feed_gaps", "gap_recoveries"):
+                            await self._conn.execute(
+                                f"DELETE FROM {table} WHERE ts_ms < ?", (older_than_ms,)
+                            )
+                    await self._conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._conn.execute("ROLLBACK")
+                    raise
+            deleted += n
+            if n < PRUNE_CHUNK:
+                return deleted
+
+    async def size_bytes(self) -> int:
+        """Database file plus its write-ahead log."""
+        row = await self._one(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+        )
+        return int(row[0]) + await asyncio.to_thread(_file_size, Path(f"{self._path}-wal"))

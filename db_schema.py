@@ -1,0 +1,105 @@
+"""The SQLite schema as an ordered list of migrations; ``PRAGMA user_version`` = how many ran.
+
+Append new migrations (games, odds, paper orders and fills, ...) at the end; never edit one that
+has shipped.
+
+Trades live in a rowid table with a UNIQUE index on ``trade_id``: ``INSERT OR IGNORE`` dedupes on
+the trade id alone (distinct trades may share ticker, time, price and size), and the rows stay in
+arrival order, which keeps inserts fast as the table grows (see bench/bench_sqlite.py).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: trades, market metadata, series, feed gaps and their recoveries
+    """
+    CREATE TABLE trades (
+        id INTEGER PRIMARY KEY,
+        trade_id TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        yes_price INTEGER NOT NULL,   -- centicents
+        count INTEGER NOT NULL,       -- hundredths of a contract
+        taker_yes INTEGER NOT NULL,   -- 1 = taker bought YES, 0 = taker bought NO
+        ts_ms INTEGER NOT NULL,
+        recv_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX trades_trade_id ON trades (trade_id);
+    CREATE INDEX trades_ts ON trades (ts_ms);
+    CREATE INDEX trades_ticker_ts ON trades (ticker, ts_ms);
+
+    CREATE TABLE markets (
+        ticker TEXT PRIMARY KEY,
+        event_ticker TEXT NOT NULL,
+        series_ticker TEXT NOT NULL,
+        title TEXT NOT NULL,
+        subtitle TEXT NOT NULL,
+        status TEXT NOT NULL,
+        open_ts_ms INTEGER,
+        close_ts_ms INTEGER,
+        floor_strike TEXT,
+        result TEXT,
+        yes_sub_title TEXT NOT NULL,
+        no_sub_title TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE series (
+        ticker TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        category TEXT NOT NULL,
+        fee_type TEXT NOT NULL,
+        fee_multiplier_ppm INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE feed_gaps (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        sid INTEGER,
+        expected_seq INTEGER,
+        got_seq INTEGER,
+        ticker TEXT,
+        from_ms INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        recv_ms INTEGER NOT NULL
+    );
+    CREATE INDEX feed_gaps_match ON feed_gaps (kind, from_ms);
+
+    CREATE TABLE gap_recoveries (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        from_ms INTEGER NOT NULL,
+        to_ms INTEGER NOT NULL,
+        trades_recovered INTEGER NOT NULL,
+        ticker TEXT,
+        ts_ms INTEGER NOT NULL,
+        recv_ms INTEGER NOT NULL
+    );
+    CREATE INDEX gap_recoveries_match ON gap_recoveries (kind, from_ms);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+TRADE_COLUMNS = "trade_id, ticker, yes_price, count, taker_yes, ts_ms, recv_ms"
+INSERT_TRADE = f"INSERT OR IGNORE INTO trades ({TRADE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+UPSERT_MARKET = """
+    INSERT OR REPLACE INTO markets (ticker, event_ticker, series_ticker, title, subtitle, status,
+        open_ts_ms, close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title, updated_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+UPSERT_SERIES = """
+    INSERT OR REPLACE INTO series (ticker, title, category, fee_type, fee_multiplier_ppm,
+        updated_ms)
+    VALUES (?, ?, ?, ?, ?, ?)
+"""
+INSERT_GAP = """
+    INSERT INTO feed_gaps (kind, channel, sid, expected_seq, got_seq, ticker, from_ms, ts_ms,
+        recv_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_RECOVERY = """
+    INSERT INTO gap_recoveries (kind, from_ms, to_ms, trades_recovered, ticker, ts_ms, recv_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+"""

@@ -1,0 +1,132 @@
+"""Fixed slot rings for per-market sliding windows, stored in flat integer arrays.
+
+Every market owns one row in each array (``row * stride``): no Python object per bucket. A slot
+holds one bucket (a minute or an hour) and is keyed by its bucket number (``ts // bucket_ms``);
+a slot whose key differs from the bucket asked for is empty for that bucket.
+
+First and last trades are kept packed as ``ts_ms * PACK + price`` so that one integer compares
+by time first and, for equal times, by price: the result does not depend on arrival order.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+PACK = 1 << 14  # prices are at most 10_000 centicents < 2**14
+NO_FIRST = (1 << 62) - 1
+NO_LAST = -1
+
+# slot fields
+KEY, VOL, NOTIONAL, TRADES, YES_VOL, YES_NOTIONAL, PV, FIRST, LAST = range(9)
+SLOT = 9
+# additive fields, in slot order; window sums keep these
+SUM_FIELDS = (VOL, NOTIONAL, TRADES, YES_VOL, YES_NOTIONAL, PV)
+NSUM = len(SUM_FIELDS)
+
+
+def pack(ts_ms: int, price: int) -> int:
+    return ts_ms * PACK + price
+
+
+def unpack_price(packed: int) -> int:
+    return packed % PACK
+
+
+def unpack_ts(packed: int) -> int:
+    return packed // PACK
+
+
+class SlotTable:
+    """``rows`` markets x ``slots`` ring slots x SLOT fields, in one array('q')."""
+
+    __slots__ = ("data", "rows", "slots", "stride")
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.stride = slots * SLOT
+        self.data = array("q")
+        self.rows = 0
+
+    def grow(self, rows: int) -> None:
+        if rows > self.rows:
+            self.data.frombytes(bytes((rows - self.rows) * self.stride * 8))
+            self.rows = rows
+
+    def clear_row(self, row: int) -> None:
+        base = row * self.stride
+        self.data[base : base + self.stride] = array("q", bytes(self.stride * 8))
+
+    def offset(self, row: int, bucket: int) -> int:
+        """Offset of the slot that ``bucket`` maps to (occupied by it or not)."""
+        return row * self.stride + (bucket % self.slots) * SLOT
+
+    def find(self, row: int, bucket: int) -> int:
+        """Offset of ``bucket``'s slot if it holds that bucket with trades, else -1."""
+        off = row * self.stride + (bucket % self.slots) * SLOT
+        d = self.data
+        return off if d[off + KEY] == bucket and d[off + TRADES] else -1
+
+    def claim(self, row: int, bucket: int) -> tuple[int, bool]:
+        """The slot for ``bucket``, reset if it held another bucket; (offset, fresh)."""
+        off = row * self.stride + (bucket % self.slots) * SLOT
+        d = self.data
+        if d[off + KEY] == bucket and d[off + TRADES]:
+            return off, False
+        d[off : off + SLOT] = array("q", (bucket, 0, 0, 0, 0, 0, 0, NO_FIRST, NO_LAST))
+        return off, True
+
+    def add(self, off: int, count: int, notional: int, yes: bool, pv: int, packed: int) -> None:
+        d = self.data
+        d[off + VOL] += count
+        d[off + NOTIONAL] += notional
+        d[off + TRADES] += 1
+        if yes:
+            d[off + YES_VOL] += count
+            d[off + YES_NOTIONAL] += notional
+        d[off + PV] += pv
+        if packed < d[off + FIRST]:
+            d[off + FIRST] = packed
+        if packed > d[off + LAST]:
+            d[off + LAST] = packed
+
+
+class SumTable:
+    """``rows`` markets x ``windows`` x NSUM running sums, in one array('q')."""
+
+    __slots__ = ("data", "rows", "stride", "windows")
+
+    def __init__(self, windows: int) -> None:
+        self.windows = windows
+        self.stride = windows * NSUM
+        self.data = array("q")
+        self.rows = 0
+
+    def grow(self, rows: int) -> None:
+        if rows > self.rows:
+            self.data.frombytes(bytes((rows - self.rows) * self.stride * 8))
+            self.rows = rows
+
+    def clear_row(self, row: int) -> None:
+        base = row * self.stride
+        self.data[base : base + self.stride] = array("q", bytes(self.stride * 8))
+
+    def offset(self, row: int, window: int) -> int:
+        return row * self.stride + window * NSUM
+
+    def add_trade(self, off: int, count: int, notional: int, yes: bool, pv: int) -> None:
+        d = self.data
+        d[off] += count
+        d[off + 1] += notional
+        d[off + 2] += 1
+        if yes:
+            d[off + 3] += count
+            d[off + 4] += notional
+        d[off + 5] += pv
+
+    def subtract_slot(self, off: int, slots: array[int], slot_off: int) -> None:
+        d = self.data
+        for i, field in enumerate(SUM_FIELDS):
+            d[off + i] -= slots[slot_off + field]
+
+    def clear(self, off: int) -> None:
+        self.data[off : off + NSUM] = array("q", bytes(NSUM * 8))
