@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -65,9 +66,9 @@ class Run:
     trades: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
-    async def until(self, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    async def until(self, cond: Callable[[], bool], limit_s: float = 10.0) -> None:
         """Consume feed output until ``cond()`` holds (checked before each wait)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             while not cond():
                 ev = await self.out.get()
                 self.events.append(ev)
@@ -172,7 +173,7 @@ async def test_paging_through_thousands_of_trades(sim: Any, key: rsa.RSAPrivateK
     assert [t.trade_id for t in trades] == list(reversed(sim.produced_trade_ids()))
     assert set(ids) <= {t.trade_id for t in trades}
     assert [t.trade_id for t in one] == [t.trade_id for t in trades if t.ticker == ticker]
-    assert all(a.ts_ms >= b.ts_ms for a, b in zip(trades, trades[1:], strict=False))
+    assert all(a.ts_ms >= b.ts_ms for a, b in itertools.pairwise(trades))
 
 
 async def test_backoff_on_429(sim: Any, key: rsa.RSAPrivateKey) -> None:
@@ -221,8 +222,8 @@ async def test_book_gap_recovered_with_get_snapshot(sim: Any, key: rsa.RSAPrivat
             await sim.emit_trades(40)
             if run.feed.stats.book_gaps or any(isinstance(e, FeedGap) for e in run.events):
                 break
-            await run.until(lambda: run.out.empty(), timeout=5)
-        await run.until(lambda: bool(run.of(FeedGap)), timeout=10)
+            await run.until(lambda: run.out.empty(), limit_s=5)
+        await run.until(lambda: bool(run.of(FeedGap)), limit_s=10)
         await run.until(lambda: bool(run.of(GapRecovered)) and books_match(run, sim, tickers))
         gap = run.of(FeedGap)[0]
         assert gap.kind is GapKind.BOOK and gap.expected_seq is not None
@@ -263,7 +264,7 @@ async def test_zero_loss_across_drops_and_seq_skips(sim: Any, key: rsa.RSAPrivat
                 sim.faults.rate_limit_burst(2)
         await sim.emit_trades(100)
         produced = sim.produced_trade_ids()
-        await run.until(lambda: set(run.trades) >= set(produced), timeout=30)
+        await run.until(lambda: set(run.trades) >= set(produced), limit_s=30)
         async with asyncio.timeout(10):
             await run.feed.backfill_idle()
         while not run.out.empty():
