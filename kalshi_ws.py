@@ -184,6 +184,8 @@ class KalshiFeed:
     async def _session(self) -> bool:
         """One connection's life; returns whether any data frame arrived."""
         headers = self._signer.ws_headers() if self._signer else {}
+        # AsyncAPI control_frames: Kalshi pings every 10 s ("heartbeat"); websockets answers each
+        # ping with a pong by itself and also sends its own keepalive pings.
         try:
             ws = await websockets.connect(
                 self._url, additional_headers=headers, open_timeout=self._silence_s,

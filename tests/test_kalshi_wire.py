@@ -357,7 +357,7 @@ def test_random_json_never_crashes(value: Any) -> None:
     _check(orjson.dumps(value))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(TYPES, st.dictionaries(KEYS, JSON, max_size=10), JSON, JSON)
 def test_random_frames_never_crash(kind: str, msg: dict[str, Any], sid: Any, seq: Any) -> None:
     _check(orjson.dumps({"type": kind, "sid": sid, "seq": seq, "msg": msg}))
