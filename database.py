@@ -144,6 +144,7 @@ class Database:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._flush_waiters: list[asyncio.Future[int]] = []
         self.stats = WriterStats()
 
     @classmethod
@@ -291,7 +292,17 @@ class Database:
             st.last_flush_ms = self._clock.now_ms()
             st.max_batch = max(st.max_batch, rows)
             st.pending = self._pending()
+            waiters, self._flush_waiters = self._flush_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(rows)
             return rows
+
+    async def flushed(self) -> int:
+        """Wait for the next successful flush (by the writer or anyone); returns its row count."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append(fut)
+        return await fut
 
     # ---- queries -------------------------------------------------------------------------
 

@@ -1,0 +1,294 @@
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import pytest
+
+from aggregator import HOUR_MS, MINUTE_MS, WINDOWS, Aggregator, MarketWindow
+from models import Side, Trade
+
+H0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, an hour boundary
+_ids = iter(range(10**9))
+
+
+def trade(
+    ticker: str,
+    ts: int,
+    price: int = 5000,
+    count: int = 100,
+    side: Side = Side.YES,
+    trade_id: str | None = None,
+) -> Trade:
+    return Trade(trade_id or f"t{next(_ids)}", ticker, price, count, side, ts, ts)
+
+
+def feed(agg: Aggregator, *trades: Trade) -> None:
+    for t in trades:
+        agg.add_trade(t)
+
+
+def vol(agg: Aggregator, ticker: str, window: str) -> int:
+    mw = agg.market(ticker, window)
+    assert mw is not None
+    return mw.volume
+
+
+def test_minute_rollover_keeps_current_minute_only_in_1m() -> None:
+    agg = Aggregator()
+    feed(agg, trade("A", H0 + 59_999, count=100), trade("A", H0 + 60_000, count=200))
+    assert vol(agg, "A", "1m") == 200
+    assert vol(agg, "A", "5m") == 300
+    agg.advance(H0 + 119_999)
+    assert vol(agg, "A", "1m") == 200
+    agg.advance(H0 + 120_000)
+    assert vol(agg, "A", "1m") == 0
+    assert vol(agg, "A", "5m") == 300
+    assert agg.hot("1m") == []
+    assert [m.ticker for m in agg.hot("5m")] == ["A"]
+
+
+def test_windows_evict_at_their_boundaries() -> None:
+    agg = Aggregator()
+    feed(agg, trade("A", H0 + 30_000, count=7))  # minute 0 of hour 0
+    agg.advance(H0 + 5 * MINUTE_MS - 1)
+    assert vol(agg, "A", "5m") == 7
+    agg.advance(H0 + 5 * MINUTE_MS)
+    assert vol(agg, "A", "5m") == 0
+    assert vol(agg, "A", "15m") == 7
+    agg.advance(H0 + 15 * MINUTE_MS)
+    assert vol(agg, "A", "15m") == 0
+    agg.advance(H0 + HOUR_MS - 1)
+    assert vol(agg, "A", "1h") == 7
+    agg.advance(H0 + HOUR_MS)
+    assert vol(agg, "A", "1h") == 0
+    assert vol(agg, "A", "24h") == 7
+    agg.advance(H0 + 24 * HOUR_MS - 1)
+    assert vol(agg, "A", "24h") == 7
+    assert agg.market_count() == 1
+    agg.advance(H0 + 24 * HOUR_MS)
+    assert agg.market("A", "24h") is None
+    assert agg.market_count() == 0
+    assert agg.sparkline("A") == []
+
+
+def test_hour_rollover_for_24h_uses_hour_buckets() -> None:
+    agg = Aggregator()
+    feed(agg, trade("A", H0 + HOUR_MS - 1, count=1), trade("A", H0 + HOUR_MS, count=10))
+    agg.advance(H0 + 24 * HOUR_MS + HOUR_MS - 1)
+    assert vol(agg, "A", "24h") == 10  # the first hour left, the second is the oldest kept
+    agg.advance(H0 + 25 * HOUR_MS)
+    assert agg.market_count() == 0
+
+
+def test_a_freed_row_is_reused_cleanly() -> None:
+    agg = Aggregator()
+    feed(agg, trade("A", H0, count=5))
+    agg.advance(H0 + 25 * HOUR_MS)
+    feed(agg, trade("B", H0 + 25 * HOUR_MS, count=3))
+    assert agg.market_count() == 1
+    assert vol(agg, "B", "24h") == 3
+    assert vol(agg, "B", "1m") == 3
+    assert agg.sparkline("B") == [5000] * 60
+
+
+def test_figures_flow_and_vwap_half_up() -> None:
+    agg = Aggregator()
+    feed(
+        agg,
+        trade("A", H0 + 1, price=5000, count=100, side=Side.YES),
+        trade("A", H0 + 2, price=5001, count=100, side=Side.NO),
+    )
+    mw = agg.market("A", "1m")
+    assert mw == MarketWindow(
+        ticker="A",
+        window="1m",
+        volume=200,
+        notional=5000 * 100 + 4999 * 100,
+        trades=2,
+        yes_volume=100,
+        no_volume=100,
+        yes_notional=500_000,
+        no_notional=499_900,
+        net_flow=100,
+        vwap=5001,  # 5000.5 rounds up
+        last_price=5001,
+        first_price=5000,
+        last_ts_ms=H0 + 2,
+    )
+
+
+def test_empty_minutes_carry_the_price_forward_in_the_sparkline() -> None:
+    agg = Aggregator()
+    feed(agg, trade("A", H0 + 10 * MINUTE_MS, price=4000), trade("A", H0 + 12 * MINUTE_MS, 4200))
+    agg.advance(H0 + 59 * MINUTE_MS)
+    spark = agg.sparkline("A")
+    assert len(spark) == 60
+    assert spark[:10] == [4000] * 10  # before the first trade: its price
+    assert spark[10:12] == [4000, 4000]
+    assert spark[12:] == [4200] * 48
+    agg.advance(H0 + 70 * MINUTE_MS)  # both trades are now older than the minute ring
+    assert agg.sparkline("A") == [4200] * 60
+
+
+def test_sparkline_starts_from_an_earlier_hour_price() -> None:
+    agg = Aggregator()
+    feed(agg, trade("A", H0 + 5 * MINUTE_MS, price=3000))
+    feed(agg, trade("A", H0 + 2 * HOUR_MS + 30 * MINUTE_MS, price=3500))
+    spark = agg.sparkline("A")
+    assert spark[:59] == [3000] * 59
+    assert spark[59] == 3500
+
+
+def test_ranking_ties_break_by_ticker_and_limit() -> None:
+    agg = Aggregator()
+    for ticker in ("D", "B", "C", "A"):
+        feed(agg, trade(ticker, H0, count=100))
+    feed(agg, trade("E", H0, count=50), trade("E", H0 + 1, count=50), trade("E", H0 + 2, count=1))
+    assert [m.ticker for m in agg.hot("1m")] == ["E", "A", "B", "C", "D"]
+    assert [m.ticker for m in agg.hot("1m", limit=2)] == ["E", "A"]
+    assert [m.ticker for m in agg.hot("1m", limit=3, by="trades")] == ["E", "A", "B"]
+    feed(agg, trade("Z", H0 + 3, price=9000, count=100))
+    assert agg.hot("1h", limit=1, by="notional")[0].ticker == "Z"
+    with pytest.raises(ValueError, match="window"):
+        agg.hot("2m")
+    with pytest.raises(ValueError, match="ranking"):
+        agg.hot("1m", by="price")
+
+
+def test_late_trade_lands_in_its_bucket() -> None:
+    agg = Aggregator()
+    feed(agg, trade("A", H0 + 3 * MINUTE_MS + 5, price=6000, count=10))
+    feed(agg, trade("A", H0 + MINUTE_MS, price=5500, count=20))  # two minutes late
+    assert vol(agg, "A", "1m") == 10
+    five = agg.market("A", "5m")
+    assert five is not None
+    assert (five.volume, five.first_price, five.last_price) == (30, 5500, 6000)
+    assert five.last_ts_ms == H0 + 3 * MINUTE_MS + 5
+    agg.advance(H0 + 6 * MINUTE_MS)  # minute 1 leaves the 5m window, minute 3 stays
+    assert vol(agg, "A", "5m") == 10
+    feed(agg, trade("A", H0 - 23 * HOUR_MS, count=1))  # late but within the 24h window
+    assert vol(agg, "A", "24h") == 31
+    assert vol(agg, "A", "1h") == 30
+    feed(agg, trade("A", H0 - 24 * HOUR_MS, count=1))  # older than the 24h window
+    assert vol(agg, "A", "24h") == 31
+    assert agg.ignored_old == 1
+
+
+def test_big_numbers_stay_exact() -> None:
+    agg = Aggregator()
+    big = 123_456_789_012_345  # hundredths of a contract
+    feed(
+        agg,
+        trade("A", H0, price=9999, count=big, side=Side.YES),
+        trade("A", H0 + 1, price=1, count=big + 1, side=Side.NO),
+    )
+    mw = agg.market("A", "1h")
+    assert mw is not None
+    assert mw.volume == 2 * big + 1
+    assert mw.notional == 9999 * big + 9999 * (big + 1)
+    assert mw.net_flow == 9999 * big - 9999 * (big + 1)
+    assert mw.vwap == (2 * (9999 * big + big + 1) + mw.volume) // (2 * mw.volume)
+
+
+def test_large_trades_newest_first_and_bounded() -> None:
+    agg = Aggregator(large_trade_min_notional=1_000_000, large_trades_kept=3)
+    feed(agg, trade("A", H0 + 5, price=5000, count=199))  # 995_000: too small
+    bigs = [trade("A", H0 + i, price=5000, count=200) for i in (10, 30, 20, 40)]
+    feed(agg, *bigs)
+    assert [t.ts_ms for t in agg.large_trades()] == [H0 + 40, H0 + 30, H0 + 20]
+    assert [t.ts_ms for t in agg.large_trades(limit=1)] == [H0 + 40]
+
+
+def _reference(trades: list[Trade], now: int) -> dict[tuple[str, str], tuple[int, ...]]:
+    """Every market's windows computed from scratch."""
+    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 6 + [-1, -1])
+    for t in trades:
+        for name, span in WINDOWS.items():
+            unit = HOUR_MS if name == "24h" else MINUTE_MS
+            n = span // unit
+            if not now // unit - n < t.ts_ms // unit <= now // unit:
+                continue
+            r = out[(t.ticker, name)]
+            yes = t.taker_side is Side.YES
+            r[0] += t.count
+            r[1] += t.notional
+            r[2] += 1
+            r[3] += t.count if yes else 0
+            r[4] += t.notional if yes else 0
+            r[5] += t.yes_price * t.count
+            key = t.ts_ms * 16384 + t.yes_price
+            r[6] = key if r[6] < 0 else min(r[6], key)
+            r[7] = max(r[7], key)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _observed(agg: Aggregator, tickers: set[str]) -> dict[tuple[str, str], tuple[int, ...]]:
+    out = {}
+    for ticker in tickers:
+        for name in WINDOWS:
+            mw = agg.market(ticker, name)
+            if mw is None or mw.trades == 0:
+                continue
+            assert mw.vwap is not None
+            assert mw.first_price is not None and mw.last_price is not None
+            assert mw.no_volume == mw.volume - mw.yes_volume
+            assert mw.net_flow == mw.yes_notional - mw.no_notional
+            out[(ticker, name)] = (
+                mw.volume,
+                mw.notional,
+                mw.trades,
+                mw.yes_volume,
+                mw.yes_notional,
+                mw.vwap,
+                mw.first_price,
+                mw.last_price,
+            )
+    return out
+
+
+def test_matches_a_from_scratch_reference_and_restart_is_identical() -> None:
+    rng = random.Random(7)
+    tickers = [f"M{i}" for i in range(12)]
+    trades: list[Trade] = []
+    now = H0
+    for _ in range(3000):
+        now += rng.randrange(0, 90_000)
+        late = rng.random() < 0.1
+        ts = now - rng.randrange(0, 3 * HOUR_MS) if late else now
+        trades.append(
+            trade(rng.choice(tickers), ts, rng.randrange(1, 10_000), rng.randrange(1, 10_000),
+                  rng.choice([Side.YES, Side.NO]))
+        )  # fmt: skip
+    agg = Aggregator()
+    checkpoints = set(range(0, len(trades), 250))
+    for i, t in enumerate(trades):
+        agg.add_trade(t)
+        if i in checkpoints:
+            now_ms = max(x.ts_ms for x in trades[: i + 1])
+            _compare(agg, trades[: i + 1], now_ms, set(tickers))
+    end = max(t.ts_ms for t in trades) + 20 * MINUTE_MS
+    agg.advance(end)
+    _compare(agg, trades, end, set(tickers))
+
+    # warm restart: the same trades fed in time order to a fresh instance
+    fresh = Aggregator()
+    for t in sorted(trades, key=lambda t: t.ts_ms):
+        fresh.add_trade(t)
+    fresh.advance(end)
+    for name in WINDOWS:
+        assert fresh.hot(name, 100) == agg.hot(name, 100)
+    for ticker in tickers:
+        assert fresh.sparkline(ticker) == agg.sparkline(ticker)
+
+
+def _compare(agg: Aggregator, trades: list[Trade], now: int, tickers: set[str]) -> None:
+    ref = _reference(trades, now)
+    expected = {
+        k: (*v[:5], (2 * v[5] + v[0]) // (2 * v[0]), v[6] % 16384, v[7] % 16384)
+        for k, v in ref.items()
+    }
+    assert _observed(agg, tickers) == expected
+    for name in WINDOWS:
+        ranked = sorted(((-v[0], k[0]) for k, v in expected.items() if k[1] == name))
+        assert [(-m.volume, m.ticker) for m in agg.hot(name, 100)] == ranked
