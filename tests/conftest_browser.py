@@ -5,16 +5,24 @@ Locally the browser tests skip when chromium is missing; with ``CI`` set they fa
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.page_server import PageServer, first_snapshot
+
+if TYPE_CHECKING:
+    from config import Settings
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -80,3 +88,89 @@ def page(browser: Browser, console: Console) -> Iterator[Page]:
         yield p
     finally:
         context.close()
+
+
+class AppServer:
+    """The real app (``create_app``) under uvicorn in a background thread, restartable on its port.
+
+    The port is kept across :meth:`restart` so that an open page reconnects to the new process
+    state (same SQLite file, fresh lifespan).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._server: uvicorn.Server | None = None
+        self._sock: socket.socket | None = None
+        self._settled = threading.Event()
+        self._ready = False
+        self._failure: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AppServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        self._settled.clear()
+        self._ready = False
+        self._failure = None
+        self._thread = threading.Thread(target=self._run, name="flowboard-app", daemon=True)
+        self._thread.start()
+        if not self._settled.wait(timeout=60) or not self._ready:
+            self.stop()
+            raise RuntimeError("the app did not start") from self._failure
+        return self
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # re-raised by start()/stop()
+            self._failure = exc
+        finally:
+            self._settled.set()
+
+    async def _serve(self) -> None:
+        def ready(_runtime: object) -> None:
+            self._ready = True
+            self._settled.set()
+
+        # imported here so that the scripted-page tests do not depend on the whole app importing
+        from app import create_app
+
+        app = create_app(self.settings, on_ready=ready)
+        config = uvicorn.Config(
+            app, lifespan="on", ws_per_message_deflate=False, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        assert self._sock is not None
+        await self._server.serve(sockets=[self._sock])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            if self._thread.is_alive():
+                raise RuntimeError("the app did not stop")
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
+        if self._failure is not None:
+            raise RuntimeError("the app failed") from self._failure
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

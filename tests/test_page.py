@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -332,3 +333,52 @@ def test_screenshot(page: Page, page_server: PageServer, console: Console) -> No
     page.screenshot(path=str(out), full_page=True)
     assert out.stat().st_size > 10_000
     assert console.errors == []
+
+
+# ---- the real app on the built-in simulator ------------------------------------------------
+
+# Chromium reports a refused WebSocket/HTTP connection while the server restarts as a console error.
+RESTART_NOISE = ("WebSocket connection to", "Failed to load resource", "ERR_CONNECTION_REFUSED")
+
+
+def test_page_on_the_simulator_survives_a_restart(
+    page: Page, console: Console, tmp_path: Path
+) -> None:
+    if not os.environ.get("CI"):  # in CI a missing simulator is a failure, not a skip
+        pytest.importorskip("sim.exchange", reason="the simulator exchange is not in the tree yet")
+    from config import Settings
+    from tests.conftest_browser import AppServer
+
+    settings = Settings(
+        source="sim", db_path=str(tmp_path / "board.db"), port=0, sim_rate=100.0, sim_markets=60
+    )
+    with AppServer(settings) as app:
+        page.goto(app.url + "/")
+        expect(page.get_by_test_id("status-source")).to_have_text("sim")
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=\"tape-row\"]').length >= 20",
+            timeout=15_000,
+        )
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=\"hot-card\"]').length > 0",
+            timeout=15_000,
+        )
+        expect(page.get_by_test_id("analytics-chart")).to_have_attribute("data-buckets", "60")
+        page.get_by_test_id("chart-toggle-day").click()
+        expect(page.get_by_test_id("analytics-chart")).to_have_attribute("data-buckets", "24")
+        page.get_by_test_id("chart-toggle-hour").click()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
+        seen = set(page.locator(ROWS).evaluate_all("rs => rs.map(r => r.dataset.id)"))
+
+        app.restart()
+        page.wait_for_function("() => document.body.dataset.snapshots === '2'", timeout=20_000)
+        expect(page.get_by_test_id("status-conn")).to_have_attribute("data-state", "connected")
+        # live again: trades this page had never seen arrive after the reconnect
+        page.wait_for_function(
+            "seen => [...document.querySelectorAll('[data-testid=\"tape-row\"]')]"
+            ".some(r => !seen.includes(r.dataset.id))",
+            arg=sorted(seen),
+            timeout=15_000,
+        )
+    assert [e for e in console.errors if not any(n in e for n in RESTART_NOISE)] == []

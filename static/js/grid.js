@@ -86,9 +86,9 @@ export class HotGrid {
         c = this.createCard(card.ticker);
         this.cards.set(card.ticker, c);
       }
-      this.updateCard(c, card, i + 1);
       const at = this.container.children[i];
       if (at !== c.el) this.container.insertBefore(c.el, at ?? null);
+      this.updateCard(c, card, i + 1); // in the DOM first, so the sparkline canvas has a size
     });
     for (const [t, c] of this.cards) {
       if (!keep.has(t)) {

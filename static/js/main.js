@@ -190,6 +190,21 @@ class Page {
   }
 }
 
+/** Main-thread long tasks (> 50 ms) as the browser reports them, for benchmarks and the curious. */
+function watchLongTasks() {
+  const perf = { longTasks: 0, longTaskMs: 0, maxTaskMs: 0 };
+  if (typeof PerformanceObserver === "function" && PerformanceObserver.supportedEntryTypes?.includes("longtask")) {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        perf.longTasks += 1;
+        perf.longTaskMs += e.duration;
+        perf.maxTaskMs = Math.max(perf.maxTaskMs, e.duration);
+      }
+    }).observe({ type: "longtask", buffered: true });
+  }
+  return perf;
+}
+
 const page = new Page();
-window.flowboard = { page, fmt };
+window.flowboard = { page, fmt, perf: watchLongTasks() };
 page.connect();

@@ -146,6 +146,7 @@ export class Tape {
     r.dataset.side = t.side;
     r.dataset.tier = String(tier);
     r.dataset.ticker = t.ticker;
+    r.dataset.id = t.id;
     r.dataset.notional = String(t.notional);
     const cells = [
       ["t-time", fmt.clock(t.ts_ms)],
