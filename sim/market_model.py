@@ -80,6 +80,9 @@ class MarketModel:
             if announce is not None:
                 announce.append(LifeEv(m.index, "created", now_ms))
                 announce.append(LifeEv(m.index, "activated", now_ms))
+                for side, book in ((True, m.book_yes), (False, m.book_no)):
+                    announce.extend(DeltaEv(m.index, side, p, q, now_ms)
+                                    for p, q in sorted(book.items()))
 
     def _new_market(self, ev: EventDef, d: MarketDef, now_ms: int) -> Market:
         rng = self.rng

@@ -1,0 +1,93 @@
+"""The simulator's market model and history, without sockets."""
+
+from __future__ import annotations
+
+import re
+
+from sim.history import TradeHistory
+from sim.market_model import DeltaEv, MarketModel, TradeEv
+
+START = 1_780_000_000_000
+
+
+def test_same_seed_same_trades() -> None:
+    a = MarketModel(seed=7, n_markets=200, start_ms=START)
+    b = MarketModel(seed=7, n_markets=200, start_ms=START)
+    c = MarketModel(seed=8, n_markets=200, start_ms=START)
+    for m in (a, b, c):
+        m.step(500, START)
+        m.step(1500, START + 1000)
+    rows = lambda m: [m.history.row(i) for i in range(len(m.history))]  # noqa: E731
+    assert [m.ticker for m in a.markets] == [m.ticker for m in b.markets]
+    assert rows(a) == rows(b)
+    assert rows(a) != rows(c)
+
+
+def test_catalogue_looks_like_kalshi() -> None:
+    m = MarketModel(seed=1, n_markets=300, start_ms=START)
+    assert len(m.markets) >= 300
+    series = {x.series_ticker for x in m.markets}
+    assert {"KXNBAGAME", "KXNBASPREAD", "KXNBATOTAL", "KXBTC"} <= series
+    game = next(x for x in m.markets if x.series_ticker == "KXNBAGAME")
+    assert re.fullmatch(r"KXNBAGAME-\d\d[A-Z]{3}\d\d[A-Z]{6}-[A-Z]{3}", game.ticker)
+    spread = next(x for x in m.markets if x.series_ticker == "KXNBASPREAD")
+    assert spread.floor_strike is not None and spread.floor_strike.endswith(".5")
+    assert len({x.ticker for x in m.markets}) == len(m.markets)
+
+
+def test_trades_consume_resting_size_and_books_never_cross() -> None:
+    m = MarketModel(seed=3, n_markets=100, start_ms=START)
+    books = {x.index: (dict(x.book_yes), dict(x.book_no)) for x in m.markets}
+    events = m.step(5000, START)
+    fractional = 0
+    for ev in events:
+        if isinstance(ev, DeltaEv):
+            yes, no = books.setdefault(ev.market, ({}, {}))  # new markets: levels as deltas
+            side = yes if ev.yes_side else no
+            side[ev.price] = side.get(ev.price, 0) + ev.delta
+            assert side[ev.price] >= 0
+            if side[ev.price] == 0:
+                del side[ev.price]
+        elif isinstance(ev, TradeEv):
+            r = m.history.row(ev.index)
+            yes, no = books[r.market]
+            # the taker hits the touch: a YES taker lifts the best NO bid, a NO taker the best YES
+            if r.taker_yes:
+                assert 10_000 - r.yes_price == max(no)
+                assert r.count <= no[max(no)]
+            else:
+                assert r.yes_price == max(yes)
+                assert r.count <= yes[max(yes)]
+            fractional += r.count % 100 != 0
+    assert fractional > 0
+    for x in m.markets:
+        assert books[x.index] == (x.book_yes, x.book_no)
+        if x.book_yes and x.book_no:
+            assert max(x.book_yes) + max(x.book_no) < 10_000
+
+
+def test_lifecycle_closes_determines_and_settles() -> None:
+    m = MarketModel(seed=5, n_markets=50, start_ms=START)
+    m.step(60_000, START)
+    statuses = {x.status for x in m.markets}
+    assert {"active", "finalized"} <= statuses
+    settled = [x for x in m.markets if x.status == "finalized"]
+    assert all(x.result in ("yes", "no") for x in settled)
+    assert not any(x.book_yes or x.book_no for x in settled)
+
+
+def test_history_pages_newest_first_with_time_filters() -> None:
+    h = TradeHistory(seed=1)
+    for i in range(250):
+        h.append(i % 3, 5000, 100, True, 1_000_000 + i * 100)
+    ids, cur = h.query(market=None, min_ts_ms=None, max_ts_ms=None, limit=100, cursor=None)
+    assert ids == list(range(249, 149, -1))
+    seen = list(ids)
+    while cur:
+        ids, cur = h.query(market=None, min_ts_ms=None, max_ts_ms=None, limit=100, cursor=cur)
+        seen += ids
+    assert seen == list(range(249, -1, -1))
+    ids, _ = h.query(market=1, min_ts_ms=1_000_000 + 10 * 100, max_ts_ms=1_000_000 + 20 * 100,
+                     limit=1000, cursor=None)
+    assert ids == [19, 16, 13, 10]
+    assert len({h.trade_id(i) for i in range(250)}) == 250
