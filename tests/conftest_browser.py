@@ -10,14 +10,14 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, CDPSession, ConsoleMessage, Page, sync_playwright
 
 from tests.page_server import PageServer, first_snapshot
 
@@ -174,3 +174,42 @@ class AppServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def measure_main_thread(page: Page, run: Callable[[], None]) -> dict[str, Any]:
+    """Main-thread figures of ``page`` while ``run()`` drives it: the busy share (Chrome's
+    TaskDuration over wall time), long tasks (> 50 ms, from the page's own observer) and
+    the slowest render per component."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("Performance.enable")  # counters run from here, per session
+        page.evaluate(
+            "Object.assign(window.flowboard.perf,"
+            " {longTasks: 0, longTaskMs: 0, maxTaskMs: 0, renderMaxMs: {}})"
+        )
+        before = _metrics(cdp)
+        run()
+        after = _metrics(cdp)
+    finally:
+        cdp.detach()
+    perf = page.evaluate("({...window.flowboard.perf})")
+    wall = after["Timestamp"] - before["Timestamp"]
+
+    def spent(name: str) -> float:
+        return round(after[name] - before[name], 3)
+
+    return {
+        "seconds": round(wall, 2),
+        "busy_share": round((after["TaskDuration"] - before["TaskDuration"]) / wall, 3),
+        "long_tasks": perf["longTasks"],
+        "max_task_ms": perf["maxTaskMs"],
+        "render_max_ms": {k: round(v, 1) for k, v in perf["renderMaxMs"].items()},
+        "script_s": spent("ScriptDuration"),
+        "style_s": spent("RecalcStyleDuration"),
+        "layout_s": spent("LayoutDuration"),
+        "other_s": spent("TaskOtherDuration"),
+    }
+
+
+def _metrics(cdp: CDPSession) -> dict[str, float]:
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}

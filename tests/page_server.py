@@ -214,6 +214,7 @@ class PageServer:
         self._cond = threading.Condition()
         self._queues: dict[int, asyncio.Queue[object]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(128)  # connections made before uvicorn accepts wait in the backlog
@@ -292,6 +293,65 @@ class PageServer:
 
         self._wait(check, timeout, f"no matching client message in {self.received!r}")
         return found[-1]
+
+    def pump(self, rate: int, seconds: float, batch_ms: int = 100) -> tuple[threading.Event, str]:
+        """Stream ``rate`` trades/s for ``seconds`` in batches every ``batch_ms`` (as the app does),
+        with a ``hot`` and an ``analytics`` update every second. Returns (done, last trade id)."""
+        done = threading.Event()
+        per_batch = max(1, rate * batch_ms // 1000)
+        batches = max(1, int(seconds * 1000 // batch_ms))
+        loop = self._loop
+        assert loop is not None, "server not started"
+
+        def begin() -> None:
+            task = loop.create_task(self._pump(per_batch, batches, batch_ms, done))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        loop.call_soon_threadsafe(begin)
+        return done, f"p-{per_batch * batches - 1:07d}"
+
+    async def _pump(
+        self, per_batch: int, batches: int, batch_ms: int, done: threading.Event
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        n = 0
+        markets = [f"KXLOAD{m:03d}-26" for m in range(200)]
+        for b in range(batches):
+            rows = []
+            for _ in range(per_batch):
+                size = 100 * (1 + (n * 7919) % 97) if n % 50 else 400_000
+                row = trade(n, markets[(n * 31) % 200], size, "yes" if n % 3 else "no",
+                            500 + (n * 37) % 9000, NOW_MS + n)  # fmt: skip
+                row["id"] = f"p-{n:07d}"
+                row["tier"] = 1 if size >= 200_000 else 0
+                rows.append(row)
+                n += 1
+            self._broadcast(json.dumps({"type": "trades", "trades": rows}))
+            if b % max(1, 1000 // batch_ms) == 0:
+                k = b // max(1, 1000 // batch_ms)
+                order = markets[k % 7 :: 7][:24]
+                ranked = {w: [(t, 10_000 * (30 - i)) for i, t in enumerate(order)] for w in WINDOWS}
+                self._broadcast(json.dumps({"type": "hot", "hot": hot(ranked)}))
+                self._broadcast(
+                    json.dumps(
+                        {
+                            "type": "analytics",
+                            "hour": view("hour", NOW_MS),
+                            "day": view("day", NOW_MS),
+                        }
+                    )
+                )
+            # paced load generation: the next batch is due at a fixed offset from the start
+            await asyncio.sleep(max(0.0, start + (b + 1) * batch_ms / 1000 - loop.time()))
+        done.set()
+
+    def _broadcast(self, text: str) -> None:
+        with self._cond:
+            queues = list(self._queues.values())
+        for q in queues:
+            q.put_nowait(text)
 
     def _wait(self, cond: Callable[[], bool], timeout: float, why: str) -> None:
         with self._cond:

@@ -7,22 +7,25 @@ const AXIS = "#8a93a6";
 const GRID = "rgba(138,147,166,0.15)";
 
 /** Size a canvas's backing store to its CSS box at the device pixel ratio; returns the 2D context. */
-export function fitCanvas(canvas) {
+export function fitCanvas(canvas, size = null) {
   const dpr = window.devicePixelRatio || 1;
-  const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
-  const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
+  const cssW = size ? size.w : canvas.clientWidth;
+  const cssH = size ? size.h : canvas.clientHeight;
+  const w = Math.max(1, Math.round(cssW * dpr));
+  const h = Math.max(1, Math.round(cssH * dpr));
   if (canvas.width !== w || canvas.height !== h) {
     canvas.width = w;
     canvas.height = h;
   }
   const ctx = canvas.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { ctx, w: canvas.clientWidth, h: canvas.clientHeight };
+  return { ctx, w: cssW, h: cssH };
 }
 
-/** A line of integer prices (centicents) scaled to the canvas; colour by direction. */
+/** A line of integer prices (centicents) scaled to the canvas; colour by direction.
+ * `opts.size` ({w, h} in CSS px) skips reading the canvas's layout size. */
 export function drawLine(canvas, values, opts = {}) {
-  const { ctx, w, h } = fitCanvas(canvas);
+  const { ctx, w, h } = fitCanvas(canvas, opts.size);
   ctx.clearRect(0, 0, w, h);
   if (!values || values.length === 0) return;
   const pad = opts.pad ?? 2;

@@ -78,6 +78,7 @@ export class HotGrid {
     const first = new Map();
     if (animate) for (const [t, c] of this.cards) first.set(t, c.el.getBoundingClientRect());
 
+    // writes: order and text
     const keep = new Set();
     list.forEach((card, i) => {
       keep.add(card.ticker);
@@ -88,7 +89,7 @@ export class HotGrid {
       }
       const at = this.container.children[i];
       if (at !== c.el) this.container.insertBefore(c.el, at ?? null);
-      this.updateCard(c, card, i + 1); // in the DOM first, so the sparkline canvas has a size
+      this.updateCard(c, card, i + 1);
     });
     for (const [t, c] of this.cards) {
       if (!keep.has(t)) {
@@ -97,23 +98,37 @@ export class HotGrid {
       }
     }
     this.container.dataset.count = String(list.length);
-    if (!animate) return;
 
-    const moved = [];
-    for (const [t, c] of this.cards) {
-      const was = first.get(t);
-      if (!was) continue;
-      const now = c.el.getBoundingClientRect();
-      const dx = was.left - now.left;
-      const dy = was.top - now.top;
-      if (Math.abs(dx) < 1 && Math.abs(dy) < 1) continue;
-      c.el.style.transition = "none";
-      c.el.style.transform = `translate(${dx}px, ${dy}px)`;
-      moved.push(c.el);
+    // reads: one layout for every new position and the (shared) sparkline size
+    const moves = [];
+    if (animate) {
+      for (const [t, c] of this.cards) {
+        const was = first.get(t);
+        if (!was) continue;
+        const now = c.el.getBoundingClientRect();
+        const dx = was.left - now.left;
+        const dy = was.top - now.top;
+        if (Math.abs(dx) >= 1 || Math.abs(dy) >= 1) moves.push([c.el, dx, dy]);
+      }
     }
-    if (moved.length === 0) return;
+    const any = this.cards.values().next().value;
+    const size = any ? { w: any.parts.spark.clientWidth, h: any.parts.spark.clientHeight } : null;
+
+    // writes: sparklines, then the FLIP inversion played on the next frame
+    for (const { c, spark } of list.map((card) => ({ c: this.cards.get(card.ticker), spark: card.spark || [] }))) {
+      const key = `${spark.length}|${spark[0]}|${spark[spark.length - 1]}|${spark[spark.length >> 1]}|${size?.w}`;
+      if (key !== c.sparkKey && size) {
+        c.sparkKey = key;
+        drawLine(c.parts.spark, spark, { size });
+      }
+    }
+    if (moves.length === 0) return;
+    for (const [e, dx, dy] of moves) {
+      e.style.transition = "none";
+      e.style.transform = `translate(${dx}px, ${dy}px)`;
+    }
     requestAnimationFrame(() => {
-      for (const e of moved) {
+      for (const [e] of moves) {
         e.style.transition = `transform ${MOVE_MS}ms cubic-bezier(.2,.7,.2,1)`;
         e.style.transform = "";
       }
@@ -159,12 +174,6 @@ export class HotGrid {
       p.yes.style.width = `${pct}%`;
       p.no.style.width = `${100 - pct}%`;
       p.flow.title = `YES ${fmt.count(card.yes_volume)} (${fmt.money(card.yes_notional)}) · NO ${fmt.count(card.no_volume)} (${fmt.money(card.no_notional)})`;
-    }
-    const spark = card.spark || [];
-    const sparkKey = `${spark.length}|${spark[0]}|${spark[spark.length - 1]}|${spark[spark.length >> 1]}`;
-    if (sparkKey !== c.sparkKey || p.spark.width !== Math.round(p.spark.clientWidth * (window.devicePixelRatio || 1))) {
-      c.sparkKey = sparkKey;
-      drawLine(p.spark, spark);
     }
   }
 }

@@ -87,7 +87,15 @@ class Page {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
-      for (const p of this.parts) p.render();
+      const perf = window.flowboard?.perf;
+      for (const p of this.parts) {
+        const t0 = performance.now();
+        p.render();
+        if (perf) {
+          const name = p.constructor.name;
+          perf.renderMaxMs[name] = Math.max(perf.renderMaxMs[name] ?? 0, performance.now() - t0);
+        }
+      }
     });
   }
 
@@ -192,7 +200,7 @@ class Page {
 
 /** Main-thread long tasks (> 50 ms) as the browser reports them, for benchmarks and the curious. */
 function watchLongTasks() {
-  const perf = { longTasks: 0, longTaskMs: 0, maxTaskMs: 0 };
+  const perf = { longTasks: 0, longTaskMs: 0, maxTaskMs: 0, renderMaxMs: {} };
   if (typeof PerformanceObserver === "function" && PerformanceObserver.supportedEntryTypes?.includes("longtask")) {
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {

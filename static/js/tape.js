@@ -115,7 +115,7 @@ export class Tape {
       this.pending = [];
       const rows = [];
       for (const t of this.buffer) {
-        if (matches(this.filter, t)) rows.push(this.row(t, false));
+        if (matches(this.filter, t)) rows.push(this.row(t));
         if (rows.length >= MAX_ROWS) break;
       }
       this.list.replaceChildren(...rows);
@@ -123,7 +123,7 @@ export class Tape {
       const frag = document.createDocumentFragment();
       let loudest = 0;
       for (const t of this.pending) {
-        const r = this.row(t, true);
+        const r = this.row(t);
         loudest = Math.max(loudest, Number(r.dataset.tier));
         frag.append(r);
       }
@@ -137,10 +137,10 @@ export class Tape {
     this.note.textContent = active ? "filtered" : "";
   }
 
-  row(t, fresh) {
+  row(t) {
     const tier = this.tierOf(t);
     const r = document.createElement("li");
-    r.className = `tape-row side-${t.side}${tier ? ` tier-${tier}` : ""}${fresh ? " fresh" : ""}`;
+    r.className = `tape-row side-${t.side}${tier ? ` tier-${tier}` : ""}`;
     r.dataset.testid = "tape-row";
     r.dataset.count = String(t.count);
     r.dataset.side = t.side;
