@@ -254,19 +254,23 @@ async def test_malformed_frames_counted_and_skipped(sim: Any, key: rsa.RSAPrivat
 async def test_zero_loss_across_drops_and_seq_skips(sim: Any, key: rsa.RSAPrivateKey) -> None:
     async with running(sim, key) as run:
         seen: set[str] = set()
+        target: set[str] = set()
+
+        async def emit(n: int) -> None:
+            target.update(await sim.emit_trades(n))
 
         def delivered_all() -> bool:
             seen.update(run.trades[len(seen) :])
-            return seen >= set(sim.produced_trade_ids())
+            return seen >= target
 
-        await sim.emit_trades(200)
+        await emit(200)
         await run.until(delivered_all)
         drops = 0
         for round_ in range(6):
             if round_ % 2 == 0:
                 drops += 1
                 sim.faults.drop_connections()
-                await sim.emit_trades(250)  # while the feed is away
+                await emit(250)  # while the feed is away
                 await run.until(lambda n=drops: run.feed.stats.reconnects >= n)  # type: ignore[misc]
                 async with asyncio.timeout(10):
                     await sim.wait_clients(1)
@@ -274,9 +278,9 @@ async def test_zero_loss_across_drops_and_seq_skips(sim: Any, key: rsa.RSAPrivat
                 sim.faults.skip_seq("trade", 3)
                 if round_ == 3:
                     sim.faults.rate_limit_burst(2)  # the backfill has to retry
-            await sim.emit_trades(250)
+            await emit(250)
             await run.until(delivered_all, limit_s=20)
-        await sim.emit_trades(100)
+        await emit(100)
         produced = sim.produced_trade_ids()
         await run.until(delivered_all, limit_s=20)
         async with asyncio.timeout(10):
