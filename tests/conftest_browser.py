@@ -213,3 +213,30 @@ def measure_main_thread(page: Page, run: Callable[[], None]) -> dict[str, Any]:
 
 def _metrics(cdp: CDPSession) -> dict[str, float]:
     return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def bench_page(settings: Settings, seconds: float = 10.0) -> dict[str, Any]:
+    """Benchmark entry point: the real app with ``settings`` (e.g. the simulator at 500
+    trades/s), the page open in headless chromium, main-thread figures over ``seconds``."""
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError("chromium is not installed")
+    with (
+        AppServer(settings) as app,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(app.url + "/")
+            page.wait_for_function(
+                "() => document.querySelectorAll('[data-testid=\"tape-row\"]').length >= 100",
+                timeout=30_000,
+            )
+            # a fixed measurement window, not a wait for a condition
+            figures = measure_main_thread(page, lambda: page.wait_for_timeout(seconds * 1000))
+            figures["trades_per_s"] = settings.sim_rate
+            figures["tape_rows"] = page.locator('[data-testid="tape-row"]').count()
+            return figures
+        finally:
+            browser.close()

@@ -285,6 +285,8 @@ FORMAT_CASES: list[tuple[str, Any, str]] = [
     ("moneyShort", 1_234_000_000, "$1.23k"),
     ("moneyShort", 5_600_000_000_000, "$5.6M"),
     ("moneyShort", 999_000_000_000, "$999k"),
+    ("moneyShort", 4_600_000, "$4.60"),
+    ("moneyShort", 250_000_000, "$250"),
     ("countShort", 1_234_500, "12.3k"),
     ("percentBp", 5234, "52.3%"),
     ("lag", 42, "42 ms"),
@@ -375,6 +377,17 @@ def test_page_on_the_simulator_survives_a_restart(
         page.get_by_test_id("chart-toggle-day").click()
         expect(page.get_by_test_id("analytics-chart")).to_have_attribute("data-buckets", "24")
         page.get_by_test_id("chart-toggle-hour").click()
+        # the page's filter reaches the app's hub and is acknowledged
+        page.get_by_test_id("filter-min-size").fill("0.5")
+        page.wait_for_function(
+            "() => JSON.parse(document.body.dataset.filterAck || '{}').min_count === 50"
+        )
+        page.get_by_test_id("filter-min-size").fill("")
+        page.wait_for_function(
+            "() => JSON.parse(document.body.dataset.filterAck || '{}').min_count === null"
+        )
+        # a populated board for the screenshot: the feed has reported a rate
+        expect(page.get_by_test_id("status-rate")).not_to_have_text("0.0/s", timeout=15_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
         seen = set(page.locator(ROWS).evaluate_all("rs => rs.map(r => r.dataset.id)"))

@@ -48,11 +48,11 @@ export function money(micros) {
   return sign + "$" + fixedPadded(abs, 6, 2);
 }
 
-/** Micro-dollars, compact: 1234000000 -> "$1.23k", 5600000000000 -> "$5.6M". */
+/** Micro-dollars, compact: 4600000 -> "$4.60", 1234000000 -> "$1.23k", 5600000000000 -> "$5.6M". */
 export function moneyShort(micros) {
   if (micros === null || micros === undefined) return "–";
   const sign = micros < 0 ? "-" : "";
-  return sign + "$" + compact(Math.abs(micros), 6, "");
+  return sign + "$" + compact(Math.abs(micros), 6, "", true);
 }
 
 function fixedPadded(value, scale, frac) {
@@ -62,7 +62,7 @@ function fixedPadded(value, scale, frac) {
   return groupInt(Math.trunc(v / unit)) + "." + String(v % unit).padStart(scale, "0").slice(0, frac);
 }
 
-function compact(value, scale, suffix) {
+function compact(value, scale, suffix, cents = false) {
   const unit = 10 ** scale;
   const steps = [
     [1e9, "B"],
@@ -77,6 +77,7 @@ function compact(value, scale, suffix) {
       return fixed(Math.round((value * 10 ** digits) / u), digits, digits) + s + suffix;
     }
   }
+  if (cents) return (value >= unit * 100 ? fixed(value, scale, 0) : fixedPadded(value, scale, 2)) + suffix;
   return fixed(value, scale, value >= unit * 100 ? 0 : 2) + suffix;
 }
 

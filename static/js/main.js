@@ -73,6 +73,7 @@ class Page {
     this.tape = new Tape(document.getElementById("tape-panel"));
     this.games = new Games(document.getElementById("nba"));
     this.parts = [this.status, this.chart, this.grid, this.tape, this.games];
+    this.chart.heavy = this.grid.heavy = true;
     this.frame = 0;
     this.ws = null;
     this.attempt = 0;
@@ -88,7 +89,17 @@ class Page {
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
       const perf = window.flowboard?.perf;
+      // the grid and the chart both change once a second: draw them in different frames
+      let heavy = false;
+      let again = false;
       for (const p of this.parts) {
+        if (p.heavy && p.dirty) {
+          if (heavy) {
+            again = true;
+            continue;
+          }
+          heavy = true;
+        }
         const t0 = performance.now();
         p.render();
         if (perf) {
@@ -96,6 +107,7 @@ class Page {
           perf.renderMaxMs[name] = Math.max(perf.renderMaxMs[name] ?? 0, performance.now() - t0);
         }
       }
+      if (again) this.schedule();
     });
   }
 
