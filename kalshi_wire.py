@@ -283,7 +283,7 @@ def _ticker(msg: Mapping[str, Any], recv_ms: int) -> TickerUpdate:
 
 def _lifecycle(msg: Mapping[str, Any], recv_ms: int) -> LifecycleEvent:
     try:
-        kind = LifecycleKind(msg.get("event_type"))
+        kind = LifecycleKind(str(msg.get("event_type")))
     except ValueError:
         raise WireError(f"unknown lifecycle event_type: {msg.get('event_type')!r}") from None
     open_ts = _opt_int(msg.get("open_ts"), "open_ts")

@@ -193,7 +193,7 @@ class KalshiFeed:
             )  # fmt: skip
         except InvalidStatus as exc:
             status = exc.response.status_code
-            body = wire.parse_error_body(exc.response.body or b"")
+            body = wire.parse_error_body(bytes(exc.response.body or b""))
             text = " ".join(x for x in (body.code, body.message, body.details) if x)
             if status in (401, 403):
                 raise KalshiAuthError(
