@@ -17,13 +17,18 @@ import heapq
 import logging
 from array import array
 from dataclasses import dataclass
+from itertools import compress
 
 from models import PRICE_SCALE, Side, Trade
 from windows import (
     FIRST,
+    KEY,
     LAST,
     NO_LAST,
     NSUM,
+    PACK,
+    SLOT,
+    TRADES,
     SlotTable,
     SumTable,
     pack,
@@ -162,15 +167,21 @@ class Aggregator:
             raise ValueError(f"unknown ranking {by!r}; expected one of {sorted(RANK_FIELDS)}")
         d = self._sums.data
         stride = self._sums.stride
-        value_at = k * NSUM + RANK_FIELDS[by]
-        trades_at = k * NSUM + 2
-        candidates = [
-            (-d[r * stride + value_at], name)
-            for name, r in self._index.items()
-            if d[r * stride + trades_at]
-        ]
-        top = heapq.nsmallest(limit, candidates) if limit < len(candidates) else sorted(candidates)
-        return [self._window(self._index[name], name, window, k) for _, name in top[:limit]]
+        # strided C-level slices: one value per row, freed rows included (all zero)
+        values = d[k * NSUM + RANK_FIELDS[by] :: stride]
+        trades = d[k * NSUM + 2 :: stride]
+        if limit <= 0:
+            return []
+        top = heapq.nlargest(limit, values)
+        floor = top[-1] if len(top) == limit else 0
+        if floor > 0:
+            # every value >= floor > 0 belongs to a market with trades in the window
+            rows = compress(range(len(values)), map(floor.__le__, values))
+        else:
+            rows = compress(range(len(values)), trades)
+        names = self._names
+        ranked = sorted([(-values[r], names[r], r) for r in rows])
+        return [self._window(r, name, window, k) for _, name, r in ranked[:limit]]
 
     def market(self, ticker: str, window: str) -> MarketWindow | None:
         k = _window_index(window)
@@ -185,24 +196,35 @@ class Aggregator:
         row = self._index.get(ticker)
         if row is None:
             return []
-        d = self._min.data
+        table = self._min
+        base = row * table.stride
+        ring = table.data[base : base + table.stride]
+        keys = ring[KEY::SLOT]
+        lasts = ring[LAST::SLOT]
+        counts = ring[TRADES::SLOT]
         cur = self._now // MINUTE_MS
         start = cur - self.spark_points + 1
-        prices: list[int | None] = []
-        for minute in range(start, cur + 1):
-            off = self._min.find(row, minute)
-            prices.append(unpack_price(d[off + LAST]) if off >= 0 else None)
-        carry = self._price_before(row, start * MINUTE_MS)
-        if carry is None:
-            carry = next((p for p in prices if p is not None), None)
-        if carry is None:
-            carry = unpack_price(self._meta[row * META + LAST_TRADE])
-        out: list[int] = []
-        for p in prices:
-            if p is not None:
-                carry = p
+        s0 = start % table.slots  # rotate the ring so that it starts at minute ``start``
+        keys, lasts, counts = (
+            keys[s0:] + keys[:s0],
+            lasts[s0:] + lasts[:s0],
+            counts[s0:] + counts[:s0],
+        )
+        out: list[int | None] = []
+        carry: int | None = None
+        for minute, key, last, n in zip(range(start, cur + 1), keys, lasts, counts, strict=False):
+            if key == minute and n:
+                carry = last % PACK
             out.append(carry)
-        return out
+        lead = next((i for i, p in enumerate(out) if p is not None), len(out))
+        if lead:
+            before = self._price_before(row, start * MINUTE_MS)
+            if before is None:
+                first = out[lead] if lead < len(out) else None
+                meta_last = self._meta[row * META + LAST_TRADE]
+                before = first if first is not None else unpack_price(meta_last)
+            out[:lead] = [before] * lead
+        return [p for p in out if p is not None]
 
     def large_trades(self, limit: int = 50) -> list[Trade]:
         """Trades of at least ``large_trade_min_notional``, newest (by exchange time) first."""

@@ -2,15 +2,17 @@
 
 Pure and synchronous; time comes from the trades and from ``advance(now_ms)``.
 
-Distinct markets are exact: each live bucket keeps the set of tickers that traded in it (dropped
-when the bucket leaves its window), and a count per ticker of the live buckets it appears in
-gives the distinct markets over a whole mode in O(1). Memory is bounded by the distinct markets
-per bucket times 60 + 24 buckets. Trades older than their mode's window are ignored by it.
+Distinct markets are exact: markets get small integer ids (recycled once a market has left every
+day bucket); each live bucket keeps a bitmap of the ids that traded in it (dropped when the bucket
+leaves its window) and each mode a count per id of the live buckets it appears in, which gives
+the distinct markets over a whole mode in O(1). Memory: 84 bitmaps of one bit per market id.
+Trades older than their mode's window are ignored by it.
 """
 
 from __future__ import annotations
 
 import logging
+from array import array
 from dataclasses import dataclass
 
 from models import PRICE_SCALE, Side, Trade
@@ -54,17 +56,21 @@ class AnalyticsView:
 
 
 class _Ring:
-    """One mode's buckets: sums and ticker sets per slot, keyed by bucket number."""
+    """One mode's buckets: sums and a bitmap of market ids per slot, keyed by bucket number."""
 
-    __slots__ = ("bucket_ms", "current", "keys", "refs", "sets", "size", "sums")
+    __slots__ = ("active", "bucket_ms", "current", "distinct", "keys", "maps", "refs", "size",
+                 "sums", "zeroed")  # fmt: skip
 
     def __init__(self, bucket_ms: int, size: int) -> None:
         self.bucket_ms = bucket_ms
         self.size = size
         self.keys = [-1] * size
         self.sums = [[0] * NSUMS for _ in range(size)]
-        self.sets: list[set[str]] = [set() for _ in range(size)]
-        self.refs: dict[str, int] = {}
+        self.maps = [bytearray() for _ in range(size)]
+        self.distinct = [0] * size
+        self.refs = array("I")  # per market id: live buckets it traded in
+        self.active = 0  # market ids with refs > 0
+        self.zeroed: list[int] = []  # ids whose refs fell to 0, for the owner to recycle
         self.current = -1  # bucket number of the newest bucket in the window
 
     def advance(self, bucket: int) -> None:
@@ -79,19 +85,21 @@ class _Ring:
         if self.keys[slot] != bucket:
             return
         refs = self.refs
-        for ticker in self.sets[slot]:
-            n = refs[ticker] - 1
-            if n:
-                refs[ticker] = n
-            else:
-                del refs[ticker]
-        self.sets[slot] = set()
+        for byte_index, byte in enumerate(self.maps[slot]):
+            while byte:
+                low = byte & -byte
+                market = byte_index * 8 + low.bit_length() - 1
+                byte ^= low
+                refs[market] -= 1
+                if not refs[market]:
+                    self.active -= 1
+                    self.zeroed.append(market)
+        self.maps[slot] = bytearray()
         self.sums[slot] = [0] * NSUMS
+        self.distinct[slot] = 0
         self.keys[slot] = -1
 
-    def add(self, bucket: int, ticker: str, count: int, notional: int, yes: bool) -> None:
-        if bucket <= self.current - self.size:
-            return
+    def add(self, bucket: int, market: int, count: int, notional: int, yes: bool) -> None:
         slot = bucket % self.size
         if self.keys[slot] != bucket:
             self._drop(slot, self.keys[slot])
@@ -106,16 +114,29 @@ class _Ring:
         else:
             s[4] += count
             s[6] += notional
-        seen = self.sets[slot]
-        if ticker not in seen:
-            seen.add(ticker)
-            self.refs[ticker] = self.refs.get(ticker, 0) + 1
+        bitmap = self.maps[slot]
+        byte, mask = market >> 3, 1 << (market & 7)
+        if byte >= len(bitmap):
+            bitmap.extend(bytes(byte + 1 - len(bitmap)))
+        if not bitmap[byte] & mask:
+            bitmap[byte] |= mask
+            self.distinct[slot] += 1
+            refs = self.refs
+            if market >= len(refs):
+                refs.frombytes(bytes((market + 1 - len(refs)) * refs.itemsize))
+            if not refs[market]:
+                self.active += 1
+            refs[market] += 1
 
 
 class Analytics:
     def __init__(self) -> None:
         self._now = 0
         self._rings = {mode: _Ring(ms, n) for mode, (ms, n) in MODES.items()}
+        self._day = self._rings["day"]
+        self._ids: dict[str, int] = {}
+        self._names: list[str] = []
+        self._free: list[int] = []
         self.ignored_old = 0
 
     def add_trade(self, t: Trade) -> None:
@@ -125,14 +146,21 @@ class Analytics:
         yes = t.taker_side is Side.YES
         count = t.count
         notional = (t.yes_price if yes else PRICE_SCALE - t.yes_price) * count
-        stored = False
+        if ts // self._day.bucket_ms <= self._day.current - self._day.size:
+            self.ignored_old += 1
+            return
+        market = self._ids.get(t.ticker)
+        if market is None:
+            market = self._free.pop() if self._free else len(self._names)
+            if market == len(self._names):
+                self._names.append(t.ticker)
+            else:
+                self._names[market] = t.ticker
+            self._ids[t.ticker] = market
         for ring in self._rings.values():
             bucket = ts // ring.bucket_ms
             if bucket > ring.current - ring.size:
-                ring.add(bucket, t.ticker, count, notional, yes)
-                stored = True
-        if not stored:
-            self.ignored_old += 1
+                ring.add(bucket, market, count, notional, yes)
 
     def advance(self, now_ms: int) -> None:
         if now_ms <= self._now:
@@ -140,6 +168,14 @@ class Analytics:
         self._now = now_ms
         for ring in self._rings.values():
             ring.advance(now_ms // ring.bucket_ms)
+            if ring is not self._day:
+                ring.zeroed.clear()
+        # a market in no day bucket is in no minute bucket either: its id can be reused
+        for market in self._day.zeroed:
+            del self._ids[self._names[market]]
+            self._names[market] = ""
+            self._free.append(market)
+        self._day.zeroed.clear()
 
     def view(self, mode: str, now_ms: int) -> AnalyticsView:
         """The ``mode`` ("hour" or "day") view ending at the bucket holding ``now_ms`` (or the
@@ -157,7 +193,7 @@ class Analytics:
             start = b * ring.bucket_ms
             if ring.keys[slot] == b:
                 s = ring.sums[slot]
-                buckets.append(Bucket(start, *s, markets=len(ring.sets[slot])))
+                buckets.append(Bucket(start, *s, markets=ring.distinct[slot]))
                 for i in range(NSUMS):
                     tot[i] += s[i]
                 if s[0] > peak_volume:
@@ -176,5 +212,5 @@ class Analytics:
             peak_start_ms=peak_start,
             avg_volume_per_bucket=volume // ring.size,
             yes_share_bp=(tot[3] * 20_000 + volume) // (2 * volume) if volume else 0,
-            active_markets=len(ring.refs),
+            active_markets=ring.active,
         )

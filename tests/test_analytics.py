@@ -173,3 +173,20 @@ def test_matches_a_from_scratch_reference_and_restart_is_identical() -> None:
     end = max(t.ts_ms for t in trades) + 30 * MIN
     for mode in ("hour", "day"):
         assert fresh.view(mode, end) == an.view(mode, end) == _reference(trades, mode, end)
+
+
+def test_market_ids_are_recycled_after_a_day() -> None:
+    an = Analytics()
+    an.add_trade(trade("A", H0))
+    an.add_trade(trade("B", H0 + 1))
+    an.advance(H0 + 25 * HOUR)
+    an.add_trade(trade("C", H0 + 25 * HOUR))
+    an.add_trade(trade("A", H0 + 25 * HOUR + 1))
+    day = an.view("day", H0 + 25 * HOUR + 1)
+    assert day.active_markets == 2
+    assert day.buckets[-1].markets == 2
+    an.advance(H0 + 26 * HOUR + 1)
+    an.add_trade(trade("B", H0 + 26 * HOUR + 2))
+    hour = an.view("hour", H0 + 26 * HOUR + 2)
+    assert (hour.active_markets, hour.buckets[-1].markets) == (1, 1)
+    assert an.view("day", H0 + 26 * HOUR + 2).active_markets == 3
