@@ -221,7 +221,11 @@ class PageServer:
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            self._app(), lifespan="off", ws_per_message_deflate=False, log_level="warning"
+            self._app(),
+            lifespan="off",
+            ws_per_message_deflate=False,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="page-server", daemon=True)
@@ -247,6 +251,8 @@ class PageServer:
         return self
 
     def stop(self) -> None:
+        if self._loop is not None and self._thread.is_alive():
+            self.close_clients()  # so that shutdown does not wait on open sockets
         self._server.should_exit = True
         self._thread.join(timeout=15)
         self._sock.close()
