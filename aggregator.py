@@ -25,10 +25,15 @@ from windows import (
     KEY,
     LAST,
     NO_LAST,
+    NOTIONAL,
     NSUM,
     PACK,
+    PV,
     SLOT,
     TRADES,
+    VOL,
+    YES_NOTIONAL,
+    YES_VOL,
     SlotTable,
     SumTable,
     pack,
@@ -124,16 +129,26 @@ class Aggregator:
         notional = (price if yes else PRICE_SCALE - price) * count
         pv = price * count
         packed = pack(ts, price)
-        sums = self._sums
-        if minute > cur_min - SPARK_MINUTES:
+        age = cur_min - minute  # minutes: 0 = the current one
+        if age < SPARK_MINUTES:
             off, _ = self._min.claim(row, minute)
             self._min.add(off, count, notional, yes, pv, packed)
-            for k, n in enumerate(MINUTE_WINDOWS):
-                if minute > cur_min - n:
-                    sums.add_trade(sums.offset(row, k), count, notional, yes, pv)
         off, _ = self._hour.claim(row, hour)
         self._hour.add(off, count, notional, yes, pv, packed)
-        sums.add_trade(sums.offset(row, DAY_WINDOW), count, notional, yes, pv)
+        # windows nest (1m in 5m in 15m in 1h in 24h): add to the first one holding the minute
+        # and every later one
+        first = 0 if age < 1 else 1 if age < 5 else 2 if age < 15 else 3 if age < 60 else 4
+        d = self._sums.data
+        o = row * self._sums.stride + first * NSUM
+        for _ in range(first, DAY_WINDOW + 1):
+            d[o] += count
+            d[o + 1] += notional
+            d[o + 2] += 1
+            if yes:
+                d[o + 3] += count
+                d[o + 4] += notional
+            d[o + 5] += pv
+            o += NSUM
         m = row * META
         if packed > meta[m + LAST_TRADE]:
             meta[m + LAST_TRADE] = packed
@@ -265,16 +280,24 @@ class Aggregator:
         sums = self._sums
         last_min = meta[m + SYNC_MIN]
         if cur_min > last_min:
-            slots = self._min
-            for k, n in enumerate(MINUTE_WINDOWS):
-                off = sums.offset(row, k)
+            ring = self._min.data
+            base = row * self._min.stride
+            d = sums.data
+            off = row * sums.stride
+            for n in MINUTE_WINDOWS:
                 if cur_min - last_min >= n:
                     sums.clear(off)
-                    continue
-                for minute in range(last_min - n + 1, cur_min - n + 1):
-                    slot = slots.find(row, minute)
-                    if slot >= 0:
-                        sums.subtract_slot(off, slots.data, slot)
+                else:
+                    for minute in range(last_min - n + 1, cur_min - n + 1):
+                        slot = base + (minute % SPARK_MINUTES) * SLOT
+                        if ring[slot] == minute and ring[slot + TRADES]:
+                            d[off] -= ring[slot + VOL]
+                            d[off + 1] -= ring[slot + NOTIONAL]
+                            d[off + 2] -= ring[slot + TRADES]
+                            d[off + 3] -= ring[slot + YES_VOL]
+                            d[off + 4] -= ring[slot + YES_NOTIONAL]
+                            d[off + 5] -= ring[slot + PV]
+                off += NSUM
             meta[m + SYNC_MIN] = cur_min
         last_hour = meta[m + SYNC_HOUR]
         if cur_hour > last_hour:

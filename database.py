@@ -24,11 +24,11 @@ from db_schema import (
     INSERT_GAP,
     INSERT_RECOVERY,
     INSERT_TRADE,
-    MIGRATIONS,
-    SCHEMA_VERSION,
     TRADE_COLUMNS,
     UPSERT_MARKET,
     UPSERT_SERIES,
+    connect,
+    file_size,
 )
 from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
 
@@ -46,10 +46,6 @@ class WriterStats:
     pending: int = 0
     errors: int = 0
     max_batch: int = 0
-
-
-class SchemaError(RuntimeError):
-    """The file was written by a newer Flowboard (its schema version is unknown here)."""
 
 
 def trade_row(t: Trade) -> TradeRow:
@@ -83,42 +79,6 @@ def _market(r: Any) -> MarketInfo:
         yes_sub_title=r[10],
         no_sub_title=r[11],
     )
-
-
-def _file_size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
-
-
-async def migrate(conn: aiosqlite.Connection) -> int:
-    """Apply the migrations the file lacks, each in its own transaction; returns the version."""
-    async with conn.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaError(f"database schema version {version} is newer than {SCHEMA_VERSION}")
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        # executescript commits first; the BEGIN inside makes the migration atomic
-        await conn.executescript(
-            f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
-        )
-        log.info("database migrated to schema version %d", number)
-    return SCHEMA_VERSION
-
-
-async def connect(path: str | Path) -> aiosqlite.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
-    try:
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await migrate(conn)
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
 
 
 class Database:
@@ -457,4 +417,4 @@ class Database:
         row = await self._one(
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
         )
-        return int(row[0]) + await asyncio.to_thread(_file_size, Path(f"{self._path}-wal"))
+        return int(row[0]) + await asyncio.to_thread(file_size, Path(f"{self._path}-wal"))

@@ -10,6 +10,13 @@ arrival order, which keeps inserts fast as the table grows (see bench/bench_sqli
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: trades, market metadata, series, feed gaps and their recoveries
     """
@@ -103,3 +110,43 @@ INSERT_RECOVERY = """
     INSERT INTO gap_recoveries (kind, from_ms, to_ms, trades_recovered, ticker, ts_ms, recv_ms)
     VALUES (?, ?, ?, ?, ?, ?, ?)
 """
+
+
+def file_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+class SchemaError(RuntimeError):
+    """The file was written by a newer Flowboard (its schema version is unknown here)."""
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply the migrations the file lacks, each in its own transaction; returns the version."""
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"database schema version {version} is newer than {SCHEMA_VERSION}")
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        # executescript commits first; the BEGIN inside makes the migration atomic
+        await conn.executescript(
+            f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
+        )
+        log.info("database migrated to schema version %d", number)
+    return SCHEMA_VERSION
+
+
+async def connect(path: str | Path) -> aiosqlite.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await migrate(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from bench.common import median, report, synthetic_trades
-from database import TradeRow, connect, trade_row
-from db_schema import INSERT_TRADE, MIGRATIONS
+from database import TradeRow, trade_row
+from db_schema import INSERT_TRADE, MIGRATIONS, connect
 
 BATCH = 1000
 COLUMNS = """
@@ -33,8 +33,10 @@ TIME_INDEXES = """
     CREATE INDEX trades_ts ON trades (ts_ms);
     CREATE INDEX trades_ticker_ts ON trades (ticker, ts_ms);
 """
+CHOSEN = MIGRATIONS[0].split("CREATE TABLE markets")[0]
 LAYOUTS = {
-    "rowid + UNIQUE(trade_id) [chosen]": MIGRATIONS[0].split("CREATE TABLE markets")[0],
+    "rowid + UNIQUE(trade_id) [chosen]": CHOSEN,
+    "rowid + UNIQUE(trade_id), 64 MiB page cache": "PRAGMA cache_size=-65536;" + CHOSEN,
     "TEXT PRIMARY KEY trade_id (rowid table)": f"""
         CREATE TABLE trades (trade_id TEXT PRIMARY KEY, {COLUMNS}); {TIME_INDEXES}
     """,
@@ -46,6 +48,12 @@ LAYOUTS = {
         CREATE TABLE trades (trade_id TEXT NOT NULL, {COLUMNS},
                              PRIMARY KEY (ticker, ts_ms, trade_id)) WITHOUT ROWID;
         CREATE UNIQUE INDEX trades_trade_id ON trades (trade_id);
+        CREATE INDEX trades_ts ON trades (ts_ms);
+    """,
+    # for comparison only: misses duplicates whose time differs between WS and REST
+    "rowid + UNIQUE(ticker, ts, trade_id) (not trade_id-only)": f"""
+        CREATE TABLE trades (id INTEGER PRIMARY KEY, trade_id TEXT NOT NULL, {COLUMNS});
+        CREATE UNIQUE INDEX trades_key ON trades (ticker, ts_ms, trade_id);
         CREATE INDEX trades_ts ON trades (ts_ms);
     """,
 }
@@ -113,11 +121,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--window", type=int, default=30_000)
     parser.add_argument("--quick", action="store_true", help="200k rows instead of 1M")
+    parser.add_argument("--only", default="", help="run the layouts whose name contains this")
     args = parser.parse_args()
     top = 200_000 if args.quick else args.rows
     levels = [0, top // 2, top]
     print(f"insert rate (rows/s, median of 3 slices of {args.window // 3} rows) at", levels)
     for name, ddl in LAYOUTS.items():
+        if args.only not in name:
+            continue
         rates = layout_rates(ddl, levels, args.window)
         print(f"  {name:<62}" + "".join(f"{r:>10,.0f}" for r in rates), flush=True)
 

@@ -10,8 +10,8 @@ import pytest
 from aggregator import WINDOWS, Aggregator
 from analytics import Analytics
 from clock import ManualClock
-from database import PRUNE_CHUNK, Database, SchemaError
-from db_schema import SCHEMA_VERSION
+from database import PRUNE_CHUNK, Database
+from db_schema import SCHEMA_VERSION, SchemaError
 from models import FeedGap, GapKind, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
 
 T0 = 1_767_225_600_000
