@@ -377,6 +377,11 @@ def test_page_on_the_simulator_survives_a_restart(
         page.get_by_test_id("chart-toggle-day").click()
         expect(page.get_by_test_id("analytics-chart")).to_have_attribute("data-buckets", "24")
         page.get_by_test_id("chart-toggle-hour").click()
+        # a card opens the market's detail from the app's JSON API
+        page.locator(CARDS).first.click()
+        expect(page.locator("#detail")).to_have_attribute("data-state", "ready")
+        expect(page.locator("#detail .detail-trades li").first).to_be_visible()
+        page.keyboard.press("Escape")
         # the page's filter reaches the app's hub and is acknowledged
         page.get_by_test_id("filter-min-size").fill("0.5")
         page.wait_for_function(
