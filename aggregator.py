@@ -152,7 +152,11 @@ class Aggregator:
         m = row * META
         if packed > meta[m + LAST_TRADE]:
             meta[m + LAST_TRADE] = packed
-        due = (cur_min + 1) * MINUTE_MS if minute > cur_min - 60 else (cur_hour + 1) * HOUR_MS
+        # next change this trade causes: it leaves the smallest window holding it (or its hour
+        # leaves the 24h window, checked at every hour boundary)
+        due = (cur_hour + 1) * HOUR_MS
+        if first < DAY_WINDOW:
+            due = min(due, (minute + MINUTE_WINDOWS[first]) * MINUTE_MS)
         if meta[m + DUE] == 0 or due < meta[m + DUE]:
             meta[m + DUE] = due
             heapq.heappush(self._heap, (due, row))
@@ -316,15 +320,37 @@ class Aggregator:
         cur_hour = now_ms // HOUR_MS
         self._sync(row, cur_min, cur_hour)
         d = self._sums.data
-        if d[self._sums.offset(row, 3) + 2]:
-            due = (cur_min + 1) * MINUTE_MS
-        elif d[self._sums.offset(row, DAY_WINDOW) + 2]:
-            due = (cur_hour + 1) * HOUR_MS
-        else:
+        base = row * self._sums.stride
+        if not d[base + DAY_WINDOW * NSUM + 2]:
             self._release(row)
             return
+        due = (cur_hour + 1) * HOUR_MS
+        if d[base + 2]:  # the current minute has trades: 1m changes at the next minute
+            due = (cur_min + 1) * MINUTE_MS
+        elif d[base + 3 * NSUM + 2]:
+            due = min(due, self._minute_due(row, cur_min))
         self._meta[row * META + DUE] = due
         heapq.heappush(self._heap, (due, row))
+
+    def _minute_due(self, row: int, cur_min: int) -> int:
+        """When the next minute bucket of this row leaves one of the minute windows."""
+        table = self._min
+        # the oldest minute of a window is non-empty: that window changes at the next minute
+        for span in MINUTE_WINDOWS[1:]:
+            if table.find(row, cur_min - span + 1) >= 0:
+                return (cur_min + 1) * MINUTE_MS
+        base = row * table.stride
+        ring = table.data[base : base + table.stride]
+        keys = ring[KEY::SLOT]
+        counts = ring[TRADES::SLOT]
+        due = (cur_min + SPARK_MINUTES + 1) * MINUTE_MS
+        for minute in range(cur_min - SPARK_MINUTES + 1, cur_min + 1):
+            i = minute % SPARK_MINUTES
+            if keys[i] == minute and counts[i]:
+                age = cur_min - minute
+                span = 1 if age < 1 else 5 if age < 5 else 15 if age < 15 else 60
+                due = min(due, (minute + span) * MINUTE_MS)
+        return due
 
     def _release(self, row: int) -> None:
         del self._index[self._names[row]]

@@ -37,6 +37,8 @@ CHOSEN = MIGRATIONS[0].split("CREATE TABLE markets")[0]
 LAYOUTS = {
     "rowid + UNIQUE(trade_id) [chosen]": CHOSEN,
     "rowid + UNIQUE(trade_id), 64 MiB page cache": "PRAGMA cache_size=-65536;" + CHOSEN,
+    "rowid + UNIQUE(trade_id), checkpoint every 16k pages": "PRAGMA wal_autocheckpoint=16384;"
+    + CHOSEN,
     "TEXT PRIMARY KEY trade_id (rowid table)": f"""
         CREATE TABLE trades (trade_id TEXT PRIMARY KEY, {COLUMNS}); {TIME_INDEXES}
     """,
@@ -119,7 +121,7 @@ async def raw_insert_rate(path: str | Path, n: int, batch: int = BATCH) -> float
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--window", type=int, default=30_000)
+    parser.add_argument("--window", type=int, default=60_000)
     parser.add_argument("--quick", action="store_true", help="200k rows instead of 1M")
     parser.add_argument("--only", default="", help="run the layouts whose name contains this")
     args = parser.parse_args()

@@ -96,6 +96,20 @@ def main() -> None:
         agg.hot("1h", 50)
     report("hot('1h', 50) alone", (time.perf_counter() - t0) / 20 * 1000, "ms")
 
+    # sparse: every market traded once in the last hour; only markets with a bucket leaving a
+    # window are woken at a minute boundary
+    sparse, sparse_an = Aggregator(), Analytics()
+    start = H0 + 30 * HOUR_MS
+    for i in range(args.markets):
+        t = Trade(
+            f"s{i}", f"KXSPARSE-{i:05d}", 5000, 100, Side.YES, start + i * 360, start + i * 360
+        )
+        sparse.add_trade(t)
+        sparse_an.add_trade(t)
+    end = start + args.markets * 360
+    ticks = [tick(sparse, sparse_an, (end // MINUTE_MS + i) * MINUTE_MS) for i in range(1, 21)]
+    report("sparse markets: tick across a minute boundary (median)", median(ticks), "ms")
+
 
 if __name__ == "__main__":
     main()

@@ -292,3 +292,23 @@ def _compare(agg: Aggregator, trades: list[Trade], now: int, tickers: set[str]) 
     for name in WINDOWS:
         ranked = sorted(((-v[0], k[0]) for k, v in expected.items() if k[1] == name))
         assert [(-m.volume, m.ticker) for m in agg.hot(name, 100)] == ranked
+
+
+def test_sparse_markets_stay_exact_minute_by_minute() -> None:
+    rng = random.Random(5)
+    trades = [
+        trade(f"S{i % 5}", H0 + rng.randrange(0, 3 * HOUR_MS), rng.randrange(1, 10_000))
+        for i in range(40)
+    ]
+    trades.sort(key=lambda t: t.ts_ms)
+    agg = Aggregator()
+    fed: list[Trade] = []
+    pending = list(trades)
+    for minute in range(0, 27 * 60, 7):
+        now = H0 + minute * MINUTE_MS + 59_999
+        while pending and pending[0].ts_ms <= now:
+            fed.append(pending.pop(0))
+            agg.add_trade(fed[-1])
+        agg.advance(now)
+        _compare(agg, fed, now, {f"S{i}" for i in range(5)})
+    assert agg.market_count() == 0
