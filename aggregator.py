@@ -195,9 +195,9 @@ class Aggregator:
         floor = top[-1] if len(top) == limit else 0
         if floor > 0:
             # every value >= floor > 0 belongs to a market with trades in the window
-            rows = compress(range(len(values)), map(floor.__le__, values))
+            rows = [r for r, v in enumerate(values) if v >= floor]
         else:
-            rows = compress(range(len(values)), trades)
+            rows = list(compress(range(len(values)), trades))
         names = self._names
         ranked = sorted([(-values[r], names[r], r) for r in rows])
         return [self._window(r, name, window, k) for _, name, r in ranked[:limit]]
@@ -359,25 +359,25 @@ class Aggregator:
 
     def _window(self, row: int, ticker: str, window: str, k: int) -> MarketWindow:
         s = self._sums.data
-        off = self._sums.offset(row, k)
+        off = row * self._sums.stride + k * NSUM
         vol, notional, trades, yes_vol, yes_notional, pv = s[off : off + NSUM]
-        first, last = self._bounds(row, k)
+        first, last = self._bounds(row, k) if trades else (-1, -1)
         no_notional = notional - yes_notional
         return MarketWindow(
-            ticker=ticker,
-            window=window,
-            volume=vol,
-            notional=notional,
-            trades=trades,
-            yes_volume=yes_vol,
-            no_volume=vol - yes_vol,
-            yes_notional=yes_notional,
-            no_notional=no_notional,
-            net_flow=yes_notional - no_notional,
-            vwap=(2 * pv + vol) // (2 * vol) if vol > 0 else None,
-            last_price=unpack_price(last) if last >= 0 else None,
-            first_price=unpack_price(first) if first >= 0 else None,
-            last_ts_ms=unpack_ts(self._meta[row * META + LAST_TRADE]),
+            ticker,
+            window,
+            vol,
+            notional,
+            trades,
+            yes_vol,
+            vol - yes_vol,
+            yes_notional,
+            no_notional,
+            yes_notional - no_notional,
+            (2 * pv + vol) // (2 * vol) if vol > 0 else None,
+            last % PACK if last >= 0 else None,
+            first % PACK if first >= 0 else None,
+            self._meta[row * META + LAST_TRADE] // PACK,
         )
 
     def _bounds(self, row: int, k: int) -> tuple[int, int]:
@@ -387,17 +387,19 @@ class Aggregator:
         else:
             table, cur, n = self._min, self._now // MINUTE_MS, MINUTE_WINDOWS[k]
         d = table.data
+        base = row * table.stride
+        size = table.slots
         first = last = -1
         for bucket in range(cur - n + 1, cur + 1):
-            off = table.find(row, bucket)
-            if off >= 0:
+            off = base + (bucket % size) * SLOT
+            if d[off] == bucket and d[off + TRADES]:
                 first = d[off + FIRST]
                 break
         if first < 0:
             return -1, -1
         for bucket in range(cur, cur - n, -1):
-            off = table.find(row, bucket)
-            if off >= 0:
+            off = base + (bucket % size) * SLOT
+            if d[off] == bucket and d[off + TRADES]:
                 last = d[off + LAST]
                 break
         return first, last

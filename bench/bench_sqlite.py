@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import median, report, synthetic_trades
 from database import TradeRow, trade_row
-from db_schema import INSERT_TRADE, MIGRATIONS, connect
+from db_schema import INSERT_TRADE, MIGRATIONS, WAL_CHECKPOINT_PAGES, connect
 
 BATCH = 1000
 COLUMNS = """
@@ -35,10 +35,11 @@ TIME_INDEXES = """
 """
 CHOSEN = MIGRATIONS[0].split("CREATE TABLE markets")[0]
 LAYOUTS = {
-    "rowid + UNIQUE(trade_id) [chosen]": CHOSEN,
+    "rowid + UNIQUE(trade_id), checkpoint every 1k pages": CHOSEN,
     "rowid + UNIQUE(trade_id), 64 MiB page cache": "PRAGMA cache_size=-65536;" + CHOSEN,
-    "rowid + UNIQUE(trade_id), checkpoint every 16k pages": "PRAGMA wal_autocheckpoint=16384;"
-    + CHOSEN,
+    "rowid + UNIQUE(trade_id), checkpoint every 16k pages [chosen]": (
+        f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES};" + CHOSEN
+    ),
     "TEXT PRIMARY KEY trade_id (rowid table)": f"""
         CREATE TABLE trades (trade_id TEXT PRIMARY KEY, {COLUMNS}); {TIME_INDEXES}
     """,
