@@ -5,7 +5,9 @@ has shipped.
 
 Trades live in a rowid table with a UNIQUE index on ``trade_id``: ``INSERT OR IGNORE`` dedupes on
 the trade id alone (distinct trades may share ticker, time, price and size), and the rows stay in
-arrival order, which keeps inserts fast as the table grows (see bench/bench_sqlite.py).
+arrival order. A key of (ticker, ts, trade_id) inserts faster (bench/bench_sqlite.py) but would
+keep both copies of a trade whose WebSocket ``ts_ms`` and REST ``created_time`` differ, so the
+random-UUID index is paid for; WAL checkpoints every WAL_CHECKPOINT_PAGES recover part of it.
 """
 
 from __future__ import annotations
