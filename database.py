@@ -201,7 +201,8 @@ class Database:
                     await self._wake.wait()
             self._wake.clear()
             if self._pending():
-                with contextlib.suppress(sqlite3.Error):
+                # counted, logged and queued again by flush(); the next round retries
+                with contextlib.suppress(Exception):
                     await self.flush()
 
     async def flush(self) -> int:
@@ -242,9 +243,9 @@ class Database:
                 self._gaps[:0] = gaps
                 self._recoveries[:0] = recoveries
                 self.stats.pending = self._pending()
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, Exception):
                     self.stats.errors += 1
-                    log.error("flush of %d rows failed, will retry: %s", rows, exc)
+                    log.error("flush of %d rows failed, will retry: %r", rows, exc)
                 raise
             st = self.stats
             st.rows_written += rows
