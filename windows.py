@@ -113,16 +113,6 @@ class SumTable:
     def offset(self, row: int, window: int) -> int:
         return row * self.stride + window * NSUM
 
-    def add_trade(self, off: int, count: int, notional: int, yes: bool, pv: int) -> None:
-        d = self.data
-        d[off] += count
-        d[off + 1] += notional
-        d[off + 2] += 1
-        if yes:
-            d[off + 3] += count
-            d[off + 4] += notional
-        d[off + 5] += pv
-
     def subtract_slot(self, off: int, slots: array[int], slot_off: int) -> None:
         d = self.data
         d[off] -= slots[slot_off + VOL]
