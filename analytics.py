@@ -193,7 +193,9 @@ class Analytics:
             start = b * ring.bucket_ms
             if ring.keys[slot] == b:
                 s = ring.sums[slot]
-                buckets.append(Bucket(start, *s, markets=ring.distinct[slot]))
+                buckets.append(
+                    Bucket(start, s[0], s[1], s[2], s[3], s[4], s[5], s[6], ring.distinct[slot])
+                )
                 for i in range(NSUMS):
                     tot[i] += s[i]
                 if s[0] > peak_volume:

@@ -224,7 +224,7 @@ def _reference(trades: list[Trade], now: int) -> dict[tuple[str, str], tuple[int
 
 
 def _observed(agg: Aggregator, tickers: set[str]) -> dict[tuple[str, str], tuple[int, ...]]:
-    out = {}
+    out: dict[tuple[str, str], tuple[int, ...]] = {}
     for ticker in tickers:
         for name in WINDOWS:
             mw = agg.market(ticker, name)

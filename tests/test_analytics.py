@@ -131,7 +131,8 @@ def _reference(trades: list[Trade], mode: str, now: int) -> AnalyticsView:
                 s[i] += v
             names[b].add(t.ticker)
     buckets = tuple(
-        Bucket(b * unit, *sums[b], markets=len(names[b])) for b in range(cur - n + 1, cur + 1)
+        Bucket(b * unit, *sums[b][:7], len(names[b]))  # type: ignore[call-arg]
+        for b in range(cur - n + 1, cur + 1)
     )
     vol = sum(b.volume for b in buckets)
     yes_vol = sum(b.yes_volume for b in buckets)

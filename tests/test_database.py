@@ -60,7 +60,7 @@ async def test_many_adds_make_one_flush_in_one_transaction(tmp_path: Path) -> No
     assert db.stats.pending == 1501
     assert await db.trade_count() == 0
     assert await db.flush() == 1501
-    await db._conn.set_trace_callback(None)
+    await db._conn.set_trace_callback(lambda _: None)
     begins = [s for s in statements if s.startswith("BEGIN")]
     commits = [s for s in statements if s == "COMMIT"]
     assert (len(begins), len(commits)) == (1, 1)
