@@ -1,0 +1,162 @@
+"""Where events come from: the built-in simulator, live Kalshi, or a recording.
+
+Each source puts models events on the pipeline's queue and says which background tasks it
+needs; the app's TaskOwner runs them. The simulator runs Kalshi's own protocol on loopback, so
+``sim`` and ``live`` use the very same client (auth, subscribe, seq checks, backfill).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from clock import Clock
+from config import Settings
+from kalshi_auth import Signer
+from kalshi_client import KalshiRest
+from kalshi_env import resolve_endpoints
+from kalshi_ws import KalshiFeed
+from market_meta import Fetch
+from models import Event, MarketInfo
+from orderbook import OrderBook
+
+log = logging.getLogger(__name__)
+
+SIM_KEY_ID = "flowboard-sim"
+
+
+@dataclass
+class Source:
+    name: str
+    feed: KalshiFeed | None = None
+    rest: KalshiRest | None = None
+    sim: Any = None  # sim.exchange.SimExchange when source is sim
+    extra_tasks: list[tuple[str, Coroutine[Any, Any, Any]]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    replay: Any = None
+
+    def tasks(self) -> list[tuple[str, Coroutine[Any, Any, Any]]]:
+        out = list(self.extra_tasks)
+        if self.feed is not None:
+            out.insert(0, ("kalshi-feed", self.feed.run()))
+        self.extra_tasks = []
+        return out
+
+    def stats(self) -> Any:
+        if self.feed is not None:
+            return self.feed.stats
+        if self.replay is not None:
+            return self.replay.stats
+        return None
+
+    def books(self) -> dict[str, OrderBook]:
+        return self.feed.books() if self.feed is not None else {}
+
+    @property
+    def fetch_markets(self) -> Fetch | None:
+        rest = self.rest
+        if rest is None:
+            return None
+
+        async def fetch(tickers: list[str]) -> list[MarketInfo]:
+            return await rest.markets(tickers=tickers, limit=len(tickers))
+
+        return fetch
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing source %s", self.name)
+
+
+def _keypair() -> tuple[rsa.RSAPrivateKey, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, public
+
+
+async def open_source(
+    settings: Settings,
+    *,
+    events: asyncio.Queue[Event],
+    clock: Clock,
+    resume_from_ms: int | None,
+) -> Source:
+    if settings.source == "sim":
+        return await _open_sim(settings, events, clock, resume_from_ms)
+    if settings.source == "live":
+        return _open_live(settings, events, clock, resume_from_ms)
+    from replay import open_replay
+
+    return open_replay(settings, events, clock)
+
+
+async def _open_sim(
+    settings: Settings, events: asyncio.Queue[Event], clock: Clock, resume_from_ms: int | None
+) -> Source:
+    from sim.exchange import SimExchange
+
+    key, public_pem = _keypair()
+    sim = SimExchange(
+        key_id=SIM_KEY_ID,
+        public_key_pem=public_pem,
+        seed=settings.sim_seed,
+        rate=settings.sim_rate,
+        n_markets=settings.sim_markets,
+        clock=clock,
+    )
+    await sim.start("127.0.0.1", 0)
+    source = _client_source("sim", sim.rest_url, sim.ws_url, Signer(SIM_KEY_ID, key, clock),
+                            settings, events, clock, resume_from_ms)  # fmt: skip
+    source.sim = sim
+    source.closers.insert(0, sim.stop)
+    return source
+
+
+def _open_live(
+    settings: Settings, events: asyncio.Queue[Event], clock: Clock, resume_from_ms: int | None
+) -> Source:
+    settings.check_live()
+    assert settings.kalshi_key_id and settings.kalshi_key_path
+    endpoints = resolve_endpoints(
+        settings.kalshi_env, settings.kalshi_rest_url, settings.kalshi_ws_url
+    )
+    signer = Signer.from_file(settings.kalshi_key_id, settings.kalshi_key_path, clock)
+    return _client_source(
+        "live", endpoints.rest_url, endpoints.ws_url, signer, settings, events, clock,
+        resume_from_ms,
+    )  # fmt: skip
+
+
+def _client_source(
+    name: str,
+    rest_url: str,
+    ws_url: str,
+    signer: Signer,
+    settings: Settings,
+    events: asyncio.Queue[Event],
+    clock: Clock,
+    resume_from_ms: int | None,
+) -> Source:
+    rest = KalshiRest(rest_url, signer=signer, clock=clock)
+    feed = KalshiFeed(
+        ws_url=ws_url,
+        rest=rest,
+        signer=signer,
+        out=events,
+        clock=clock,
+        silence_timeout_s=settings.silence_timeout_s,
+        book_tickers=settings.book_tickers,
+        resume_from_ms=resume_from_ms,
+    )
+    return Source(name=name, feed=feed, rest=rest, closers=[rest.aclose])
