@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from clock import Clock
-from config import Settings
+from config import ConfigError, Settings
 from kalshi_auth import Signer
 from kalshi_client import KalshiRest
 from kalshi_env import resolve_endpoints
@@ -96,9 +96,9 @@ async def open_source(
         return await _open_sim(settings, events, clock, resume_from_ms)
     if settings.source == "live":
         return _open_live(settings, events, clock, resume_from_ms)
-    from replay import open_replay
-
-    return open_replay(settings, events, clock)
+    raise ConfigError(
+        "--source replay: playing recordings is not available in this version; use sim or live"
+    )
 
 
 async def _open_sim(
