@@ -6,7 +6,9 @@ from config import ConfigError, Settings, load
 
 
 def test_flags_override_environment() -> None:
-    s = load({"FLOWBOARD_PORT": "9000", "KALSHI_ENV": "demo"}, ["--port", "9100", "--sim-rate", "5"])
+    s = load(
+        {"FLOWBOARD_PORT": "9000", "KALSHI_ENV": "demo"}, ["--port", "9100", "--sim-rate", "5"]
+    )
     assert s.port == 9100
     assert s.kalshi_env == "demo"
     assert s.sim_rate == 5.0

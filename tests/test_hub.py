@@ -85,7 +85,12 @@ async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
     await next_of(sock, "snapshot")
     await sock.incoming.put('{"type":"filter","min_count":500,"side":"no","search":"kxnba"}')
     ack = await next_of(sock, "filter_ack")
-    assert ack["filter"] == {"min_count": 500, "min_notional": None, "side": "no", "search": "KXNBA"}
+    assert ack["filter"] == {
+        "min_count": 500,
+        "min_notional": None,
+        "side": "no",
+        "search": "KXNBA",
+    }
     hub.add_trade(trade(1, count=1000, side=Side.NO, ticker="KXNBAGAME-A"), "", 0)
     hub.add_trade(trade(2, count=100, side=Side.NO, ticker="KXNBAGAME-A"), "", 0)
     hub.add_trade(trade(3, count=1000, side=Side.YES, ticker="KXNBAGAME-A"), "", 0)
