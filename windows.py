@@ -36,14 +36,13 @@ def unpack_ts(packed: int) -> int:
     return packed // PACK
 
 
-class SlotTable:
-    """``rows`` markets x ``slots`` ring slots x SLOT fields, in one array('q')."""
+class _RowTable:
+    """Rows of ``stride`` int64 fields in one array('q'), grown and cleared a row at a time."""
 
-    __slots__ = ("data", "rows", "slots", "stride")
+    __slots__ = ("data", "rows", "stride")
 
-    def __init__(self, slots: int) -> None:
-        self.slots = slots
-        self.stride = slots * SLOT
+    def __init__(self, stride: int) -> None:
+        self.stride = stride
         self.data = array("q")
         self.rows = 0
 
@@ -55,6 +54,16 @@ class SlotTable:
     def clear_row(self, row: int) -> None:
         base = row * self.stride
         self.data[base : base + self.stride] = array("q", bytes(self.stride * 8))
+
+
+class SlotTable(_RowTable):
+    """``rows`` markets x ``slots`` ring slots x SLOT fields, in one array('q')."""
+
+    __slots__ = ("slots",)
+
+    def __init__(self, slots: int) -> None:
+        super().__init__(slots * SLOT)
+        self.slots = slots
 
     def offset(self, row: int, bucket: int) -> int:
         """Offset of the slot that ``bucket`` maps to (occupied by it or not)."""
@@ -90,25 +99,14 @@ class SlotTable:
             d[off + LAST] = packed
 
 
-class SumTable:
+class SumTable(_RowTable):
     """``rows`` markets x ``windows`` x NSUM running sums, in one array('q')."""
 
-    __slots__ = ("data", "rows", "stride", "windows")
+    __slots__ = ("windows",)
 
     def __init__(self, windows: int) -> None:
+        super().__init__(windows * NSUM)
         self.windows = windows
-        self.stride = windows * NSUM
-        self.data = array("q")
-        self.rows = 0
-
-    def grow(self, rows: int) -> None:
-        if rows > self.rows:
-            self.data.frombytes(bytes((rows - self.rows) * self.stride * 8))
-            self.rows = rows
-
-    def clear_row(self, row: int) -> None:
-        base = row * self.stride
-        self.data[base : base + self.stride] = array("q", bytes(self.stride * 8))
 
     def offset(self, row: int, window: int) -> int:
         return row * self.stride + window * NSUM
