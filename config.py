@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 SOURCES = ("sim", "live", "replay")
+BALLDONTLIE_TIERS = ("free", "all-star", "goat")
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,13 @@ class Settings:
     kalshi_key_id: str | None = None
     kalshi_key_path: str | None = None
     balldontlie_key: str | None = field(default=None, repr=False)
+    nba: bool = True  # the NBA side: games, odds, matched Kalshi markets
+    balldontlie_url: str | None = None  # base URL, path prefix included (".../nba")
+    balldontlie_tier: str = "goat"
+    sim_games: int = 15
+    sim_game_speed: float = 10.0  # game seconds per wall second
+    sim_tipoff_s: int = 60  # seconds after boot until the first simulated tip-off
+    sim_game_stagger_s: int = 0  # seconds between simulated tip-offs
     retention_days: int = 30
     flush_interval_ms: int = 100
     trade_batch_ms: int = 100
@@ -53,6 +61,17 @@ class Settings:
             raise ConfigError("sim rate must be >= 0 trades/s")
         if self.retention_days < 1:
             raise ConfigError("retention must be at least 1 day")
+        if self.balldontlie_tier not in BALLDONTLIE_TIERS:
+            raise ConfigError(
+                f"balldontlie tier must be one of {', '.join(BALLDONTLIE_TIERS)}, "
+                f"not {self.balldontlie_tier!r}"
+            )
+        if not 1 <= self.sim_games <= 15:
+            raise ConfigError(f"sim games must be 1..15, not {self.sim_games}")
+        if self.sim_game_speed <= 0:
+            raise ConfigError("sim game speed must be > 0 game seconds per second")
+        if self.sim_tipoff_s < 0 or self.sim_game_stagger_s < 0:
+            raise ConfigError("sim tip-off and stagger must be >= 0 seconds")
         if self.replay_speed != "max":
             try:
                 speed = float(self.replay_speed)
@@ -98,6 +117,13 @@ ENV_VARS: dict[str, str] = {
     "KALSHI_API_KEY_ID": "kalshi_key_id",
     "KALSHI_PRIVATE_KEY_PATH": "kalshi_key_path",
     "BALLDONTLIE_API_KEY": "balldontlie_key",
+    "BALLDONTLIE_URL": "balldontlie_url",
+    "BALLDONTLIE_TIER": "balldontlie_tier",
+    "FLOWBOARD_NBA": "nba",
+    "FLOWBOARD_SIM_GAMES": "sim_games",
+    "FLOWBOARD_SIM_GAME_SPEED": "sim_game_speed",
+    "FLOWBOARD_SIM_TIPOFF": "sim_tipoff_s",
+    "FLOWBOARD_SIM_GAME_STAGGER": "sim_game_stagger_s",
 }
 _TYPES: dict[str, type] = {
     "port": int,
@@ -105,10 +131,21 @@ _TYPES: dict[str, type] = {
     "sim_rate": float,
     "sim_seed": int,
     "sim_markets": int,
+    "sim_games": int,
+    "sim_game_speed": float,
+    "sim_tipoff_s": int,
+    "sim_game_stagger_s": int,
 }
 
 
 def _coerce(name: str, raw: str) -> Any:
+    if name == "nba":
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"nba: expected true or false, got {raw!r}")
     kind = _TYPES.get(name, str)
     try:
         return kind(raw)
@@ -132,6 +169,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kalshi-rest-url")
     p.add_argument("--kalshi-ws-url")
     p.add_argument("--retention-days", type=int)
+    p.add_argument(
+        "--no-nba",
+        dest="nba",
+        action="store_const",
+        const=False,
+        help="turn the NBA side (games, odds, matched markets) off",
+    )
+    p.add_argument("--balldontlie-url", help="balldontlie base URL, path prefix included")
+    p.add_argument("--balldontlie-tier", choices=BALLDONTLIE_TIERS)
+    p.add_argument("--sim-games", type=int, help="simulated NBA games tonight (1..15)")
+    p.add_argument("--sim-game-speed", type=float, help="game seconds per wall second")
+    p.add_argument(
+        "--sim-tipoff",
+        dest="sim_tipoff_s",
+        type=int,
+        help="seconds after boot until the first simulated tip-off",
+    )
+    p.add_argument(
+        "--sim-game-stagger",
+        dest="sim_game_stagger_s",
+        type=int,
+        help="seconds between simulated tip-offs",
+    )
     p.add_argument("--book", dest="book_tickers", action="append", help="order book to follow")
     p.add_argument("--log-level")
     return p
