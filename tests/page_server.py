@@ -152,8 +152,11 @@ def snapshot(
     hot_payload: Json,
     now_ms: int = 1_780_000_000_000,
     source: str = "sim",
+    games: list[Json] | None = None,
 ) -> Json:
+    extra = {} if games is None else {"games": games}
     return {
+        **extra,
         "type": "snapshot",
         "server_ms": now_ms,
         "source": source,
@@ -165,7 +168,133 @@ def snapshot(
     }
 
 
+# ---- NBA: GameView-shaped games (probabilities in ppm, prices in centicents, points in tenths)
+
+
+def nba_market(
+    ticker: str,
+    kind: str,
+    yes_team: str | None = None,
+    strike_tenths: int | None = None,
+    last_cc: int | None = 5000,
+    status: str = "active",
+    result: str | None = None,
+) -> Json:
+    return {
+        "ticker": ticker,
+        "kind": kind,
+        "yes_team": yes_team,
+        "strike_tenths": strike_tenths,
+        "last_cc": last_cc,
+        "bid_cc": None if last_cc is None else last_cc - 100,
+        "ask_cc": None if last_cc is None else last_cc + 100,
+        "status": status,
+        "result": result,
+    }
+
+
+def win_history(
+    start_ms: int, n: int, step_ms: int = 10_000, home_ppm: int = 550_000
+) -> list[list[Any]]:
+    """``n`` points of [ts_ms, kalshi, consensus, fair], a slow drift; Kalshi missing at first."""
+    points: list[list[Any]] = []
+    for i in range(n):
+        fair = min(990_000, max(10_000, home_ppm + 7_000 * ((i * 5) % 11 - 5)))
+        kalshi = None if i < 2 else min(999_000, max(1_000, fair + 40_000 * (i % 3 - 1)))
+        books = min(999_000, max(1_000, fair - 30_000 + 2_000 * i))
+        points.append([start_ms + i * step_ms, kalshi, books, fair])
+    return points
+
+
+def game_view(
+    gid: int,
+    away: str,
+    home: str,
+    *,
+    date: str = "2026-06-01",
+    status: str = "live",
+    away_score: int = 0,
+    home_score: int = 0,
+    period: int = 1,
+    seconds_left: int = 720,
+    clock: str = "Q1 12:00",
+    start_ms: int | None = None,
+    ts_ms: int | None = None,
+    home_ppm: int | None = 550_000,
+    markets: list[Json] | None = None,
+    history: list[list[Any]] | None = None,
+) -> Json:
+    tag = f"26JUN01{away}{home}"
+    last = None if home_ppm is None else home_ppm // 100
+    default_markets = [
+        nba_market(f"KXNBAGAME-{tag}-{home}", "game", home, None, last),
+        nba_market(
+            f"KXNBAGAME-{tag}-{away}", "game", away, None, None if last is None else 10_000 - last
+        ),
+        nba_market(f"KXNBASPREAD-{tag}-{home}5", "spread", home, 55, 4800),
+        nba_market(f"KXNBATOTAL-{tag}-220", "total", None, 2205, 5100),
+    ]
+    return {
+        "id": gid,
+        "date": date,
+        "home": home,
+        "away": away,
+        "home_score": home_score,
+        "away_score": away_score,
+        "status": status,
+        "period": period,
+        "seconds_left": seconds_left,
+        "clock": clock,
+        "start_ms": start_ms if start_ms is not None else NOW_MS - 3_600_000,
+        "ts_ms": ts_ms if ts_ms is not None else NOW_MS,
+        "fair": {"home_win_ppm": home_ppm},
+        "consensus": {
+            "home_win_ppm": None if home_ppm is None else home_ppm - 5_000,
+            "spread_tenths": -35,
+            "total_tenths": 2215,
+            "books": 4,
+        },
+        "kalshi": {"home_win_ppm": None if last is None else last * 100},
+        "markets": default_markets if markets is None else markets,
+        "freshness_ms": {"scores": 1200, "odds": 4300},
+        "history": [] if history is None else history,
+    }
+
+
 NOW_MS = 1_780_000_000_000
+
+
+def nba_games() -> list[Json]:
+    """A scripted night: one game live (30 points of history), one final with settled markets,
+    one not started."""
+    live = game_view(
+        101, "BOS", "SAS", status="live", away_score=54, home_score=61, period=3,
+        seconds_left=312, clock="Q3 5:12", start_ms=NOW_MS - 5_400_000,
+        history=win_history(NOW_MS - 300_000, 30),
+    )  # fmt: skip
+    tag = "26JUN01LALDEN"
+    final = game_view(
+        102, "LAL", "DEN", status="final", away_score=99, home_score=112, period=4,
+        seconds_left=0, clock="Final", start_ms=NOW_MS - 9_000_000, home_ppm=1_000_000,
+        history=win_history(NOW_MS - 900_000, 12, home_ppm=900_000),
+        markets=[
+            nba_market(f"KXNBAGAME-{tag}-DEN", "game", "DEN", None, 9900, "settled", "yes"),
+            nba_market(f"KXNBAGAME-{tag}-LAL", "game", "LAL", None, 100, "settled", "no"),
+            nba_market(f"KXNBASPREAD-{tag}-DEN9", "spread", "DEN", 95, 9800, "settled", "yes"),
+            nba_market(f"KXNBATOTAL-{tag}-215", "total", None, 2155, 700, "settled", "no"),
+        ],
+    )  # fmt: skip
+    later = game_view(
+        103, "NYK", "MIA", status="scheduled", period=0, seconds_left=2880, clock="19:30 ET",
+        start_ms=NOW_MS + 3_600_000, home_ppm=None, history=[],
+    )  # fmt: skip
+    return [later, live, final]
+
+
+def nba_snapshot() -> Json:
+    return snapshot(first_trades(), hot(HOT_ORDERS), NOW_MS, games=nba_games())
+
+
 HOT_ORDERS: dict[str, list[tuple[str, int]]] = {
     "1m": [("KXA-1", 9_000), ("KXB-1", 7_000), ("KXC-1", 5_000), ("KXD-1", 3_000)],
     "5m": [("KXB-1", 90_000), ("KXC-1", 70_000), ("KXD-1", 50_000), ("KXA-1", 30_000)],

@@ -139,3 +139,22 @@ export function integer(n) {
   if (n === null || n === undefined) return "–";
   return groupInt(n);
 }
+
+/** Probability in parts per million: 623456 -> "62.3%"; null -> "–". */
+export function percentPpm(ppm) {
+  if (ppm === null || ppm === undefined) return "–";
+  return fixed(ppm, 4, 1) + "%";
+}
+
+/** Points in tenths: 55 -> "5.5", -30 -> "-3"; `signed` adds "+" to positive values. */
+export function points(tenths, signed = false) {
+  if (tenths === null || tenths === undefined) return "–";
+  const text = fixed(tenths, 1, 1);
+  return signed && tenths > 0 ? "+" + text : text;
+}
+
+/** American odds: 150 -> "+150", -180 -> "-180". */
+export function american(odds) {
+  if (odds === null || odds === undefined) return "–";
+  return odds > 0 ? "+" + groupInt(odds) : groupInt(odds);
+}

@@ -3,67 +3,12 @@
 import { AnalyticsChart } from "./chart.js";
 import * as fmt from "./format.js";
 import { HotGrid } from "./grid.js";
+import { NbaPanel } from "./nba.js";
 import { StatusBar } from "./status.js";
 import { EMPTY_FILTER, Tape } from "./tape.js";
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 8000;
-
-class Games {
-  constructor(root) {
-    this.root = root;
-    this.list = root.querySelector("#nba-games");
-    this.rows = new Map();
-    this.odds = new Map();
-    this.dirty = false;
-  }
-
-  setGame(g) {
-    this.rows.set(String(g.game_id), g);
-    this.dirty = true;
-  }
-
-  setOdds(msg) {
-    const id = msg.game_id ?? msg.odds?.game_id;
-    if (id !== undefined) this.odds.set(String(id), msg);
-    this.dirty = true;
-  }
-
-  reset() {
-    this.rows.clear();
-    this.odds.clear();
-    this.dirty = true;
-  }
-
-  render() {
-    if (!this.dirty) return;
-    this.dirty = false;
-    this.root.hidden = this.rows.size === 0;
-    const frag = document.createDocumentFragment();
-    for (const g of this.rows.values()) {
-      const li = document.createElement("li");
-      li.className = "game";
-      li.dataset.gameId = String(g.game_id);
-      const secs = Number.isInteger(g.seconds_left) ? g.seconds_left : null;
-      const clock = secs === null ? "" : `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
-      const period = g.period ? `Q${g.period}` : "";
-      const parts = [
-        ["g-teams", `${g.away} @ ${g.home}`],
-        ["g-score", `${g.away_score ?? 0} – ${g.home_score ?? 0}`],
-        ["g-clock", [period, clock].filter(Boolean).join(" ")],
-        ["g-status", g.status ?? ""],
-      ];
-      for (const [cls, text] of parts) {
-        const s = document.createElement("span");
-        s.className = cls;
-        s.textContent = text;
-        li.append(s);
-      }
-      frag.append(li);
-    }
-    this.list.replaceChildren(frag);
-  }
-}
 
 class Page {
   constructor() {
@@ -71,9 +16,9 @@ class Page {
     this.chart = new AnalyticsChart(document.getElementById("analytics"));
     this.grid = new HotGrid(document.getElementById("hot"));
     this.tape = new Tape(document.getElementById("tape-panel"));
-    this.games = new Games(document.getElementById("nba"));
+    this.games = new NbaPanel(document.getElementById("nba"));
     this.parts = [this.status, this.chart, this.grid, this.tape, this.games];
-    this.chart.heavy = this.grid.heavy = true;
+    this.chart.heavy = this.grid.heavy = this.games.heavy = true;
     this.frame = 0;
     this.ws = null;
     this.attempt = 0;
@@ -177,6 +122,7 @@ class Page {
         this.grid.setHot(msg.hot);
         this.chart.setViews(msg.analytics?.hour, msg.analytics?.day);
         this.games.reset();
+        this.games.setGames(msg.games);
         document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
         document.body.dataset.serverMs = String(msg.server_ms);
         break;
