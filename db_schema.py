@@ -1,6 +1,6 @@
 """The SQLite schema as an ordered list of migrations; ``PRAGMA user_version`` = how many ran.
 
-Append new migrations (games, odds, paper orders and fills, ...) at the end; never edit one that
+Append new migrations (paper orders and fills, ...) at the end; never edit one that
 has shipped.
 
 Trades live in a rowid table with a UNIQUE index on ``trade_id``: ``INSERT OR IGNORE`` dedupes on
@@ -86,6 +86,64 @@ MIGRATIONS: tuple[str, ...] = (
         recv_ms INTEGER NOT NULL
     );
     CREATE INDEX gap_recoveries_match ON gap_recoveries (kind, from_ms);
+    """,
+    # 2: NBA games (latest state), their score timeline, sportsbook odds, Kalshi event matches
+    """
+    CREATE TABLE nba_games (
+        game_id INTEGER PRIMARY KEY,  -- balldontlie game id
+        date TEXT NOT NULL,           -- US date, YYYY-MM-DD
+        home TEXT NOT NULL,
+        away TEXT NOT NULL,
+        home_score INTEGER NOT NULL,
+        away_score INTEGER NOT NULL,
+        status TEXT NOT NULL,         -- scheduled | live | halftime | final
+        period INTEGER NOT NULL,
+        seconds_left INTEGER NOT NULL,
+        start_ms INTEGER,
+        ts_ms INTEGER NOT NULL,
+        recv_ms INTEGER NOT NULL
+    );
+    CREATE INDEX nba_games_date ON nba_games (date);
+
+    -- one row per distinct state of a game: a state seen again is not stored twice
+    CREATE TABLE nba_scores (
+        id INTEGER PRIMARY KEY,
+        game_id INTEGER NOT NULL,
+        home_score INTEGER NOT NULL,
+        away_score INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        period INTEGER NOT NULL,
+        seconds_left INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX nba_scores_state
+        ON nba_scores (game_id, period, seconds_left, home_score, away_score, status);
+
+    -- one row per change of a (game, vendor, market) quote
+    CREATE TABLE nba_odds (
+        id INTEGER PRIMARY KEY,
+        game_id INTEGER NOT NULL,
+        vendor TEXT NOT NULL,
+        market TEXT NOT NULL,         -- moneyline | spread | total
+        home_odds INTEGER,            -- American odds
+        away_odds INTEGER,
+        line_tenths INTEGER,          -- home spread / total points, tenths of a point
+        over_odds INTEGER,
+        under_odds INTEGER,
+        ts_ms INTEGER NOT NULL,
+        recv_ms INTEGER NOT NULL
+    );
+    CREATE INDEX nba_odds_game_ts ON nba_odds (game_id, ts_ms);
+
+    -- Kalshi NBA events and the balldontlie game each was matched to (NULL: unmatched)
+    CREATE TABLE nba_matches (
+        event_ticker TEXT PRIMARY KEY,
+        series_ticker TEXT NOT NULL,
+        game_id INTEGER,
+        reason TEXT,                  -- why it is unmatched
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX nba_matches_game ON nba_matches (game_id);
     """,
 )
 
