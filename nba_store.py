@@ -171,8 +171,9 @@ class NbaStore:
         if self._last_odds.get(k) == key:
             return False
         self._last_odds[k] = key
-        self._odds.append((q.game_id, q.vendor, q.market, q.home_odds, q.away_odds,
-                           q.line_tenths, q.over_odds, q.under_odds, q.ts_ms, q.recv_ms))  # fmt: skip
+        row = (q.game_id, q.vendor, q.market, q.home_odds, q.away_odds, q.line_tenths,
+               q.over_odds, q.under_odds, q.ts_ms, q.recv_ms)  # fmt: skip
+        self._odds.append(row)
         self._queued()
         return True
 
