@@ -5,9 +5,11 @@ Pure and synchronous. Time comes only from the trades and from ``advance(now_ms)
 Windows: 1m, 5m, 15m and 1h are the current minute plus the previous N-1 minute buckets; 24h is
 the current hour plus the previous 23 hour buckets. Each market has a ring of 60 minute slots and
 24 hour slots (``windows.SlotTable``) and running sums per window, updated when a trade lands and
-when a bucket leaves a window. A heap of ``(due_ms, row)`` orders the markets by the next time a
-bucket of theirs leaves a window; ``advance`` pops only the markets that are due. A market with
-no trade in its 24h window is dropped. Trades older than the 24h window are counted and ignored.
+when a bucket leaves a window. The rings and sums of all markets are one int64 table each, so at
+a minute or hour boundary the buckets that left a window are subtracted for every market in a
+few array operations (``_roll``), not market by market. A heap of ``(expires_ms, row)`` orders
+the evictions of markets: a market whose newest hour bucket leaves the 24h window is dropped and
+its row reused. Trades older than the 24h window are counted and ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import heapq
 import logging
 from array import array
 from dataclasses import dataclass
-from itertools import compress
+
+import numpy as np
 
 from models import PRICE_SCALE, Side, Trade
 from windows import (
@@ -25,15 +28,11 @@ from windows import (
     KEY,
     LAST,
     NO_LAST,
-    NOTIONAL,
     NSUM,
     PACK,
-    PV,
     SLOT,
     TRADES,
     VOL,
-    YES_NOTIONAL,
-    YES_VOL,
     SlotTable,
     SumTable,
     pack,
@@ -54,8 +53,8 @@ RANK_FIELDS = {"volume": 0, "notional": 1, "trades": 2}
 SPARK_MINUTES = 60
 
 # per-row bookkeeping in one array('q')
-SYNC_MIN, SYNC_HOUR, LAST_TRADE, DUE = range(4)
-META = 4
+LAST_TRADE, EXPIRES = range(2)
+META = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +117,8 @@ class Aggregator:
             self.ignored_old += 1
             return
         row = self._index.get(t.ticker)
-        meta = self._meta
         if row is None:
-            row = self._allocate(t.ticker, cur_min, cur_hour)
-        elif meta[row * META + SYNC_MIN] != cur_min or meta[row * META + SYNC_HOUR] != cur_hour:
-            self._sync(row, cur_min, cur_hour)
+            row = self._allocate(t.ticker)
         count = t.count
         price = t.yes_price
         yes = t.taker_side is Side.YES
@@ -149,33 +145,55 @@ class Aggregator:
                 d[o + 4] += notional
             d[o + 5] += pv
             o += NSUM
+        meta = self._meta
         m = row * META
         if packed > meta[m + LAST_TRADE]:
             meta[m + LAST_TRADE] = packed
-        # next change this trade causes: it leaves the smallest window holding it (or its hour
-        # leaves the 24h window, checked at every hour boundary)
-        due = (cur_hour + 1) * HOUR_MS
-        if first < DAY_WINDOW:
-            due = min(due, (minute + MINUTE_WINDOWS[first]) * MINUTE_MS)
-        if meta[m + DUE] == 0 or due < meta[m + DUE]:
-            meta[m + DUE] = due
-            heapq.heappush(self._heap, (due, row))
+        # the market leaves the board when its newest hour bucket leaves the 24h window
+        # one heap entry per market: a later expiry is recorded here and re-pushed when the
+        # earlier entry comes due
+        expires = (hour + DAY_HOURS) * HOUR_MS
+        known = meta[m + EXPIRES]
+        if expires > known:
+            meta[m + EXPIRES] = expires
+            if not known:
+                heapq.heappush(self._heap, (expires, row))
         if notional >= self.large_trade_min_notional:
             self._add_large(t)
 
     def advance(self, now_ms: int) -> None:
-        """Move time to ``now_ms`` (never back) and evict the buckets that left their windows."""
-        if now_ms <= self._now:
+        """Move time to ``now_ms`` (never back): subtract the buckets that left their windows,
+        then drop the markets whose 24h window is empty, in expiry order."""
+        prev = self._now
+        if now_ms <= prev:
             return
         self._now = now_ms
+        rows = len(self._names)
+        if rows:
+            self._roll(prev // MINUTE_MS, now_ms // MINUTE_MS, prev // HOUR_MS, now_ms // HOUR_MS)
         heap = self._heap
         meta = self._meta
         while heap and heap[0][0] <= now_ms:
-            due, row = heapq.heappop(heap)
-            if meta[row * META + DUE] != due:
-                continue  # superseded by an earlier due time
-            meta[row * META + DUE] = 0
-            self._wake(row, now_ms)
+            expires, row = heapq.heappop(heap)
+            later = meta[row * META + EXPIRES]
+            if later > expires:
+                heapq.heappush(heap, (later, row))
+            else:
+                self._release(row)
+
+    def _roll(self, old_min: int, new_min: int, old_hour: int, new_hour: int) -> None:
+        """Subtract, for every market at once, each bucket that left a window between the two
+        times. A bucket leaves a window of n buckets when the current one is n buckets later."""
+        if new_min == old_min:
+            return
+        rows = len(self._names)
+        sums = np.frombuffer(self._sums.data, dtype=np.int64).reshape(rows, len(WINDOWS), NSUM)
+        mins = np.frombuffer(self._min.data, dtype=np.int64).reshape(rows, SPARK_MINUTES, SLOT)
+        for k, span in enumerate(MINUTE_WINDOWS):
+            _subtract_left(sums[:, k, :], mins, span, old_min, new_min)
+        if new_hour > old_hour:
+            hours = np.frombuffer(self._hour.data, dtype=np.int64).reshape(rows, DAY_HOURS, SLOT)
+            _subtract_left(sums[:, DAY_WINDOW, :], hours, DAY_HOURS, old_hour, new_hour)
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -184,22 +202,21 @@ class Aggregator:
         k = _window_index(window)
         if by not in RANK_FIELDS:
             raise ValueError(f"unknown ranking {by!r}; expected one of {sorted(RANK_FIELDS)}")
-        d = self._sums.data
-        stride = self._sums.stride
-        # strided C-level slices: one value per row, freed rows included (all zero)
-        values = d[k * NSUM + RANK_FIELDS[by] :: stride]
-        trades = d[k * NSUM + 2 :: stride]
-        if limit <= 0:
+        if limit <= 0 or not self._names:
             return []
-        top = heapq.nlargest(limit, values)
-        floor = top[-1] if len(top) == limit else 0
-        if floor > 0:
-            # every value >= floor > 0 belongs to a market with trades in the window
-            rows = [r for r, v in enumerate(values) if v >= floor]
+        rows_n = len(self._names)
+        sums = np.frombuffer(self._sums.data, dtype=np.int64).reshape(rows_n, -1)
+        values = sums[:, k * NSUM + RANK_FIELDS[by]]
+        traded = sums[:, k * NSUM + 2] > 0  # freed rows are all zero
+        if limit < rows_n:
+            floor = int(values[np.argpartition(values, rows_n - limit)[rows_n - limit]])
+            picked = traded & (values >= floor) if floor > 0 else traded
         else:
-            rows = list(compress(range(len(values)), trades))
+            picked = traded
+        rows = np.flatnonzero(picked).tolist()
+        keys = values[rows].tolist()
         names = self._names
-        ranked = sorted([(-values[r], names[r], r) for r in rows])
+        ranked = sorted([(-v, names[r], r) for v, r in zip(keys, rows, strict=True)])
         return [self._window(r, name, window, k) for _, name, r in ranked[:limit]]
 
     def market(self, ticker: str, window: str) -> MarketWindow | None:
@@ -258,7 +275,7 @@ class Aggregator:
 
     # ---- internals -----------------------------------------------------------------------
 
-    def _allocate(self, ticker: str, cur_min: int, cur_hour: int) -> int:
+    def _allocate(self, ticker: str) -> int:
         if self._free:
             row = self._free.pop()
             self._names[row] = ticker
@@ -273,88 +290,15 @@ class Aggregator:
             self._sums.grow(row + 1)
             self._meta.frombytes(bytes(META * 8))
         m = row * META
-        self._meta[m : m + META] = array("q", (cur_min, cur_hour, NO_LAST, 0))
+        self._meta[m : m + META] = array("q", (NO_LAST, 0))
         self._index[ticker] = row
         return row
-
-    def _sync(self, row: int, cur_min: int, cur_hour: int) -> None:
-        """Subtract the buckets that left each window since the row was last brought up to date."""
-        meta = self._meta
-        m = row * META
-        sums = self._sums
-        last_min = meta[m + SYNC_MIN]
-        if cur_min > last_min:
-            ring = self._min.data
-            base = row * self._min.stride
-            d = sums.data
-            off = row * sums.stride
-            for n in MINUTE_WINDOWS:
-                if cur_min - last_min >= n:
-                    sums.clear(off)
-                else:
-                    for minute in range(last_min - n + 1, cur_min - n + 1):
-                        slot = base + (minute % SPARK_MINUTES) * SLOT
-                        if ring[slot] == minute and ring[slot + TRADES]:
-                            d[off] -= ring[slot + VOL]
-                            d[off + 1] -= ring[slot + NOTIONAL]
-                            d[off + 2] -= ring[slot + TRADES]
-                            d[off + 3] -= ring[slot + YES_VOL]
-                            d[off + 4] -= ring[slot + YES_NOTIONAL]
-                            d[off + 5] -= ring[slot + PV]
-                off += NSUM
-            meta[m + SYNC_MIN] = cur_min
-        last_hour = meta[m + SYNC_HOUR]
-        if cur_hour > last_hour:
-            off = sums.offset(row, DAY_WINDOW)
-            if cur_hour - last_hour >= DAY_HOURS:
-                sums.clear(off)
-            else:
-                for hour in range(last_hour - DAY_HOURS + 1, cur_hour - DAY_HOURS + 1):
-                    slot = self._hour.find(row, hour)
-                    if slot >= 0:
-                        sums.subtract_slot(off, self._hour.data, slot)
-            meta[m + SYNC_HOUR] = cur_hour
-
-    def _wake(self, row: int, now_ms: int) -> None:
-        cur_min = now_ms // MINUTE_MS
-        cur_hour = now_ms // HOUR_MS
-        self._sync(row, cur_min, cur_hour)
-        d = self._sums.data
-        base = row * self._sums.stride
-        if not d[base + DAY_WINDOW * NSUM + 2]:
-            self._release(row)
-            return
-        due = (cur_hour + 1) * HOUR_MS
-        if d[base + 2]:  # the current minute has trades: 1m changes at the next minute
-            due = (cur_min + 1) * MINUTE_MS
-        elif d[base + 3 * NSUM + 2]:
-            due = min(due, self._minute_due(row, cur_min))
-        self._meta[row * META + DUE] = due
-        heapq.heappush(self._heap, (due, row))
-
-    def _minute_due(self, row: int, cur_min: int) -> int:
-        """When the next minute bucket of this row leaves one of the minute windows."""
-        table = self._min
-        # the oldest minute of a window is non-empty: that window changes at the next minute
-        for span in MINUTE_WINDOWS[1:]:
-            if table.find(row, cur_min - span + 1) >= 0:
-                return (cur_min + 1) * MINUTE_MS
-        base = row * table.stride
-        ring = table.data[base : base + table.stride]
-        keys = ring[KEY::SLOT]
-        counts = ring[TRADES::SLOT]
-        due = (cur_min + SPARK_MINUTES + 1) * MINUTE_MS
-        for minute in range(cur_min - SPARK_MINUTES + 1, cur_min + 1):
-            i = minute % SPARK_MINUTES
-            if keys[i] == minute and counts[i]:
-                age = cur_min - minute
-                span = 1 if age < 1 else 5 if age < 5 else 15 if age < 15 else 60
-                due = min(due, (minute + span) * MINUTE_MS)
-        return due
 
     def _release(self, row: int) -> None:
         del self._index[self._names[row]]
         self._names[row] = ""
+        self._meta[row * META + EXPIRES] = 0
+        self._sums.clear_row(row)
         self._free.append(row)
 
     def _window(self, row: int, ticker: str, window: str, k: int) -> MarketWindow:
@@ -418,6 +362,21 @@ class Aggregator:
         bisect.insort(self._large, (t.ts_ms, t.trade_id, t), key=lambda e: (e[0], e[1]))
         if len(self._large) > self.large_trades_kept:
             del self._large[0]
+
+
+def _subtract_left(
+    sums: np.ndarray, slots: np.ndarray, span: int, old: int, new: int
+) -> None:
+    """``sums`` (rows x NSUM) of a window ``span`` buckets long, current bucket ``old`` -> ``new``;
+    ``slots`` is the rows x ring x SLOT table holding those buckets."""
+    if new - old >= span:
+        sums[:] = 0
+        return
+    ring = slots.shape[1]
+    for bucket in range(old - span + 1, new - span + 1):
+        slot = slots[:, bucket % ring, :]
+        held = slot[:, KEY] == bucket
+        sums -= slot[:, VOL : VOL + NSUM] * held[:, None]
 
 
 def _window_index(window: str) -> int:

@@ -15,6 +15,8 @@ import logging
 from array import array
 from dataclasses import dataclass
 
+import numpy as np
+
 from models import PRICE_SCALE, Side, Trade
 
 log = logging.getLogger(__name__)
@@ -84,16 +86,18 @@ class _Ring:
     def _drop(self, slot: int, bucket: int) -> None:
         if self.keys[slot] != bucket:
             return
-        refs = self.refs
-        for byte_index, byte in enumerate(self.maps[slot]):
-            while byte:
-                low = byte & -byte
-                market = byte_index * 8 + low.bit_length() - 1
-                byte ^= low
-                refs[market] -= 1
-                if not refs[market]:
-                    self.active -= 1
-                    self.zeroed.append(market)
+        bitmap = self.maps[slot]
+        if bitmap:
+            # every id in the bitmap loses one live bucket; those left with none are zeroed
+            bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+            refs = np.frombuffer(self.refs, dtype=np.uint32)
+            n = min(len(bits), len(refs))
+            members = bits[:n].astype(bool)
+            refs[:n] -= members
+            gone = np.flatnonzero(members & (refs[:n] == 0)).tolist()
+            del refs
+            self.active -= len(gone)
+            self.zeroed.extend(gone)
         self.maps[slot] = bytearray()
         self.sums[slot] = [0] * NSUMS
         self.distinct[slot] = 0

@@ -111,14 +111,5 @@ class SumTable(_RowTable):
     def offset(self, row: int, window: int) -> int:
         return row * self.stride + window * NSUM
 
-    def subtract_slot(self, off: int, slots: array[int], slot_off: int) -> None:
-        d = self.data
-        d[off] -= slots[slot_off + VOL]
-        d[off + 1] -= slots[slot_off + NOTIONAL]
-        d[off + 2] -= slots[slot_off + TRADES]
-        d[off + 3] -= slots[slot_off + YES_VOL]
-        d[off + 4] -= slots[slot_off + YES_NOTIONAL]
-        d[off + 5] -= slots[slot_off + PV]
-
     def clear(self, off: int) -> None:
         self.data[off : off + NSUM] = array("q", bytes(NSUM * 8))
