@@ -9,6 +9,7 @@ logged, counted and, after repeated failures, switched off without stopping the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +36,16 @@ log = logging.getLogger(__name__)
 DEFAULT_TIERS = (1_000_000_000, 5_000_000_000, 25_000_000_000)  # $1k, $5k, $25k taker notional
 LISTENER_MAX_FAILURES = 10
 RATE_SECONDS = 5
+FUTURE_TOLERANCE_MS = 5_000  # exchange stamps this far past our receipt are believed
+
+
+def window_trade(trade: Trade, now_ms: int) -> Trade:
+    """The trade as the windows should see it: one stamped more than FUTURE_TOLERANCE_MS after
+    ``now_ms`` is placed at ``now_ms``, so a bad exchange clock cannot push every window into
+    the future and empty the board. Storage keeps the exchange's own stamp."""
+    if trade.ts_ms > now_ms + FUTURE_TOLERANCE_MS:
+        return dataclasses.replace(trade, ts_ms=now_ms)
+    return trade
 
 
 def tier_of(notional: int, tiers: tuple[int, ...]) -> int:
@@ -53,6 +64,7 @@ class PipelineStats:
     gaps_recovered: int = 0
     trades_recovered: int = 0
     listener_errors: int = 0
+    future_stamped: int = 0
     last_trade_ts_ms: int | None = None
     last_lag_ms: int | None = None
     state: FeedState = FeedState.CONNECTING
@@ -150,8 +162,20 @@ class Pipeline:
         else:
             per_second.append((second, 1))
         self._db.add_trade(trade)
-        self._agg.add_trade(trade)
-        self._analytics.add_trade(trade)
+        placed = window_trade(trade, trade.recv_ms)
+        if placed is not trade:
+            stats.future_stamped += 1
+            if stats.future_stamped == 1 or stats.future_stamped % 1000 == 0:
+                log.warning(
+                    "trade %s on %s stamped %d ms after its receipt; windowed at receipt "
+                    "(%d such trades so far)",
+                    trade.trade_id,
+                    trade.ticker,
+                    trade.ts_ms - trade.recv_ms,
+                    stats.future_stamped,
+                )
+        self._agg.add_trade(placed)
+        self._analytics.add_trade(placed)
         title = self._meta.title(trade.ticker)
         tier = tier_of(trade.notional, self.tiers)
         self.recent.append(trade_json(trade, title, tier))
