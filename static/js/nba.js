@@ -243,10 +243,8 @@ export class NbaPanel {
       const frag = document.createDocumentFragment();
       for (const r of this.order()) frag.append(r.el);
       this.list.replaceChildren(frag);
-      const any = this.games.values().next().value;
-      const live = [...this.games.values()].filter((r) => LIVE.has(r.view?.status)).length;
-      if (this.note) this.note.textContent = any ? `${any.view?.date ?? ""} · ${this.games.size} games${live ? ` · ${live} live` : ""}` : "";
     }
+    this.renderNote();
     for (const r of this.games.values()) {
       if (r.textDirty) {
         r.textDirty = false;
@@ -254,6 +252,14 @@ export class NbaPanel {
       }
       if (r.chartDirty) this.renderChart(r);
     }
+  }
+
+  renderNote() {
+    const any = this.games.values().next().value;
+    let live = 0;
+    for (const r of this.games.values()) if (LIVE.has(r.view?.status)) live += 1;
+    const text = any ? `${any.view?.date ?? ""} · ${this.games.size} games${live ? ` · ${live} live` : ""}` : "";
+    if (this.note && this.note.textContent !== text) this.note.textContent = text;
   }
 
   renderText(r) {
