@@ -57,6 +57,16 @@ function marketSort(a, b) {
   return (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || (a.strike_tenths ?? 0) - (b.strike_tenths ?? 0) || (a.ticker < b.ticker ? -1 : 1);
 }
 
+/** Halves a full history in place, keeping the first and the newest point, so that the chart
+ * still spans the whole game (the server thins its copy the same way). */
+function thin(h) {
+  const last = h[h.length - 1];
+  let n = 0;
+  for (let i = 0; i < h.length - 1; i += 2) h[n++] = h[i];
+  h[n++] = last;
+  h.length = n;
+}
+
 export class NbaPanel {
   constructor(root) {
     this.root = root;
@@ -155,8 +165,8 @@ export class NbaPanel {
       if (last && p[0] < last[0]) continue; // a point older than what we have: already drawn
       if (last && p[0] === last[0]) h[h.length - 1] = p;
       else h.push(p);
+      if (h.length > MAX_POINTS) thin(h);
     }
-    if (h.length > MAX_POINTS) h.splice(0, h.length - MAX_POINTS);
     r.chartDirty = true;
   }
 
