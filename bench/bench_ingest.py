@@ -1,0 +1,325 @@
+"""Sustained end-to-end ingest: the simulator in its own process, the app here, 100 clients.
+
+    python -m bench.bench_ingest [--seconds 60] [--clients 100] [--rate 0] [--runs 1]
+
+The simulated exchange (``bench.sim_proc``) emits trades over its Kalshi WebSocket as fast as the
+app absorbs them (``--rate 0``: it runs at most ``--window`` trades ahead of what the app has
+handled and stored) or at a fixed rate. The app runs in this process exactly as ``app.serve``
+runs it, with ``source=live`` pointed at the simulator with a fresh key pair, so every trade goes
+through the real client, the pipeline, SQLite, the windows, the analytics and the hub;
+``--clients`` /ws/stream clients in another process (``bench.ws_swarm``) count what they get.
+
+At the end: every trade id the simulator produced must be in SQLite (and nothing else), every
+client must have received every trade, and the sampled clients' ids must be exactly the
+produced ids. Beside the figure: ``bench_sqlite.raw_insert_rate`` on the same schema at the
+same row count, measured in the same run. Goal: >= 20,000 trades/s for 60 s, >= 70% of raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.bench_sqlite import raw_insert_rate
+from bench.procs import LoadMonitor, ServedApp, format_load, serve_app, spawn, write_keypair
+from config import Settings
+from models import Event, Trade
+
+log = logging.getLogger(__name__)
+
+KEY_ID = "flowboard-bench"
+GOAL_RATE = 20_000
+GOAL_SHARE = 0.70
+CREDIT_EVERY_S = 0.02
+
+
+@dataclass
+class IngestResult:
+    seconds: float  # the emitting phase
+    emitted: int
+    drained_s: float  # from the start until everything was stored and delivered
+    handled_per_s: list[int] = field(default_factory=list)
+    stored_per_s: list[int] = field(default_factory=list)
+    delivered_per_s: list[int] = field(default_factory=list)
+    stored: int = 0
+    missing_in_db: int = 0
+    extra_in_db: int = 0
+    client_counts: list[int] = field(default_factory=list)
+    clients_closed: list[list[int]] = field(default_factory=list)
+    sampled_mismatch: dict[int, str] = field(default_factory=dict)
+    raw_rate: float = 0.0
+    raw_rows: int = 0
+    load: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def overall_rate(self) -> float:
+        return self.emitted / self.drained_s if self.drained_s > 0 else 0.0
+
+    @property
+    def slowest_per_s(self) -> list[int]:
+        """Per second of the run, the rate of the slowest stage."""
+        stages = zip(self.handled_per_s, self.stored_per_s, self.delivered_per_s, strict=True)
+        return [min(x) for x in stages]
+
+    @property
+    def median_rate(self) -> float:
+        """Median of ``slowest_per_s``, leaving out the first (ramp-up) second if there are 3+."""
+        per_s = self.slowest_per_s
+        if len(per_s) >= 3:
+            per_s = per_s[1:]
+        return statistics.median(per_s) if per_s else 0.0
+
+    @property
+    def lost(self) -> bool:
+        return bool(
+            self.missing_in_db
+            or self.extra_in_db
+            or self.sampled_mismatch
+            or self.clients_closed
+            or any(c != self.emitted for c in self.client_counts)
+        )
+
+
+class TradeCount:
+    """Counts trades the pipeline handles; ``reached(n)`` resolves once it has handled ``n``."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._target: tuple[int, asyncio.Future[None]] | None = None
+
+    def __call__(self, event: Event) -> None:
+        if type(event) is Trade:
+            self.n += 1
+            target = self._target
+            if target is not None and self.n >= target[0] and not target[1].done():
+                target[1].set_result(None)
+
+    async def reached(self, n: int, timeout_s: float) -> None:
+        if self.n >= n:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._target = (n, fut)
+        async with asyncio.timeout(timeout_s):
+            await fut
+
+
+def _rates(samples: list[int]) -> list[int]:
+    return [b - a for a, b in itertools.pairwise(samples)]
+
+
+def check_db(db_path: Path, produced: set[str]) -> tuple[int, int, int]:
+    """(stored rows, produced ids missing from SQLite, stored ids never produced)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        stored = {row[0] for row in conn.execute("SELECT trade_id FROM trades")}
+    finally:
+        conn.close()
+    return len(stored), len(produced - stored), len(stored - produced)
+
+
+def check_sampled(ids_dir: Path, sampled: list[int], produced: set[str]) -> dict[int, str]:
+    bad: dict[int, str] = {}
+    for index in sampled:
+        got = (ids_dir / f"client-{index}.txt").read_text().split()
+        seen = set(got)
+        if len(seen) != len(got):
+            bad[index] = f"{len(got) - len(seen)} duplicates"
+        elif seen != produced:
+            bad[index] = f"{len(produced - seen)} missing, {len(seen - produced)} unknown"
+    return bad
+
+
+async def _credit_loop(served: ServedApp, sim: Any, window: int) -> None:
+    rt = served.runtime
+    while True:
+        absorbed = min(rt.pipeline.stats.trades, rt.db.stats.rows_written)
+        sim.send(cmd="credit", allowed=absorbed + window)
+        await asyncio.sleep(CREDIT_EVERY_S)
+
+
+async def run_ingest(
+    *,
+    seconds: float,
+    clients: int = 100,
+    rate: float = 0.0,
+    window: int = 20_000,
+    markets: int = 2_000,
+    sample: int = 3,
+    raw_rows: int | None = None,
+    workdir: Path,
+    echo: bool = True,
+) -> IngestResult:
+    """One run; ``raw_rows`` None = as many rows as the run stored, 0 = skip the raw rate."""
+    say = print if echo else (lambda *a, **k: None)
+    private, public = write_keypair(workdir)
+    ids_dir = workdir / "ids"
+    ids_dir.mkdir(exist_ok=True)
+    db_path = workdir / "ingest.db"
+    sim_args = ["--key-id", KEY_ID, "--public-key", str(public), "--markets", str(markets)]
+    async with spawn("sim", "bench.sim_proc", sim_args) as (sim, ready):
+        settings = Settings(
+            source="live", db_path=str(db_path), port=0, kalshi_rest_url=ready["rest"],
+            kalshi_ws_url=ready["ws"], kalshi_key_id=KEY_ID, kalshi_key_path=str(private),
+            log_level="WARNING",
+        )  # fmt: skip
+        async with serve_app(settings) as served:
+            rt = served.runtime
+            sim.send(cmd="wait_clients", n=1)
+            await sim.expect("clients", 30)
+            swarm_args = ["--url", served.stream_url, "--clients", str(clients),
+                          "--sample", str(sample)]  # fmt: skip
+            async with spawn("swarm", "bench.ws_swarm", swarm_args, ready_timeout_s=120) as (
+                swarm,
+                _,
+            ):
+                if rt.hub.clients != clients:
+                    raise RuntimeError(f"{rt.hub.clients} stream clients, wanted {clients}")
+                count = TradeCount()
+                rt.pipeline.listen("bench-ingest", count)
+                monitor = LoadMonitor({"app": os.getpid(), "sim": sim.pid, "swarm": swarm.pid})
+                result = IngestResult(seconds=seconds, emitted=0, drained_s=0.0)
+                handled, stored, delivered = [0], [0], [0]
+                started = time.monotonic()
+                sim.send(cmd="run", rate=rate, seconds=seconds)
+                credit = None
+                if rate <= 0:
+                    credit = asyncio.create_task(_credit_loop(served, sim, window))
+                done_task = asyncio.ensure_future(sim.expect("done", seconds + 60))
+                try:
+                    while not done_task.done():
+                        await asyncio.wait({done_task}, timeout=1.0)
+                        if done_task.done():
+                            break
+                        load = monitor.sample()
+                        handled.append(rt.pipeline.stats.trades)
+                        stored.append(rt.db.stats.rows_written)
+                        delivered.append(swarm.latest.get("progress", {}).get("min", 0))
+                        say(
+                            f"  t={time.monotonic() - started:5.1f}s handled {handled[-1]:>9,} "
+                            f"(+{handled[-1] - handled[-2]:>6,}/s) stored {stored[-1]:>9,} "
+                            f"clients min {delivered[-1]:>9,}  queue {rt.events.qsize():>6,} "
+                            f"db pending {rt.db.stats.pending:>6,}  {format_load(load)}",
+                            flush=True,
+                        )
+                    done = done_task.result()
+                finally:
+                    if credit is not None:
+                        credit.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await credit
+                    if not done_task.done():
+                        done_task.cancel()
+                result.emitted = emitted = int(done["emitted"])
+                result.seconds = float(done["seconds"])
+                await count.reached(emitted, timeout_s=120)
+                await rt.db.flush()
+                deadline = time.monotonic() + 60
+                while swarm.latest.get("progress", {}).get("min", 0) < emitted:
+                    if time.monotonic() > deadline:
+                        say("  clients did not receive every trade within 60 s", flush=True)
+                        break
+                    swarm.send(cmd="progress")
+                    await swarm.expect("progress", 10)
+                result.drained_s = time.monotonic() - started
+                result.handled_per_s = _rates(handled)
+                result.stored_per_s = _rates(stored)
+                result.delivered_per_s = _rates(delivered)
+                result.load = monitor.medians()
+                swarm.send(cmd="report", ids_dir=str(ids_dir))
+                report = await swarm.expect("report", 60)
+                result.client_counts = report["counts"]
+                result.clients_closed = report["closed"]
+            ids_path = workdir / "produced.txt"
+            sim.send(cmd="ids", path=str(ids_path))
+            await sim.expect("ids", 120)
+    produced = set(ids_path.read_text().split())
+    result.stored, result.missing_in_db, result.extra_in_db = await asyncio.to_thread(
+        check_db, db_path, produced
+    )
+    result.sampled_mismatch = check_sampled(ids_dir, report["sampled"], produced)
+    rows = result.stored if raw_rows is None else raw_rows
+    if rows > 0:
+        say(f"  raw batched insert rate at {rows:,} rows ...", flush=True)
+        result.raw_rows = rows
+        result.raw_rate = await raw_insert_rate(workdir / "raw.db", rows)
+    return result
+
+
+def print_result(r: IngestResult, clients: int) -> None:
+    share = r.median_rate / r.raw_rate if r.raw_rate else 0.0
+    lost = "NOTHING LOST" if not r.lost else "LOSS"
+    print(f"\n  emitted {r.emitted:,} trades in {r.seconds:.1f} s; stored {r.stored:,}; "
+          f"missing in SQLite {r.missing_in_db}; unknown in SQLite {r.extra_in_db}; "
+          f"clients' counts min {min(r.client_counts, default=0):,} "
+          f"max {max(r.client_counts, default=0):,}; clients closed {len(r.clients_closed)}; "
+          f"sampled clients' ids {'identical' if not r.sampled_mismatch else r.sampled_mismatch}"
+          f"  => {lost}")  # fmt: skip
+    print(f"  per-second rates (slowest stage): {r.slowest_per_s}")
+    print("\n| ingest figure | value | goal |\n|---|---:|---|")
+    print(f"| sustained, median of per-second rates (handled, stored, delivered to {clients} "
+          f"clients: slowest; first second left out) | {r.median_rate:,.0f} trades/s "
+          f"| >= {GOAL_RATE:,} |")  # fmt: skip
+    print(f"| overall, first emit to last trade stored and delivered | {r.overall_rate:,.0f} "
+          f"trades/s | >= {GOAL_RATE:,} |")  # fmt: skip
+    print(f"| median per-second: handled / stored / delivered | "
+          f"{statistics.median(r.handled_per_s or [0]):,.0f} / "
+          f"{statistics.median(r.stored_per_s or [0]):,.0f} / "
+          f"{statistics.median(r.delivered_per_s or [0]):,.0f} | |")  # fmt: skip
+    print(f"| raw batched SQLite insert, same schema, {r.raw_rows:,} rows | {r.raw_rate:,.0f} "
+          f"rows/s | |")  # fmt: skip
+    print(f"| end-to-end / raw | {share:.0%} | >= {GOAL_SHARE:.0%} |")
+    print(f"| nothing lost ({r.emitted:,} trades: SQLite ids, {clients} clients' counts, "
+          f"sampled clients' ids) | {'yes' if not r.lost else 'NO'} | yes |")  # fmt: skip
+    print(f"| median load: {format_load(r.load)} | | |", flush=True)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    results = []
+    for run in range(args.runs):
+        print(f"run {run + 1}/{args.runs}: {args.seconds:.0f} s, {args.clients} clients, "
+              f"rate {'max' if args.rate <= 0 else f'{args.rate:,.0f}/s'}", flush=True)  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="flowboard-ingest-") as tmp:
+            result = await run_ingest(
+                seconds=args.seconds, clients=args.clients, rate=args.rate,
+                window=args.window, markets=args.markets, sample=args.sample,
+                raw_rows=args.raw_rows, workdir=Path(tmp),
+            )  # fmt: skip
+        print_result(result, args.clients)
+        results.append(result)
+    if len(results) > 1:
+        print(f"\nmedian of {len(results)} runs: sustained "
+              f"{statistics.median(r.median_rate for r in results):,.0f} trades/s, overall "
+              f"{statistics.median(r.overall_rate for r in results):,.0f} trades/s, raw "
+              f"{statistics.median(r.raw_rate for r in results):,.0f} rows/s")  # fmt: skip
+    return 1 if any(r.lost for r in results) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.bench_ingest")
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--clients", type=int, default=100)
+    p.add_argument("--rate", type=float, default=0.0, help="trades/s; 0 = as fast as absorbed")
+    p.add_argument("--window", type=int, default=20_000, help="trades the sim may run ahead")
+    p.add_argument("--markets", type=int, default=2_000)
+    p.add_argument("--sample", type=int, default=3, help="clients that check every trade id")
+    p.add_argument("--raw-rows", type=int, default=None, help="rows for the raw rate (0: skip)")
+    p.add_argument("--runs", type=int, default=1)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    raise SystemExit(asyncio.run(_main(args)))
+
+
+if __name__ == "__main__":
+    main()
