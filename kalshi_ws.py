@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -81,6 +82,14 @@ class RecentIds:
         return len(self._set)
 
 
+class FrameSink(Protocol):
+    """Where raw frames and backfilled trades go as they arrive (a recording)."""
+
+    def frame(self, recv_ms: int, raw: str | bytes) -> None: ...
+
+    def backfill(self, recv_ms: int, trades: list[Trade]) -> None: ...
+
+
 class KalshiFeed:
     def __init__(
         self,
@@ -95,8 +104,10 @@ class KalshiFeed:
         book_tickers: Iterable[str] = (),
         resume_from_ms: int | None = None,
         dedupe_capacity: int = 500_000,
+        recorder: FrameSink | None = None,
     ) -> None:
         self._url = ws_url
+        self._recorder = recorder
         self._rest = rest
         self._signer = signer
         self._out = out
@@ -262,6 +273,8 @@ class KalshiFeed:
         stats = self.stats
         stats.frames += 1
         stats.last_frame_recv_ms = recv_ms
+        if self._recorder is not None:
+            self._recorder.frame(recv_ms, raw)
         try:
             m = wire.parse_frame(raw, recv_ms)
         except wire.WireError as exc:
@@ -443,11 +456,12 @@ class KalshiFeed:
         min_ts, max_ts = from_ms // 1000 - 1, to_ms // 1000 + 1
         found = [t async for t in self._rest.iter_trades(min_ts=min_ts, max_ts=max_ts)]
         found.sort(key=lambda t: t.ts_ms)
-        n = 0
-        for t in found:
-            if self._seen.add(t.trade_id):
-                n += 1
-                await self._emit(t)
+        fresh = [t for t in found if self._seen.add(t.trade_id)]
+        if self._recorder is not None and fresh:
+            self._recorder.backfill(fresh[0].recv_ms, fresh)
+        n = len(fresh)
+        for t in fresh:
+            await self._emit(t)
         self.stats.trades += n
         self.stats.trades_recovered += n
         self.stats.gaps_recovered += 1

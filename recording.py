@@ -1,0 +1,159 @@
+"""Recordings of the Kalshi feed: every raw frame as received, and every trade a REST backfill
+delivered, each with its receipt time, one JSON array per line.
+
+Line 1 is a header ``{"flowboard_recording": 1, "source": ..., "started_ms": ...}``; then
+``[recv_ms, "ws", "<frame text>"]`` or ``[recv_ms, "backfill", {trade fields}]``. Frames are
+kept verbatim, so a recording replays through the same parser the live feed uses.
+
+The recorder never blocks the reader: lines go to an in-memory list and a background task
+writes them to the file in a worker thread every ``flush_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from models import Side, Trade
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+class RecordingError(ValueError):
+    """The file is not a Flowboard recording (or not one this version reads)."""
+
+
+def trade_fields(t: Trade) -> dict[str, Any]:
+    return {
+        "trade_id": t.trade_id,
+        "ticker": t.ticker,
+        "yes_price": t.yes_price,
+        "count": t.count,
+        "taker_side": t.taker_side.value,
+        "ts_ms": t.ts_ms,
+    }
+
+
+def trade_from_fields(d: Any, recv_ms: int) -> Trade:
+    if not isinstance(d, dict):
+        raise ValueError("backfill record is not an object")
+    try:
+        price, count, ts = d["yes_price"], d["count"], d["ts_ms"]
+        if not all(type(v) is int for v in (price, count, ts)):
+            raise ValueError("yes_price, count and ts_ms must be integers")
+        if not 0 < price < 10_000 or count <= 0:
+            raise ValueError(f"price {price} or count {count} out of range")
+        trade_id, ticker = d["trade_id"], d["ticker"]
+        if not isinstance(trade_id, str) or not isinstance(ticker, str) or not ticker:
+            raise ValueError("trade_id and ticker must be strings")
+        return Trade(trade_id, ticker, price, count, Side(d["taker_side"]), ts, recv_ms)
+    except KeyError as exc:
+        raise ValueError(f"backfill record lacks {exc.args[0]}") from None
+
+
+class Recorder:
+    def __init__(self, path: str, *, source: str, started_ms: int, flush_ms: int = 200) -> None:
+        self.path = path
+        self._flush_s = flush_ms / 1000
+        self._pending: list[bytes] = []
+        self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by close()
+        self.lines = 0
+        self.bytes = 0
+        if self._file.tell() == 0:
+            header = {"flowboard_recording": FORMAT_VERSION, "source": source,
+                      "started_ms": started_ms}  # fmt: skip
+            self._pending.append(orjson.dumps(header) + b"\n")
+
+    def frame(self, recv_ms: int, raw: str | bytes) -> None:
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        self._pending.append(orjson.dumps([recv_ms, "ws", text]) + b"\n")
+
+    def backfill(self, recv_ms: int, trades: list[Trade]) -> None:
+        for t in trades:
+            self._pending.append(orjson.dumps([recv_ms, "backfill", trade_fields(t)]) + b"\n")
+
+    def _write(self, chunk: list[bytes]) -> None:
+        data = b"".join(chunk)
+        self._file.write(data)
+        self._file.flush()
+        self.lines += len(chunk)
+        self.bytes += len(data)
+
+    async def flush(self) -> None:
+        if self._pending:
+            chunk, self._pending = self._pending, []
+            await asyncio.to_thread(self._write, chunk)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)
+            await self.flush()
+
+    async def close(self) -> None:
+        await self.flush()
+        self._file.close()
+        log.info("recording %s: %d lines, %d bytes", self.path, self.lines, self.bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    line: int
+    recv_ms: int
+    kind: str  # "ws" | "backfill"
+    body: Any  # frame text, or trade fields
+
+
+@dataclass(slots=True)
+class ReadStats:
+    records: int = 0
+    skipped: int = 0
+
+
+def read_recording(path: str | Path, stats: ReadStats | None = None) -> Iterator[Record]:
+    """The records of a recording, in file order. A damaged line (bad JSON, wrong shape, time
+    going back) is logged with its line number, counted in ``stats.skipped`` and skipped; the
+    rest is still read. A file without the header raises RecordingError."""
+    stats = stats if stats is not None else ReadStats()
+    with open(path, "rb") as f:
+        first = f.readline()
+        try:
+            header = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            header = None
+        if not isinstance(header, dict) or "flowboard_recording" not in header:
+            raise RecordingError(f"{path}: not a Flowboard recording (no header on line 1)")
+        if header["flowboard_recording"] != FORMAT_VERSION:
+            raise RecordingError(
+                f"{path}: recording format {header['flowboard_recording']!r}, "
+                f"this version reads {FORMAT_VERSION}"
+            )
+        last_ms = 0
+        for number, line in enumerate(f, start=2):
+            if not line.strip():
+                continue
+            try:
+                rec = orjson.loads(line)
+                if not (isinstance(rec, list) and len(rec) == 3 and type(rec[0]) is int):
+                    raise ValueError("expected [recv_ms, kind, body]")
+                recv_ms, kind, body = rec
+                if kind == "ws" and not isinstance(body, str):
+                    raise ValueError("ws record body must be the frame text")
+                if kind not in ("ws", "backfill"):
+                    raise ValueError(f"unknown record kind {kind!r}")
+                if recv_ms < last_ms:
+                    raise ValueError(f"time goes back: {recv_ms} < {last_ms}")
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                stats.skipped += 1
+                log.warning("%s line %d skipped: %s", path, number, exc)
+                continue
+            last_ms = recv_ms
+            stats.records += 1
+            yield Record(number, recv_ms, kind, body)
