@@ -302,8 +302,10 @@ export class NbaPanel {
       const fresh = g.freshness_ms || {};
       p.head.title = `${g.home} win probability. Scores ${fresh.scores ?? "–"} ms old, odds ${fresh.odds ?? "–"} ms old`;
     }
-    p.head.setAttribute("aria-expanded", String(r.expanded));
-    p.more.hidden = !r.expanded;
+    if (p.more.hidden === r.expanded) {
+      p.head.setAttribute("aria-expanded", String(r.expanded));
+      p.more.hidden = !r.expanded;
+    }
     if (r.expanded) this.renderMore(r);
   }
 
@@ -391,7 +393,7 @@ export function drawProbability(canvas, history, size) {
     ctx.lineTo(w - right, y);
     ctx.stroke();
     ctx.fillStyle = AXIS;
-    ctx.fillText(fmt.percentPpm(ppm).replace(".0", ""), 0, Math.min(h - bottom, Math.max(10, y + 3)));
+    ctx.fillText(fmt.percentPpm(ppm), 0, Math.min(h - bottom, Math.max(10, y + 3)));
   }
   if (history.length === 0) return;
   const t0 = history[0][0];
