@@ -2,6 +2,9 @@
 
 ``title`` never waits: an unknown ticker returns "" and is queued; the lookup task fetches queued
 tickers in batches, at most ``max_per_s`` requests a second, backing off when rate limited.
+With a clock, a market whose details are older than ``refresh_ms`` (or came from SQLite at a
+restart) is queued again when the board next shows it, and re-fetched from REST while the
+cached title keeps being shown: titles, status and close times change.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from clock import Clock
 from database import Database
 from models import LifecycleEvent, LifecycleKind, MarketInfo
 
@@ -34,10 +38,16 @@ class MarketDirectory:
         fetch: Fetch | None,
         max_per_s: float = 5.0,
         retry_after_s: float = 5.0,
+        clock: Clock | None = None,
+        refresh_ms: int = 600_000,
     ) -> None:
         self._db = db
         self._fetch = fetch
+        self._clock = clock
+        self._refresh_ms = refresh_ms
         self._info: dict[str, MarketInfo] = {}
+        self._fetched_ms: dict[str, int] = {}  # when REST last described the market
+        self._refresh: set[str] = set()  # queued tickers that go to REST even if stored
         self._queued: dict[str, None] = {}
         self._asked: set[str] = set()
         self._wake = asyncio.Event()
@@ -45,6 +55,7 @@ class MarketDirectory:
         self._retry_after = retry_after_s
         self.lookups = 0
         self.lookup_errors = 0
+        self.refreshed = 0
 
     def set_fetch(self, fetch: Fetch | None) -> None:
         self._fetch = fetch
@@ -54,6 +65,12 @@ class MarketDirectory:
     def title(self, ticker: str) -> str:
         info = self._info.get(ticker)
         if info is not None:
+            if self._clock is not None and ticker not in self._refresh:
+                fetched = self._fetched_ms.get(ticker, 0)
+                if self._clock.now_ms() - fetched >= self._refresh_ms:
+                    self._refresh.add(ticker)
+                    self._queued[ticker] = None
+                    self._wake.set()
             return info.title
         if ticker not in self._asked:
             self._asked.add(ticker)
@@ -98,10 +115,12 @@ class MarketDirectory:
                 await asyncio.sleep(self._interval)
 
     async def _lookup(self, tickers: list[str]) -> None:
-        known = await self._db.markets(tickers)
+        stored = [t for t in tickers if t not in self._refresh]
+        known = await self._db.markets(stored) if stored else {}
         self._info.update(known)
         missing = [t for t in tickers if t not in known]
         if not missing or self._fetch is None:
+            self._refresh.difference_update(tickers)
             return
         try:
             found = await self._fetch(missing)
@@ -115,5 +134,11 @@ class MarketDirectory:
             await asyncio.sleep(self._retry_after)
             return
         self.lookups += 1
+        now = self._clock.now_ms() if self._clock is not None else 0
+        for ticker in missing:
+            if ticker in self._refresh:
+                self._refresh.discard(ticker)
+                self.refreshed += 1
+            self._fetched_ms[ticker] = now  # described now, or unknown to REST: ask later
         for info in found:
             self.put(info)
