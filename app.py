@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 import api
+import api_games
 from aggregator import Aggregator
 from analytics import Analytics
 from board import Board
@@ -31,6 +33,9 @@ from database import Database
 from market_meta import MarketDirectory
 from metrics import Metrics, Sample
 from models import Event, Trade
+from nba_client import NbaClient
+from nba_service import KalshiSide, NbaService
+from nba_store import NbaStore
 from sources import Source, open_source
 from tasks import TaskOwner
 from trade_processor import Pipeline, tier_of
@@ -65,6 +70,9 @@ class Runtime:
         self.tasks = TaskOwner()
         self.events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE)
         self._trades_stored = 0
+        self.nba: NbaService | None = None
+        self._nba_store: NbaStore | None = None
+        self._nba_client: NbaClient | None = None
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock) -> Runtime:
@@ -111,6 +119,7 @@ class Runtime:
             meta=self.meta,
             feed_stats=self.feed_stats,
             trades_stored=lambda: self._trades_stored,
+            games=lambda: self.nba.views() if self.nba is not None else [],
         )
         self.pipeline.on_status = lambda: self.hub.publish(
             {"type": "status", "status": self.board.status()}
@@ -129,7 +138,50 @@ class Runtime:
         self.tasks.start("stored-count", self._count_stored())
         for name, coro in self.source.tasks():
             self.tasks.start(name, coro)
+        if s.nba:
+            await self._start_nba()
         log.info("flowboard running: source=%s db=%s", s.source, s.db_path)
+
+    async def _start_nba(self) -> None:
+        """The NBA side, when the source has a balldontlie server (sim) or key (live)."""
+        src = self.source
+        if src.nba_url is None or src.nba_key is None:
+            log.info("NBA side off for source %s", src.name)
+            return
+        url = urlsplit(src.nba_url)
+        self._nba_client = NbaClient(
+            f"{url.scheme}://{url.netloc}", src.nba_key, self.clock, prefix=url.path
+        )
+        self._nba_store = await NbaStore.open(self.settings.db_path, clock=self.clock)
+        feed, agg, night = src.feed, self.aggregator, src.night
+
+        def last_price(ticker: str) -> int | None:
+            w = agg.market(ticker, "24h")
+            return w.last_price if w is not None else None
+
+        kalshi = KalshiSide(rest=src.rest, books=src.books, last_price=last_price,
+                            on_market=self.meta.put)  # fmt: skip
+        if feed is not None:
+            kalshi.follow, kalshi.unfollow = feed.add_book_tickers, feed.remove_book_tickers
+        lines = None
+        if night is not None:
+
+            def lines(game_id: int) -> int | None:
+                g = night.games.get(game_id)
+                return g.home_spread_tenths if g is not None else None
+
+        self.nba = NbaService(
+            client=self._nba_client, store=self._nba_store, hub=self.hub, clock=self.clock,
+            kalshi=kalshi, tier=self.settings.balldontlie_tier, lines=lines,
+        )  # fmt: skip
+        await self.nba.load()
+        self.pipeline.listen("nba", self.nba.on_event)
+        self.tasks.start("nba-store", self._nba_store.run())
+        self.tasks.start("nba-poll", self.nba.run())
+        self.tasks.start("nba-publish", self.nba.run_publisher())
+        log.info(
+            "NBA side on: balldontlie %s, tier %s", src.nba_url, self.settings.balldontlie_tier
+        )
 
     async def _warm_restart(self) -> int | None:
         """Rebuild windows and analytics from SQLite; return the last stored trade time."""
@@ -177,6 +229,10 @@ class Runtime:
                 self.pipeline.handle(self.events.get_nowait())
         if source is not None:
             await source.close()
+        if self._nba_client is not None:
+            await self._nba_client.aclose()
+        if self._nba_store is not None:
+            await self._nba_store.close()
         if hasattr(self, "db"):
             await self.db.close()
 
@@ -265,7 +321,7 @@ def create_app(
         rt: Runtime = websocket.state.runtime
         await rt.hub.serve(websocket)
 
-    routes = [*api.routes(), WebSocketRoute("/ws/stream", stream)]
+    routes = [*api.routes(), *api_games.routes(), WebSocketRoute("/ws/stream", stream)]
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
     return Starlette(

@@ -66,6 +66,7 @@ class Board:
         meta: MarketDirectory,
         feed_stats: Callable[[], Any] = lambda: None,
         trades_stored: Callable[[], int] = lambda: 0,
+        games: Callable[[], list[dict[str, Any]]] = lambda: [],
         hot_limit: int = 30,
     ) -> None:
         self.source = source
@@ -77,6 +78,7 @@ class Board:
         self._meta = meta
         self._feed_stats = feed_stats
         self._trades_stored = trades_stored
+        self._games = games
         self.hot_limit = hot_limit
         self._hot: dict[str, list[dict[str, Any]]] = {w: [] for w in WINDOWS}
         self._views: dict[str, dict[str, Any]] = {}
@@ -141,6 +143,7 @@ class Board:
             "trades": list(reversed(self._pipeline.recent)),
             "analytics": self._views,
             "large_trade_tiers": list(self._pipeline.tiers),
+            "games": self._games(),
         }
 
     # ---- the 1-second tick -------------------------------------------------------------------

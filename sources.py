@@ -8,6 +8,7 @@ needs; the app's TaskOwner runs them. The simulator runs Kalshi's own protocol o
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from orderbook import OrderBook
 log = logging.getLogger(__name__)
 
 SIM_KEY_ID = "flowboard-sim"
+SIM_BALLDONTLIE_KEY = "flowboard-sim-nba"
+BALLDONTLIE_URL = "https://api.balldontlie.io/nba"  # the official spec's /nba/v1, /nba/v2 paths
 
 
 @dataclass
@@ -40,6 +43,9 @@ class Source:
     extra_tasks: list[tuple[str, Coroutine[Any, Any, Any]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     replay: Any = None
+    nba_url: str | None = None  # balldontlie base URL with its path prefix; None: NBA side off
+    nba_key: str | None = field(default=None, repr=False)
+    night: Any = None  # sim.nba_games.NightSim shared by the simulated exchange and balldontlie
 
     def tasks(self) -> list[tuple[str, Coroutine[Any, Any, Any]]]:
         out = list(self.extra_tasks)
@@ -106,7 +112,11 @@ async def _open_sim(
 ) -> Source:
     from sim.exchange import SimExchange
 
+    night = _night(settings, clock) if settings.nba else None
     key, public_pem = _keypair()
+    extra: dict[str, Any] = {}
+    if night is not None and "night" in inspect.signature(SimExchange).parameters:
+        extra["night"] = night
     sim = SimExchange(
         key_id=SIM_KEY_ID,
         public_key_pem=public_pem,
@@ -114,13 +124,38 @@ async def _open_sim(
         rate=settings.sim_rate,
         n_markets=settings.sim_markets,
         clock=clock,
+        **extra,
     )
     await sim.start("127.0.0.1", 0)
     source = _client_source("sim", sim.rest_url, sim.ws_url, Signer(SIM_KEY_ID, key, clock),
                             settings, events, clock, resume_from_ms)  # fmt: skip
     source.sim = sim
     source.closers.insert(0, sim.stop)
+    if night is not None:
+        from sim.balldontlie import SimBalldontlie
+
+        nba_key = settings.balldontlie_key or SIM_BALLDONTLIE_KEY
+        nba = SimBalldontlie(nba_key, settings.sim_seed, clock, games=night)
+        await nba.start("127.0.0.1", 0)
+        source.closers.insert(0, nba.stop)
+        source.night, source.nba_url, source.nba_key = night, nba.url, nba_key
     return source
+
+
+def _night(settings: Settings, clock: Clock) -> Any:
+    """Tonight's simulated games: today's US date, the first tip-off a little after boot."""
+    from nba_views import us_date
+    from sim.nba_games import NightSim
+
+    now = clock.now_ms()
+    return NightSim(
+        settings.sim_seed,
+        us_date(now),
+        now + settings.sim_tipoff_s * 1000,
+        settings.sim_games,
+        acceleration=settings.sim_game_speed,
+        stagger_ms=settings.sim_game_stagger_s * 1000,
+    )
 
 
 def _open_live(
@@ -132,10 +167,21 @@ def _open_live(
         settings.kalshi_env, settings.kalshi_rest_url, settings.kalshi_ws_url
     )
     signer = Signer.from_file(settings.kalshi_key_id, settings.kalshi_key_path, clock)
-    return _client_source(
+    source = _client_source(
         "live", endpoints.rest_url, endpoints.ws_url, signer, settings, events, clock,
         resume_from_ms,
     )  # fmt: skip
+    if not settings.nba:
+        return source
+    if not settings.balldontlie_key:
+        log.warning(
+            "NBA side off: BALLDONTLIE_API_KEY is not set (games, odds and the matched Kalshi "
+            "NBA markets need a balldontlie key; --no-nba silences this)"
+        )
+        return source
+    source.nba_url = settings.balldontlie_url or BALLDONTLIE_URL
+    source.nba_key = settings.balldontlie_key
+    return source
 
 
 def _client_source(
