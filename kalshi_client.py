@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-import kalshi_wire as wire
+import kalshi_rest_wire as rest_wire
 from clock import Clock
 from kalshi_auth import Signer
 from models import BookSnapshot, EventInfo, MarketInfo, SeriesInfo, Trade
@@ -77,7 +77,7 @@ EVENT_FILTERS = frozenset({"status", "series_ticker", "min_close_ts", "min_updat
 
 
 def _error_from(resp: httpx.Response) -> KalshiError:
-    body = wire.parse_error_body(resp.content)
+    body = rest_wire.parse_error_body(resp.content)
     text = body.message or body.code or resp.reason_phrase
     if body.details:
         text = f"{text} ({body.details})"
@@ -169,7 +169,7 @@ class KalshiRest:
 
     async def exchange_status(self) -> tuple[bool, bool]:
         """(exchange_active, trading_active)."""
-        return wire.parse_exchange_status(await self.get("/exchange/status"))
+        return rest_wire.parse_exchange_status(await self.get("/exchange/status"))
 
     async def markets_page(
         self, *, cursor: str | None = None, limit: int = 1000, **filters: Any
@@ -178,7 +178,7 @@ class KalshiRest:
         if unknown:
             raise ValueError(f"unknown market filters: {sorted(unknown)}")
         body = await self.get("/markets", {"limit": limit, "cursor": cursor, **filters})
-        return wire.parse_markets_page(body)
+        return rest_wire.parse_markets_page(body)
 
     async def iter_markets(self, *, limit: int = 1000, **filters: Any) -> AsyncIterator[MarketInfo]:
         """Every market matching the filters, following the cursor until it comes back empty."""
@@ -194,7 +194,7 @@ class KalshiRest:
         return [m async for m in self.iter_markets(limit=limit, **filters)]
 
     async def market(self, ticker: str) -> MarketInfo:
-        return wire.parse_market_body(await self.get(f"/markets/{ticker}"))
+        return rest_wire.parse_market_body(await self.get(f"/markets/{ticker}"))
 
     async def trades_page(
         self,
@@ -208,7 +208,7 @@ class KalshiRest:
         """One page of `/markets/trades`; ``min_ts``/``max_ts`` are unix SECONDS as Kalshi takes."""
         params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts, "cursor": cursor}
         body = await self.get("/markets/trades", {"limit": limit, **params})
-        return wire.parse_trades_page(body, self._clock.now_ms())
+        return rest_wire.parse_trades_page(body, self._clock.now_ms())
 
     async def iter_trades(
         self,
@@ -241,7 +241,7 @@ class KalshiRest:
 
     async def orderbook(self, ticker: str, depth: int | None = None) -> BookSnapshot:
         body = await self.get(f"/markets/{ticker}/orderbook", {"depth": depth})
-        return wire.parse_orderbook_body(ticker, body, self._clock.now_ms())
+        return rest_wire.parse_orderbook_body(ticker, body, self._clock.now_ms())
 
     async def events_page(
         self,
@@ -255,7 +255,7 @@ class KalshiRest:
         if unknown:
             raise ValueError(f"unknown event filters: {sorted(unknown)}")
         params = {"limit": limit, "cursor": cursor, "with_nested_markets": with_nested_markets}
-        return wire.parse_events_page(await self.get("/events", {**params, **filters}))
+        return rest_wire.parse_events_page(await self.get("/events", {**params, **filters}))
 
     async def events(
         self, *, limit: int = 200, with_nested_markets: bool = True, **filters: Any
@@ -272,7 +272,7 @@ class KalshiRest:
 
     async def series(self, series_ticker: str) -> SeriesInfo:
         """Series metadata, including ``fee_type`` and ``fee_multiplier``."""
-        return wire.parse_series_body(await self.get(f"/series/{series_ticker}"))
+        return rest_wire.parse_series_body(await self.get(f"/series/{series_ticker}"))
 
     async def series_many(self, tickers: Iterable[str]) -> dict[str, SeriesInfo]:
         return {t: await self.series(t) for t in tickers}

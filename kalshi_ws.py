@@ -18,6 +18,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
+import kalshi_rest_wire as rest_wire
 import kalshi_wire as wire
 from clock import Clock
 from kalshi_auth import Signer
@@ -204,7 +205,7 @@ class KalshiFeed:
             )  # fmt: skip
         except InvalidStatus as exc:
             status = exc.response.status_code
-            body = wire.parse_error_body(bytes(exc.response.body or b""))
+            body = rest_wire.parse_error_body(bytes(exc.response.body or b""))
             text = " ".join(x for x in (body.code, body.message, body.details) if x)
             if status in (401, 403):
                 raise KalshiAuthError(

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import kalshi_rest_wire as rest_wire
 import kalshi_wire as wire
 from models import BookDelta, BookSnapshot, LifecycleKind, Side, TickerUpdate, Trade
 from orderbook import OrderBook, SeqTracker
@@ -84,7 +85,7 @@ def test_nba_trades_sample_parses_exactly() -> None:
     assert len(rows) == 98
     fractional = 0
     for row in rows:
-        t = wire.parse_rest_trade(row, recv_ms=5)
+        t = rest_wire.parse_rest_trade(row, recv_ms=5)
         assert t.trade_id == row["trade_id"] and t.ticker == row["ticker"]
         assert t.yes_price == cc(row["yes_price_dollars"])
         assert t.no_price == cc(row["no_price_dollars"])
@@ -94,12 +95,14 @@ def test_nba_trades_sample_parses_exactly() -> None:
         assert t.ts_ms == (dt - EPOCH) // timedelta(milliseconds=1)
         fractional += t.count % 100 != 0
     assert fractional > 0
-    first = wire.parse_rest_trade(rows[0], recv_ms=5)
+    first = rest_wire.parse_rest_trade(rows[0], recv_ms=5)
     assert (first.count, first.yes_price, first.ts_ms) == (24, 8600, 1777741909493)
 
 
 def test_demo_trades_page() -> None:
-    trades, cursor = wire.parse_trades_page((DEMO / "trades__public_recorded.json").read_bytes(), 7)
+    trades, cursor = rest_wire.parse_trades_page(
+        (DEMO / "trades__public_recorded.json").read_bytes(), 7
+    )
     assert cursor and trades
     assert trades[0].count == 777 and trades[0].yes_price == 300
     assert trades[0].taker_side is Side.YES and trades[0].recv_ms == 7
@@ -111,11 +114,13 @@ def test_demo_trades_page() -> None:
 def test_demo_markets_pages_and_single() -> None:
     seen: set[str] = set()
     for n in (1, 2, 3):
-        markets, cursor = wire.parse_markets_page((DEMO / f"markets__page{n}.json").read_bytes())
+        markets, cursor = rest_wire.parse_markets_page(
+            (DEMO / f"markets__page{n}.json").read_bytes()
+        )
         assert len(markets) == 5 and cursor
         seen |= {m.ticker for m in markets}
     assert len(seen) == 15
-    m = wire.parse_market_body((DEMO / "markets__single.json").read_bytes())
+    m = rest_wire.parse_market_body((DEMO / "markets__single.json").read_bytes())
     assert m.ticker.startswith("KXWTACHALLENGERMATCH-26JUN11JIMLEP")
     assert m.event_ticker == "KXWTACHALLENGERMATCH-26JUN11JIMLEP"
     assert m.series_ticker == "KXWTACHALLENGERMATCH"
@@ -123,13 +128,13 @@ def test_demo_markets_pages_and_single() -> None:
 
 
 def test_demo_and_prod_orderbook_bodies() -> None:
-    book = wire.parse_orderbook_body("X", (DEMO / "orderbook__base.json").read_bytes(), 3)
+    book = rest_wire.parse_orderbook_body("X", (DEMO / "orderbook__base.json").read_bytes(), 3)
     assert book.yes == ((4700, 300),) and book.no == ((4800, 300),)
     prod = json.loads(
         (FIX / "kalshi_prod_market_single_nested_orderbook_2026-08-09.json").read_text()
     )
     body = next(v for k, v in prod.items() if "orderbook" in k and isinstance(v, dict))
-    snap = wire.parse_orderbook_body("Y", orjson.dumps(body), 3)
+    snap = rest_wire.parse_orderbook_body("Y", orjson.dumps(body), 3)
     fp = body["orderbook_fp"]
     assert [p for p, _ in snap.yes] == [cc(p) for p, _ in fp.get("yes_dollars") or []]
     assert [q for _, q in snap.no] == [hundredths(q) for _, q in fp.get("no_dollars") or []]
@@ -171,18 +176,21 @@ def test_demo_ws_frames() -> None:
     ],
 )  # fmt: skip
 def test_error_bodies(name: str, code: str, message: str, details: str) -> None:
-    body = wire.parse_error_body((DEMO / f"{name}.json").read_bytes())
+    body = rest_wire.parse_error_body((DEMO / f"{name}.json").read_bytes())
     assert (body.code, body.message, body.details) == (code, message, details)
 
 
 def test_error_body_msg_shape_and_garbage() -> None:
-    body = wire.parse_error_body((DEMO / "markets__limit_over_max.json").read_bytes())
+    body = rest_wire.parse_error_body((DEMO / "markets__limit_over_max.json").read_bytes())
     assert body.code == "" and body.message.startswith("Parameter validation failed for GetMarkets")
-    assert wire.parse_error_body(b"<html>502</html>").message == "<html>502</html>"
+    assert rest_wire.parse_error_body(b"<html>502</html>").message == "<html>502</html>"
 
 
 def test_exchange_status() -> None:
-    assert wire.parse_exchange_status((DEMO / "exchange__status.json").read_bytes()) == (True, True)
+    assert rest_wire.parse_exchange_status((DEMO / "exchange__status.json").read_bytes()) == (
+        True,
+        True,
+    )
 
 
 # ---- current and legacy frame formats -----------------------------------------------------------
@@ -310,9 +318,9 @@ def test_series_fee_multiplier_exact() -> None:
             }
         }
     )
-    s = wire.parse_series_body(body)
+    s = rest_wire.parse_series_body(body)
     assert s.fee_multiplier_ppm == 500_000 and s.fee_type == "quadratic_with_maker_fees"
-    s1 = wire.parse_series_body(orjson.dumps({"series": {"ticker": "X", "fee_multiplier": 1}}))
+    s1 = rest_wire.parse_series_body(orjson.dumps({"series": {"ticker": "X", "fee_multiplier": 1}}))
     assert s1.fee_multiplier_ppm == 1_000_000
 
 
