@@ -106,6 +106,7 @@ class KalshiFeed:
         resume_from_ms: int | None = None,
         dedupe_capacity: int = 500_000,
         recorder: FrameSink | None = None,
+        snapshot_timeout_ms: int = 5_000,
     ) -> None:
         self._url = ws_url
         self._recorder = recorder
@@ -128,7 +129,9 @@ class KalshiFeed:
         self._book_subscribed: set[str] = set()
         self._book_sub_pending = False
         self._cmd_id = 0
-        self._snapshot_cmds: dict[int, tuple[str, ...]] = {}
+        # get_snapshot commands awaiting their snapshots: id -> (tickers, sent at)
+        self._snapshot_cmds: dict[int, tuple[tuple[str, ...], int]] = {}
+        self._snapshot_timeout_ms = snapshot_timeout_ms
         self._stale_since: dict[str, int] = {}
         self._backfill_from: int | None = None
         self._backfill_wakeup = asyncio.Event()
@@ -310,6 +313,8 @@ class KalshiFeed:
                 self._sids.pop(self._sid_channel.pop(p.sid, ""), None)
         else:
             await self._emit(p)
+        if self._snapshot_cmds:
+            await self._expire_snapshot_cmds(recv_ms)
 
     async def _on_subscribed(self, p: wire.Subscribed, recv_ms: int) -> None:
         self._sids[p.channel] = p.sid
@@ -353,7 +358,7 @@ class KalshiFeed:
         book_sid = self._sids.get(BOOK_CHANNEL)
         if fresh and book_sid is not None:
             cmd_id = self._next_id()
-            self._snapshot_cmds[cmd_id] = tuple(fresh)
+            self._snapshot_cmds[cmd_id] = (tuple(fresh), now)
             await self._send(wire.update_subscription_cmd(cmd_id, book_sid, "get_snapshot", fresh))
 
     async def _on_snapshot(self, snap: BookSnapshot) -> None:
@@ -384,14 +389,31 @@ class KalshiFeed:
 
     async def _on_ws_error(self, err: wire.WsError) -> None:
         log.warning("kalshi ws error %d on command %s: %s", err.code, err.id, err.msg)
-        tickers = self._snapshot_cmds.pop(err.id, None) if err.id is not None else None
+        pending = self._snapshot_cmds.pop(err.id, None) if err.id is not None else None
+        if pending:
+            await self._resubscribe_books(pending[0])
+
+    async def _resubscribe_books(self, tickers: tuple[str, ...]) -> None:
+        """Drop and re-add the markets, which makes the exchange send fresh snapshots."""
         book_sid = self._sids.get(BOOK_CHANNEL)
-        if tickers and book_sid is not None:
-            # get_snapshot refused: drop and re-add the markets, which sends fresh snapshots
+        if book_sid is not None:
             await self._send(wire.update_subscription_cmd(
                 self._next_id(), book_sid, "delete_markets", tickers))  # fmt: skip
             self._book_subscribed -= set(tickers)
             await self._sync_books()
+
+    async def _expire_snapshot_cmds(self, now: int) -> None:
+        """A get_snapshot answered neither with snapshots nor an error within the timeout is
+        treated as refused for the books still stale."""
+        for cmd_id, (tickers, sent) in list(self._snapshot_cmds.items()):
+            still = tuple(t for t in tickers if t in self._stale_since)
+            if not still:
+                del self._snapshot_cmds[cmd_id]
+            elif now - sent >= self._snapshot_timeout_ms:
+                del self._snapshot_cmds[cmd_id]
+                log.warning("kalshi ws: no snapshot for %d books %d ms after get_snapshot; "
+                            "resubscribing them", len(still), now - sent)  # fmt: skip
+                await self._resubscribe_books(still)
 
     async def _sync_books(self) -> None:
         """Bring the server-side orderbook subscription in line with the wanted tickers."""

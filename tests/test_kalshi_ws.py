@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from clock import SystemClock
+from clock import Clock, ManualClock, SystemClock
 from kalshi_client import Backoff, KalshiAuthError, KalshiRest
 from kalshi_ws import KalshiFeed, RecentIds
 from models import (
@@ -148,6 +148,7 @@ async def harness(
     silence_s: float = 5.0,
     books: tuple[str, ...] = (),
     resume_from_ms: int | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Harness]:
     ex = Exchange(reject)
     calls: list[dict[str, str]] = []
@@ -174,7 +175,7 @@ async def harness(
                 rest=rest,
                 signer=None,
                 out=out,
-                clock=SystemClock(),
+                clock=clock or SystemClock(),
                 backoff=backoff,
                 silence_timeout_s=silence_s,
                 book_tickers=books,
@@ -357,6 +358,30 @@ async def test_get_snapshot_refused_falls_back_to_resubscribe() -> None:
         a = await p.cmd()
         assert d["params"]["action"] == "delete_markets" and a["params"]["action"] == "add_markets"
         assert sorted(d["params"]["market_tickers"]) == sorted(a["params"]["market_tickers"])
+
+
+async def test_get_snapshot_without_reply_falls_back_to_resubscribe() -> None:
+    clock = ManualClock(T0)
+    async with harness(books=("B1", "B2"), clock=clock) as h:
+        p, sid = await book_setup(h)
+        await p.send(delta("B1", sid, 5, "0.4100", "1.00"))
+        c = await p.cmd()
+        assert c["params"]["action"] == "get_snapshot"
+        await p.send(snapshot("B1", sid, 6, [["0.4500", "7.00"]]))  # B2's never comes
+        await h.next(GapRecovered, lambda e: e.ticker == "B1")
+        clock.advance(4_999)
+        await p.send(trade(1, 1))
+        await h.next(Trade)  # a frame inside the timeout changes nothing
+        clock.advance(1)
+        await p.send(trade(2, 2))
+        d = await p.cmd()
+        a = await p.cmd()
+        assert d["params"]["action"] == "delete_markets" and a["params"]["action"] == "add_markets"
+        assert d["params"]["market_tickers"] == a["params"]["market_tickers"] == ["B2"]
+        await h.next(Trade)
+        await p.send(snapshot("B2", sid, 7, [["0.3100", "2.00"]]))
+        rec = await h.next(GapRecovered, lambda e: e.ticker == "B2")
+        assert rec.kind is GapKind.BOOK and not h.feed.books()["B2"].stale
 
 
 async def test_negative_level_marks_book_stale() -> None:
