@@ -348,7 +348,10 @@ class NbaService:
         history: bool,
         probs: tuple[int | None, int | None, int | None] | None = None,
     ) -> dict[str, Any]:
-        kalshi, _, fair = probs or self._probs(game)
+        probs = probs or self._probs(game)
+        kalshi, _, fair = probs
+        if history and not game.history:
+            self._add_point(game, self._clock.now_ms(), probs)
         out = game_json(
             game.state,
             fair_ppm=fair,

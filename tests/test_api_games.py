@@ -1,0 +1,95 @@
+"""The /api/games routes and the stream's games, through the real app on the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from tests.serving import running_app
+from tests.test_app_e2e import recv_type, sim_settings
+
+GAME_KEYS = {
+    "id", "date", "home", "away", "home_score", "away_score", "status", "period", "seconds_left",
+    "clock", "start_ms", "ts_ms", "fair", "consensus", "kalshi", "markets", "freshness_ms",
+}  # fmt: skip
+
+
+def nba_settings(tmp_path: Path, **changes: Any) -> Any:
+    return sim_settings(tmp_path, sim_games=3, sim_tipoff_s=3600, **changes)
+
+
+async def test_games_routes_answer_200_400_404(tmp_path: Path) -> None:
+    async with (
+        running_app(nba_settings(tmp_path)) as app,
+        httpx.AsyncClient(base_url=app.url) as http,
+    ):
+        r = await http.post("/api/games/refresh")
+        assert r.status_code == 200, r.text
+        summary = r.json()
+        assert summary["games"] == 3 and isinstance(summary["unmatched"], list)
+        assert isinstance(summary["matched"], int)
+
+        r = await http.get("/api/games")
+        assert r.status_code == 200
+        body = r.json()
+        assert body["enabled"] is True and len(body["games"]) == 3
+        for g in body["games"]:
+            assert set(g) == GAME_KEYS  # no history in the list
+            assert g["date"] == body["date"] and g["status"] == "scheduled"
+            assert g["clock"].endswith(" ET")
+            assert set(g["consensus"]) == {"home_win_ppm", "spread_tenths", "total_tenths", "books"}
+            assert g["freshness_ms"]["scores"] is not None
+
+        r = await http.get("/api/games", params={"date": body["date"]})
+        assert [g["id"] for g in r.json()["games"]] == [g["id"] for g in body["games"]]
+        r = await http.get("/api/games", params={"date": "2020-01-01"})
+        assert r.status_code == 200 and r.json() == {
+            "date": "2020-01-01", "games": [], "enabled": True}  # fmt: skip
+        for bad in ("yesterday", "2026-02-30", "2026-1-5"):
+            r = await http.get("/api/games", params={"date": bad})
+            assert r.status_code == 400 and r.json()["param"] == "date", bad
+
+        gid = body["games"][0]["id"]
+        r = await http.get(f"/api/games/{gid}")
+        assert r.status_code == 200
+        detail = r.json()
+        assert set(detail) == GAME_KEYS | {"history", "odds", "unmatched"}
+        assert detail["id"] == gid and detail["history"]
+        assert all(len(p) == 4 for p in detail["history"])
+        assert detail["odds"] and {"vendor", "market", "line_tenths"} <= set(detail["odds"][0])
+        assert set(detail["unmatched"]) == {"events", "missing_series"}
+
+        r = await http.get("/api/games/12x")
+        assert r.status_code == 400 and r.json()["param"] == "id"
+        r = await http.get("/api/games/999")
+        assert r.status_code == 404 and r.json()["param"] == "id"
+        r = await http.get("/api/games/refresh")
+        assert r.status_code == 400  # GET: not the refresh, and not a game id
+
+
+async def test_the_stream_snapshot_carries_todays_games(tmp_path: Path) -> None:
+    async with running_app(nba_settings(tmp_path)) as app:
+        assert app.runtime.nba is not None
+        await app.runtime.nba.refresh()
+        async with websockets.connect(app.ws_url + "/ws/stream") as ws:
+            snapshot = await recv_type(ws, "snapshot")
+        games = snapshot["games"]
+        assert len(games) == 3
+        assert all(set(g) == GAME_KEYS | {"history"} for g in games)
+
+
+async def test_no_nba_turns_the_routes_off(tmp_path: Path) -> None:
+    async with (
+        running_app(nba_settings(tmp_path, nba=False)) as app,
+        httpx.AsyncClient(base_url=app.url) as http,
+    ):
+        assert app.runtime.nba is None
+        r = await http.get("/api/games")
+        assert r.status_code == 200 and r.json()["games"] == [] and r.json()["enabled"] is False
+        r = await http.post("/api/games/refresh")
+        assert r.status_code == 503
+        r = await http.get("/api/games/1")
+        assert r.status_code == 404
