@@ -359,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
     asyncio.run(serve(settings))
 
 
