@@ -10,85 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from clock import Clock
-from models import (
-    Event,
-    EventInfo,
-    GameState,
-    GameStatus,
-    LifecycleEvent,
-    LifecycleKind,
-    MarketInfo,
-    OddsQuote,
-    Trade,
-)
+from models import Event, GameState, GameStatus, OddsQuote
 from nba_client import NbaAuthError, NbaClient, NbaError, Sleeper
-from nba_match import (
-    SERIES_KIND,
-    MatchReport,
-    NbaMarket,
-    TickerError,
-    Unmatched,
-    match_event_infos,
-    parse_market,
-    parse_nba_ticker,
-)
+from nba_kalshi import KalshiSide, NbaMarkets
 from nba_poll import ODDS, SCORES, NbaPoller
 from nba_store import NbaStore
-from nba_views import consensus_json, follow_dates, game_json, market_json, quote_json
-from orderbook import OrderBook
+from nba_views import consensus_json, follow_dates, game_json, quote_json
 from strategies import winprob
 from strategies.odds import Consensus, consensus
 from websocket_handler import Hub
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 HISTORY_MAX = 720
 PUBLISH_EVERY_MS = 1_000
 DISCOVER_EVERY_MS = 120_000
-LIFECYCLE_STATUS = {
-    LifecycleKind.DETERMINED: "determined",
-    LifecycleKind.SETTLED: "settled",
-    LifecycleKind.ACTIVATED: "active",
-    LifecycleKind.DEACTIVATED: "inactive",
-}
 
-
-class KalshiEvents(Protocol):
-    """What discovery needs of Kalshi's REST API (``KalshiRest`` has it)."""
-
-    async def events(
-        self, *, limit: int = ..., with_nested_markets: bool = ..., **filters: Any
-    ) -> list[EventInfo]: ...
-
-    async def markets(self, *, limit: int = ..., **filters: Any) -> list[MarketInfo]: ...
-
-
-async def _no_books(tickers: list[str]) -> None:
-    return None
-
-
-@dataclass
-class KalshiSide:
-    """The app's Kalshi parts the NBA side reads: REST for discovery, books, last prices."""
-
-    rest: KalshiEvents | None = None
-    books: Callable[[], dict[str, OrderBook]] = dict
-    follow: Callable[[list[str]], Awaitable[None]] = _no_books
-    unfollow: Callable[[list[str]], Awaitable[None]] = _no_books
-    last_price: Callable[[str], int | None] = lambda ticker: None
-    on_market: Callable[[MarketInfo], None] = lambda info: None
+__all__ = ["KalshiSide", "NbaService"]
 
 
 @dataclass
 class _Game:
     state: GameState
-    markets: list[NbaMarket] = field(default_factory=list)
     consensus: dict[str, Consensus] = field(default_factory=dict)
     pregame_spread: int | None = None
     history: list[list[int | None]] = field(default_factory=list)
@@ -117,7 +65,7 @@ class NbaService:
         self._store = store
         self._hub = hub
         self._clock = clock
-        self._kalshi = kalshi or KalshiSide()
+        self.markets = NbaMarkets(kalshi or KalshiSide(), store)
         self._sleep = sleeper or _sleep_ms
         self._dates = dates or (lambda: follow_dates(clock.now_ms()))
         self._lines = lines
@@ -125,12 +73,7 @@ class NbaService:
         self.poller = NbaPoller(client, clock, self._sleep, self._dates, tier=tier)
         self.games: dict[int, _Game] = {}
         self._quotes: dict[tuple[int, str, str], OddsQuote] = {}
-        self._market_game: dict[str, int] = {}
-        self._status: dict[str, tuple[str, str | None]] = {}
-        self._last_trade: dict[str, int] = {}
-        self._following: set[str] = set()
         self._odds_changed: set[int] = set()
-        self.report = MatchReport({}, (), ())
         self.next_discover_ms = 0
         self.disabled_reason: str | None = None
 
@@ -150,7 +93,7 @@ class NbaService:
         game = self.games.get(g.game_id)
         if game is None:
             self.games[g.game_id] = _Game(g)
-            if g.game_id not in self.report.matched.values():
+            if g.game_id not in self.markets.report.matched.values():
                 self.next_discover_ms = min(self.next_discover_ms, self._clock.now_ms())
         else:
             game.state = g
@@ -178,14 +121,7 @@ class NbaService:
 
     def on_event(self, event: Event) -> None:
         """Pipeline listener: trades and lifecycle of the matched markets."""
-        if type(event) is Trade:
-            if event.ticker in self._market_game:
-                self._last_trade[event.ticker] = event.yes_price
-        elif isinstance(event, LifecycleEvent) and event.ticker in self._market_game:
-            status = LIFECYCLE_STATUS.get(event.kind)
-            if status is not None:
-                _, result = self._status.get(event.ticker, ("", None))
-                self._status[event.ticker] = (status, event.result or result)
+        self.markets.on_event(event)
 
     # ---- polling and matching ----------------------------------------------------------------
 
@@ -207,7 +143,8 @@ class NbaService:
             except NbaError as exc:
                 log.warning("odds refresh failed: %s", exc)
         self._apply(items)
-        report = await self.discover()
+        await self.discover()
+        report = self.markets.report
         return {
             "games": len(self._today()),
             "matched": len(report.matched),
@@ -217,68 +154,11 @@ class NbaService:
             ],
         }
 
-    async def discover(self) -> MatchReport:
+    async def discover(self) -> None:
         """Find Kalshi's NBA events of the followed dates, match them, follow their books."""
-        self.next_discover_ms = self._clock.now_ms() + self._discover_every_ms
-        rest = self._kalshi.rest
-        if rest is None:
-            return self.report
-        dates = set(self._dates())
-        min_close_s = (self._clock.now_ms() - 2 * DAY_MS) // 1000
-        events: list[EventInfo] = []
-        for series in SERIES_KIND:
-            for e in await rest.events(
-                series_ticker=series, with_nested_markets=True, min_close_ts=min_close_s
-            ):
-                try:
-                    if parse_nba_ticker(e.event_ticker).date not in dates:
-                        continue
-                except TickerError:
-                    pass  # reported as unmatched by the matcher
-                events.append(e)
-        report = match_event_infos(events, [g.state for g in self._today()])
-        for game in self.games.values():
-            game.markets = []
-        self._market_game = {}
-        for e in events:
-            gid = report.matched.get(e.event_ticker)
-            self._store.set_match(e.event_ticker, e.series_ticker, gid, _reason(report, e))
-            if gid is None:
-                continue
-            infos = list(e.markets) or await rest.markets(event_ticker=e.event_ticker)
-            for info in infos:
-                self._add_market(gid, info)
-        self.report = report
-        await self._follow_books()
-        log.info(
-            "NBA matching: %d events matched to %d games, %d unmatched",
-            len(report.matched),
-            len(set(report.matched.values())),
-            len(report.unmatched),
-        )
-        return report
-
-    def _add_market(self, gid: int, info: MarketInfo) -> None:
-        try:
-            m = parse_market(info)
-        except TickerError as exc:
-            log.warning("skipping Kalshi NBA market %s: %s", info.ticker, exc)
-            return
-        self._kalshi.on_market(info)
-        self.games[gid].markets.append(m)
-        self._market_game[m.ticker] = gid
-        old = self._status.get(m.ticker)
-        if old is None or old[0] not in ("determined", "settled") or info.result:
-            self._status[m.ticker] = (info.status, info.result or None)
-
-    async def _follow_books(self) -> None:
-        wanted = set(self._market_game)
-        gone, new = self._following - wanted, wanted - self._following
-        if gone:
-            await self._kalshi.unfollow(sorted(gone))
-        if new:
-            await self._kalshi.follow(sorted(new))
-        self._following = wanted
+        now = self._clock.now_ms()
+        self.next_discover_ms = now + self._discover_every_ms
+        await self.markets.discover(set(self._dates()), [g.state for g in self._today()], now)
 
     async def run(self) -> None:
         """Poll on the tier's schedule and re-match every few minutes, until cancelled. A key
@@ -305,10 +185,6 @@ class NbaService:
         games = [g for g in self.games.values() if g.state.date in dates]
         return sorted(games, key=lambda g: (g.state.start_ms or 0, g.state.game_id))
 
-    def _kalshi_cc(self, ticker: str) -> int | None:
-        price = self._kalshi.last_price(ticker)
-        return price if price is not None else self._last_trade.get(ticker)
-
     def _line(self, game: _Game) -> int | None:
         if game.pregame_spread is not None:
             return game.pregame_spread
@@ -320,22 +196,12 @@ class NbaService:
     def _probs(self, game: _Game) -> tuple[int | None, int | None, int | None]:
         """(kalshi, consensus, fair) home win ppm."""
         s = game.state
-        home = next((m for m in game.markets if m.kind == "game" and m.yes_team == s.home), None)
-        cc = self._kalshi_cc(home.ticker) if home is not None else None
         ml = game.consensus.get("moneyline")
         line = self._line(game)
         fair: int | None = None
         if s.status is GameStatus.FINAL or line is not None:
             fair = winprob.home_win_ppm(s, line or 0)
-        return (None if cc is None else cc * 100), (ml.fair_ppm if ml else None), fair
-
-    def _markets_json(self, game: _Game) -> list[dict[str, Any]]:
-        books = self._kalshi.books() if game.markets else {}
-        return [
-            market_json(m, books.get(m.ticker), self._kalshi_cc(m.ticker),
-                        *self._status.get(m.ticker, ("unknown", None)))
-            for m in game.markets
-        ]  # fmt: skip
+        return self.markets.home_win_ppm(s), (ml.fair_ppm if ml else None), fair
 
     def view(self, game_id: int, *, history: bool = True) -> dict[str, Any] | None:
         game = self.games.get(game_id)
@@ -357,7 +223,7 @@ class NbaService:
             fair_ppm=fair,
             kalshi_ppm=kalshi,
             consensus=consensus_json(game.consensus),
-            markets=self._markets_json(game),
+            markets=self.markets.markets_json(game.state.game_id),
             freshness_ms=self.poller.freshness_ms(),
         )
         if history:
@@ -397,7 +263,7 @@ class NbaService:
             game.consensus = {c.market: c for c in consensus(quotes)}
         view = self._view(game, history=True)
         view["odds"] = [quote_json(q) for q in quotes]
-        view["unmatched"] = self.unmatched_for(game_id)
+        view["unmatched"] = self.markets.unmatched_for(game_id, game.state.date)
         return view
 
     def quotes(self, game_id: int) -> list[OddsQuote]:
@@ -405,24 +271,6 @@ class NbaService:
             (q for (g, _, _), q in self._quotes.items() if g == game_id),
             key=lambda q: (q.vendor, q.market),
         )
-
-    def unmatched_for(self, game_id: int) -> dict[str, Any]:
-        """Unmatched Kalshi events on this game's date, and the series with no matched event."""
-        game = self.games.get(game_id)
-        events: list[Unmatched] = []
-        if game is not None:
-            for u in self.report.unmatched:
-                try:
-                    if parse_nba_ticker(u.event_ticker).date != game.state.date:
-                        continue
-                except TickerError:
-                    pass
-                events.append(u)
-        have = {e.split("-", 1)[0] for e, g in self.report.matched.items() if g == game_id}
-        return {
-            "events": [{"event_ticker": u.event_ticker, "reason": u.reason} for u in events],
-            "missing_series": [s for s in SERIES_KIND if s not in have],
-        }
 
     def _add_point(self, game: _Game, now_ms: int, probs: tuple[int | None, ...]) -> None:
         hist = game.history
@@ -453,7 +301,7 @@ class NbaService:
                 s.seconds_left,
                 probs,
                 tuple(game.consensus.items()),
-                tuple(self._status.get(m.ticker) for m in game.markets),
+                self.markets.state_key(s.game_id),
             )
             if key == game.last_key:
                 continue
@@ -486,10 +334,6 @@ class NbaService:
             now = self._clock.now_ms()
             await self._sleep(PUBLISH_EVERY_MS - now % PUBLISH_EVERY_MS)
             self.tick()
-
-
-def _reason(report: MatchReport, e: EventInfo) -> str | None:
-    return next((u.reason for u in report.unmatched if u.event_ticker == e.event_ticker), None)
 
 
 async def _sleep_ms(ms: int) -> None:

@@ -145,9 +145,9 @@ async def test_refresh_matches_every_game_and_reports_what_does_not(setup: Setup
     assert summary["games_matched"] == 15
     assert summary["unmatched"] == [{"event_ticker": "KXNBAGAME-26JUN13LALLAC",
                                      "reason": f"no game LAL@LAC on {DATE}"}]  # fmt: skip
-    assert s.service.unmatched_for(missing)["missing_series"] == ["KXNBAGAME"]
+    assert s.service.markets.unmatched_for(missing, DATE)["missing_series"] == ["KXNBAGAME"]
     other = max(s.night.games)
-    assert s.service.unmatched_for(other)["missing_series"] == []
+    assert s.service.markets.unmatched_for(other, DATE)["missing_series"] == []
     # every matched market's book is followed; the unmatched event's is not
     assert len(s.hub.followed) == 14 * 2 + 15 * 3 + 15 * 2
     assert not any("LALLAC" in t for t in s.hub.followed)
