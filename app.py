@@ -34,7 +34,8 @@ from market_meta import MarketDirectory
 from metrics import Metrics, Sample
 from models import Event, Trade
 from nba_client import NbaClient
-from nba_service import KalshiSide, NbaService
+from nba_kalshi import KalshiSide
+from nba_service import NbaService
 from nba_store import NbaStore
 from sources import Source, open_source
 from tasks import TaskOwner

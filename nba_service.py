@@ -31,9 +31,6 @@ HISTORY_MAX = 720
 PUBLISH_EVERY_MS = 1_000
 DISCOVER_EVERY_MS = 120_000
 
-__all__ = ["KalshiSide", "NbaService"]
-
-
 @dataclass
 class _Game:
     state: GameState
@@ -315,14 +312,14 @@ class NbaService:
             self._hub.publish({"type": "game", "game": view})
             sent += 1
         for gid in sorted(self._odds_changed):
-            game = self.games.get(gid)
-            if game is not None:
+            changed = self.games.get(gid)
+            if changed is not None:
                 self._hub.publish(
                     {
                         "type": "odds",
                         "game_id": gid,
                         "quotes": [quote_json(q) for q in self.quotes(gid)],
-                        "consensus": consensus_json(game.consensus),
+                        "consensus": consensus_json(changed.consensus),
                     }
                 )
                 sent += 1

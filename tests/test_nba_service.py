@@ -20,7 +20,8 @@ from models import (
     Trade,
 )
 from nba_client import NbaClient
-from nba_service import KalshiSide, NbaService
+from nba_kalshi import KalshiSide
+from nba_service import NbaService
 from nba_store import NbaStore
 from sim.balldontlie import SimBalldontlie
 from sim.nba_games import NightSim
