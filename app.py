@@ -32,7 +32,7 @@ from config import ConfigError, Settings, load
 from database import Database
 from market_meta import MarketDirectory
 from metrics import Metrics, Sample
-from models import Event, Trade
+from models import Event, Side, Trade
 from nba_client import NbaClient
 from nba_kalshi import KalshiSide
 from nba_service import NbaService
@@ -252,7 +252,15 @@ class Runtime:
         book = self.source.books().get(ticker) if hasattr(self, "source") else None
         if book is None:
             return None
-        return book.as_json()
+        bid, ask = book.best_yes_bid(), book.best_yes_ask()
+        return {
+            "yes": [list(level) for level in book.levels(Side.YES)],
+            "no": [list(level) for level in book.levels(Side.NO)],
+            "best_yes_bid": bid[0] if bid else None,
+            "best_yes_ask": ask[0] if ask else None,
+            "stale": book.stale,
+            "ts_ms": book.last_ts_ms,
+        }
 
     def _samples(self) -> list[Sample]:
         p = self.pipeline.stats
