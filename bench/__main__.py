@@ -1,6 +1,7 @@
 """`make bench`: run every benchmark in its own process and print its figures.
 
-`python -m bench` runs them all; `python -m bench ingest latency` runs the named ones.
+`python -m bench` runs them all; `python -m bench ingest latency` runs the named ones; flags
+after the names go to each of them (`python -m bench ingest --seconds 10`).
 Each benchmark prints medians of several runs and the goal it is measured against.
 """
 
@@ -12,11 +13,28 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+STOP_GRACE_S = 30.0
 ORDER = ["sqlite", "windows", "ingest", "latency", "page"]
+
+
+def run(name: str, flags: list[str]) -> int:
+    """Run one benchmark; on Ctrl-C (which reaches it too) give it time to stop its children."""
+    proc = subprocess.Popen([sys.executable, "-m", f"bench.bench_{name}", *flags], cwd=HERE.parent)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
 
 
 def main(argv: list[str]) -> int:
     available = {p.stem.removeprefix("bench_"): p for p in HERE.glob("bench_*.py")}
+    split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    argv, flags = argv[:split], argv[split:]
     names = argv or [n for n in ORDER if n in available] + sorted(set(available) - set(ORDER))
     unknown = [n for n in names if n not in available]
     if unknown:
@@ -26,11 +44,14 @@ def main(argv: list[str]) -> int:
     for name in names:
         print(f"\n=== bench {name} ===", flush=True)
         started = time.monotonic()
-        rc = subprocess.call([sys.executable, "-m", f"bench.bench_{name}"], cwd=HERE.parent)
+        rc = run(name, flags)
         print(f"=== {name}: exit {rc}, {time.monotonic() - started:.0f} s ===", flush=True)
         failed += rc != 0
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    try:
+        raise SystemExit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

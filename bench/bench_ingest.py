@@ -173,7 +173,7 @@ async def run_ingest(
             kalshi_ws_url=ready["ws"], kalshi_key_id=KEY_ID, kalshi_key_path=str(private),
             log_level="WARNING",
         )  # fmt: skip
-        async with serve_app(settings) as served:
+        async with serve_app(settings, on_abort=sim.stop) as served:
             rt = served.runtime
             sim.send(cmd="wait_clients", n=1)
             await sim.expect("clients", 30)
@@ -195,31 +195,27 @@ async def run_ingest(
                 credit = None
                 if rate <= 0:
                     credit = asyncio.create_task(_credit_loop(served, sim, window))
-                done_task = asyncio.ensure_future(sim.expect("done", seconds + 60))
+
+                def tick() -> None:
+                    load = monitor.sample()
+                    handled.append(rt.pipeline.stats.trades)
+                    stored.append(rt.db.stats.rows_written)
+                    delivered.append(swarm.latest.get("progress", {}).get("min", 0))
+                    say(
+                        f"  t={time.monotonic() - started:5.1f}s handled {handled[-1]:>9,} "
+                        f"(+{handled[-1] - handled[-2]:>6,}/s) stored {stored[-1]:>9,} "
+                        f"clients min {delivered[-1]:>9,}  queue {rt.events.qsize():>6,} "
+                        f"db pending {rt.db.stats.pending:>6,}  {format_load(load)}",
+                        flush=True,
+                    )
+
                 try:
-                    while not done_task.done():
-                        await asyncio.wait({done_task}, timeout=1.0)
-                        if done_task.done():
-                            break
-                        load = monitor.sample()
-                        handled.append(rt.pipeline.stats.trades)
-                        stored.append(rt.db.stats.rows_written)
-                        delivered.append(swarm.latest.get("progress", {}).get("min", 0))
-                        say(
-                            f"  t={time.monotonic() - started:5.1f}s handled {handled[-1]:>9,} "
-                            f"(+{handled[-1] - handled[-2]:>6,}/s) stored {stored[-1]:>9,} "
-                            f"clients min {delivered[-1]:>9,}  queue {rt.events.qsize():>6,} "
-                            f"db pending {rt.db.stats.pending:>6,}  {format_load(load)}",
-                            flush=True,
-                        )
-                    done = done_task.result()
+                    done = await sim.expect_ticking("done", seconds + 60, tick)
                 finally:
                     if credit is not None:
                         credit.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await credit
-                    if not done_task.done():
-                        done_task.cancel()
                 result.emitted = emitted = int(done["emitted"])
                 result.seconds = float(done["seconds"])
                 await count.reached(emitted, timeout_s=120)
@@ -318,7 +314,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    raise SystemExit(asyncio.run(_main(args)))
+    try:
+        rc = asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        print("interrupted; every helper process stopped", flush=True)
+        rc = 130
+    raise SystemExit(rc)
 
 
 if __name__ == "__main__":

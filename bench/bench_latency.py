@@ -23,12 +23,20 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.bench_ingest import KEY_ID, TradeCount
-from bench.procs import LoadMonitor, format_load, serve_app, spawn, write_keypair
+from bench.procs import (
+    Child,
+    LoadMonitor,
+    ServedApp,
+    format_load,
+    serve_app,
+    spawn,
+    write_keypair,
+)
 from config import Settings
 
 log = logging.getLogger(__name__)
@@ -118,13 +126,12 @@ async def run_latency(
         )  # fmt: skip
         if batch_ms is not None:
             settings = settings.with_(trade_batch_ms=batch_ms)
-        async with serve_app(settings) as served:
+        async with serve_app(settings, on_abort=sim.stop) as served:
             rt = served.runtime
             sim.send(cmd="wait_clients", n=1)
             await sim.expect("clients", 30)
             count = TradeCount()
             rt.pipeline.listen("bench-latency", count)
-            emitted_total = 0
             for rate, clients, goal in configs:
                 row = LatencyRow(rate, clients, goal, [])
                 rows.append(row)
@@ -132,68 +139,64 @@ async def run_latency(
                               "--sample", str(sample)]  # fmt: skip
                 async with spawn("swarm", "bench.ws_swarm", swarm_args,
                                  ready_timeout_s=180) as (swarm, _):  # fmt: skip
-                    swarm.send(cmd="progress")
-                    base = (await swarm.expect("progress", 10))["min"]
+                    swarm.send(cmd="report")
+                    counts = (await swarm.expect("report", 60))["counts"]
                     for n in range(runs):
-                        monitor = LoadMonitor(
-                            {"app": os.getpid(), "sim": sim.pid, "swarm": swarm.pid}
-                        )
-                        from_ms = time.time_ns() // 1_000_000 + int(warmup * 1000)
-                        swarm.send(cmd="measure", from_ms=from_ms)
-                        await swarm.expect("measuring", 10)
-                        sim.send(cmd="run", rate=rate, seconds=warmup + seconds)
-                        done_task = asyncio.ensure_future(sim.expect("done", warmup + seconds + 60))
-                        while not done_task.done():
-                            await asyncio.wait({done_task}, timeout=1.0)
-                            if not done_task.done():
-                                load = monitor.sample()
-                                prog = swarm.latest.get("progress", {})
-                                say(f"  {rate:,}/s {clients} clients run {n + 1}: handled "
-                                    f"{rt.pipeline.stats.trades:,} clients min "
-                                    f"{prog.get('min', 0) - base:,}  {format_load(load)}",
-                                    flush=True)  # fmt: skip
-                        done = done_task.result()
-                        emitted_total = int(done["emitted"])
-                        await count.reached(emitted_total, timeout_s=60)
-                        want = base + int(done["run"])
-                        deadline = time.monotonic() + 30
-                        while swarm.latest.get("progress", {}).get("min", 0) < want:
-                            if time.monotonic() > deadline:
-                                break
-                            swarm.send(cmd="progress")
-                            await swarm.expect("progress", 10)
-                        swarm.send(cmd="report")
-                        rep = await swarm.expect("report", 60)
-                        got_min = min(rep["counts"]) - base
-                        base = min(rep["counts"])
-                        run = _run(rate, clients, int(done["run"]), got_min, rep, monitor)
+                        run, counts = await _timed_run(
+                            served, sim, swarm, count, rate, clients, counts,
+                            warmup=warmup, seconds=seconds, label=f"run {n + 1}", say=say,
+                        )  # fmt: skip
                         row.runs.append(run)
-                        say(f"  run {n + 1}: p50 {run.p50} ms p99 {run.p99} ms max {run.max} ms "
-                            f"({run.timed:,} trades timed; exchange->app p99 {run.feed_p99} ms, "
-                            f"app->client p99 {run.hub_p99} ms; every client got "
-                            f"{'all' if run.complete else 'NOT all'} {run.expected:,})",
-                            flush=True)  # fmt: skip
     return rows
 
 
-def _run(
-    rate: int, clients: int, emitted: int, got_min: int, rep: dict[str, object],
-    monitor: LoadMonitor,
-) -> LatencyRun:  # fmt: skip
-    total = _hist(rep["total"])  # type: ignore[arg-type]
-    feed = _hist(rep["feed"])  # type: ignore[arg-type]
-    hub = _hist(rep["hub"])  # type: ignore[arg-type]
+async def _timed_run(
+    served: ServedApp, sim: Child, swarm: Child, count: TradeCount, rate: int, clients: int,
+    before: list[int], *, warmup: float, seconds: float, label: str, say: Callable[..., None],
+) -> tuple[LatencyRun, list[int]]:  # fmt: skip
+    """One run at ``rate``; returns it and the clients' trade counts after it."""
+    rt = served.runtime
+    monitor = LoadMonitor({"app": os.getpid(), "sim": sim.pid, "swarm": swarm.pid})
+    swarm.send(cmd="measure", from_ms=time.time_ns() // 1_000_000 + int(warmup * 1000))
+    await swarm.expect("measuring", 10)
+    sim.send(cmd="run", rate=rate, seconds=warmup + seconds)
+    first = min(before, default=0)
+
+    def tick() -> None:
+        load = monitor.sample()
+        got = swarm.latest.get("progress", {}).get("min", first) - first
+        say(f"  {rate:,}/s {clients} clients {label}: handled {rt.pipeline.stats.trades:,} "
+            f"clients min {got:,}  {format_load(load)}", flush=True)  # fmt: skip
+
+    done = await sim.expect_ticking("done", warmup + seconds + 60, tick)
+    emitted = int(done["run"])
+    await count.reached(int(done["emitted"]), timeout_s=60)
+    deadline = time.monotonic() + 30
+    while swarm.latest.get("progress", {}).get("min", 0) < first + emitted:
+        if time.monotonic() > deadline:
+            break
+        swarm.send(cmd="progress")
+        await swarm.expect("progress", 10)
+    swarm.send(cmd="report")
+    rep = await swarm.expect("report", 60)
+    after: list[int] = rep["counts"]
+    got_min = min((a - b for a, b in zip(after, before, strict=True)), default=0)
+    total, feed, hub = _hist(rep["total"]), _hist(rep["feed"]), _hist(rep["hub"])
     if not total:
         raise RuntimeError(f"no trade timed at {rate}/s with {clients} clients")
-    closed = rep["closed"]
-    assert isinstance(closed, list)
-    return LatencyRun(
+    run = LatencyRun(
         rate=rate, clients=clients, emitted=emitted, timed=sum(total.values()),
         p50=percentile(total, 0.50), p99=percentile(total, 0.99), max=max(total),
         feed_p50=percentile(feed, 0.50), feed_p99=percentile(feed, 0.99),
         hub_p50=percentile(hub, 0.50), hub_p99=percentile(hub, 0.99),
-        delivered_min=got_min, expected=emitted, closed=len(closed), load=monitor.medians(),
+        delivered_min=got_min, expected=emitted, closed=len(rep["closed"]),
+        load=monitor.medians(),
     )  # fmt: skip
+    say(f"  {label}: p50 {run.p50} ms p99 {run.p99} ms max {run.max} ms ({run.timed:,} trades "
+        f"timed; exchange->app p99 {run.feed_p99} ms, app->client p99 {run.hub_p99} ms; every "
+        f"client got {'all' if run.complete else 'NOT all'} {run.expected:,})",
+        flush=True)  # fmt: skip
+    return run, after
 
 
 def print_table(rows: list[LatencyRow], batch_ms: int) -> None:
@@ -238,7 +241,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    raise SystemExit(asyncio.run(_main(args)))
+    try:
+        rc = asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        print("interrupted; every helper process stopped", flush=True)
+        rc = 130
+    raise SystemExit(rc)
 
 
 if __name__ == "__main__":

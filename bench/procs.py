@@ -15,7 +15,7 @@ import os
 import socket
 import statistics
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +95,23 @@ class Child:
                         return msg
         except TimeoutError:
             raise ChildError(f"{self.name}: no {event!r} within {timeout_s:.0f} s") from None
+
+    async def expect_ticking(
+        self, event: str, timeout_s: float, tick: Callable[[], None], every_s: float = 1.0
+    ) -> dict[str, Any]:
+        """``expect(event)``, calling ``tick`` every ``every_s`` while waiting."""
+        waiting = asyncio.ensure_future(self.expect(event, timeout_s))
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiting}, timeout=every_s)
+                if done:
+                    return waiting.result()
+                tick()
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
 
     async def stop(self) -> int:
         """Close stdin, wait; then SIGTERM, wait; then SIGKILL. Returns the exit code."""
@@ -198,9 +215,23 @@ class ServedApp:
         return f"ws://127.0.0.1:{self.port}/ws/stream"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: Ctrl-C cancels the bench, which shuts down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @asynccontextmanager
-async def serve_app(settings: Settings) -> AsyncIterator[ServedApp]:
-    """The real app (create_app + uvicorn, as ``app.serve`` runs it) on a loopback port."""
+async def serve_app(
+    settings: Settings, *, on_abort: Callable[[], Awaitable[object]] | None = None
+) -> AsyncIterator[ServedApp]:
+    """The real app (create_app + uvicorn, as ``app.serve`` runs it) on a loopback port.
+
+    If the body fails or is cancelled, ``on_abort`` runs before the app shuts down (stop the
+    exchange process there: a feed closing against a flooded socket waits for its close
+    handshake)."""
     ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
     app = create_app(settings, on_ready=ready.set_result)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -210,7 +241,7 @@ async def serve_app(settings: Settings) -> AsyncIterator[ServedApp]:
     config = uvicorn.Config(
         app, lifespan="on", ws_per_message_deflate=False, log_level="warning", backlog=2048
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="bench-uvicorn")
     try:
         async with asyncio.timeout(60):
@@ -218,7 +249,12 @@ async def serve_app(settings: Settings) -> AsyncIterator[ServedApp]:
         if task in done:
             task.result()
             raise ChildError("the app stopped during start-up")
-        yield ServedApp(ready.result(), sock.getsockname()[1])
+        try:
+            yield ServedApp(ready.result(), sock.getsockname()[1])
+        except BaseException:
+            if on_abort is not None:
+                await on_abort()
+            raise
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
