@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
+from sim.exchange import SimExchange
 from tests.serving import running_app
 from tests.test_app_e2e import recv_type, sim_settings
 
@@ -93,3 +97,55 @@ async def test_no_nba_turns_the_routes_off(tmp_path: Path) -> None:
         assert r.status_code == 503
         r = await http.get("/api/games/1")
         assert r.status_code == 404
+
+
+def _expected_result(m: dict[str, Any], g: dict[str, Any]) -> str:
+    home_margin = g["home_score"] - g["away_score"]
+    if m["kind"] == "total":
+        won = (g["home_score"] + g["away_score"]) * 10 > m["strike_tenths"]
+    else:
+        margin = home_margin if m["yes_team"] == g["home"] else -home_margin
+        won = margin * 10 > (m["strike_tenths"] or 0)
+    return "yes" if won else "no"
+
+
+@pytest.mark.skipif(
+    "night" not in inspect.signature(SimExchange).parameters,
+    reason="the simulated exchange does not list a night's NBA events yet",
+)
+async def test_a_game_night_played_to_the_end_through_the_app(tmp_path: Path) -> None:
+    settings = sim_settings(
+        tmp_path, sim_games=2, sim_tipoff_s=0, sim_game_speed=4000.0, sim_rate=20
+    )
+    async with running_app(settings) as app:
+        nba = app.runtime.nba
+        assert nba is not None
+        summary = await nba.refresh()
+        assert summary["games"] == 2 and summary["games_matched"] == 2
+        assert summary["unmatched"] == []
+        settled: dict[int, bool] = {}
+        async with websockets.connect(app.ws_url + "/ws/stream") as ws:
+            games = (await recv_type(ws, "snapshot"))["games"]
+            async with asyncio.timeout(30):
+                while True:
+                    for g in games:
+                        settled[g["id"]] = g["status"] == "final" and all(
+                            m["result"] in ("yes", "no") for m in g["markets"]
+                        )
+                    if len(settled) == 2 and all(settled.values()):
+                        break
+                    games = [(await recv_type(ws, "game"))["game"]]
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            for gid in settled:
+                r = await http.get(f"/api/games/{gid}")
+                assert r.status_code == 200
+                g = r.json()
+                sim = app.runtime.source.night.games[gid]
+                assert (g["home_score"], g["away_score"]) == (sim.home_score, sim.away_score)
+                assert g["status"] == "final" and g["clock"] == "Final"
+                assert {m["kind"] for m in g["markets"]} == {"game", "spread", "total"}
+                for m in g["markets"]:
+                    assert m["result"] == _expected_result(m, g), m
+                home_won = g["home_score"] > g["away_score"]
+                assert g["fair"]["home_win_ppm"] == (1_000_000 if home_won else 0)
+                assert g["unmatched"]["missing_series"] == []
