@@ -49,9 +49,9 @@ class IngestResult:
     seconds: float  # the emitting phase
     emitted: int
     drained_s: float  # from the start until everything was stored and delivered
-    handled_per_s: list[int] = field(default_factory=list)
-    stored_per_s: list[int] = field(default_factory=list)
-    delivered_per_s: list[int] = field(default_factory=list)
+    handled: list[int] = field(default_factory=list)  # cumulative, sampled every second
+    stored_at: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)  # the slowest client's count
     stored: int = 0
     missing_in_db: int = 0
     extra_in_db: int = 0
@@ -67,15 +67,16 @@ class IngestResult:
         return self.emitted / self.drained_s if self.drained_s > 0 else 0.0
 
     @property
-    def slowest_per_s(self) -> list[int]:
-        """Per second of the run, the rate of the slowest stage."""
-        stages = zip(self.handled_per_s, self.stored_per_s, self.delivered_per_s, strict=True)
-        return [min(x) for x in stages]
+    def completed_per_s(self) -> list[int]:
+        """Per second of the run, trades that went all the way: handled, stored and at the
+        slowest client (the per-second growth of the smallest of the three counts)."""
+        done = [min(x) for x in zip(self.handled, self.stored_at, self.delivered, strict=True)]
+        return _rates(done)
 
     @property
     def median_rate(self) -> float:
-        """Median of ``slowest_per_s``, leaving out the first (ramp-up) second if there are 3+."""
-        per_s = self.slowest_per_s
+        """Median of ``completed_per_s``, leaving out the first (ramp-up) second if 3+."""
+        per_s = self.completed_per_s
         if len(per_s) >= 3:
             per_s = per_s[1:]
         return statistics.median(per_s) if per_s else 0.0
@@ -201,6 +202,7 @@ async def run_ingest(
                     handled.append(rt.pipeline.stats.trades)
                     stored.append(rt.db.stats.rows_written)
                     delivered.append(swarm.latest.get("progress", {}).get("min", 0))
+                    swarm.send(cmd="progress")  # fresh for the next tick
                     say(
                         f"  t={time.monotonic() - started:5.1f}s handled {handled[-1]:>9,} "
                         f"(+{handled[-1] - handled[-2]:>6,}/s) stored {stored[-1]:>9,} "
@@ -228,9 +230,7 @@ async def run_ingest(
                     swarm.send(cmd="progress")
                     await swarm.expect("progress", 10)
                 result.drained_s = time.monotonic() - started
-                result.handled_per_s = _rates(handled)
-                result.stored_per_s = _rates(stored)
-                result.delivered_per_s = _rates(delivered)
+                result.handled, result.stored_at, result.delivered = handled, stored, delivered
                 result.load = monitor.medians()
                 swarm.send(cmd="report", ids_dir=str(ids_dir))
                 report = await swarm.expect("report", 60)
@@ -261,17 +261,18 @@ def print_result(r: IngestResult, clients: int) -> None:
           f"max {max(r.client_counts, default=0):,}; clients closed {len(r.clients_closed)}; "
           f"sampled clients' ids {'identical' if not r.sampled_mismatch else r.sampled_mismatch}"
           f"  => {lost}")  # fmt: skip
-    print(f"  per-second rates (slowest stage): {r.slowest_per_s}")
+    print(f"  per-second rates, completed (handled, stored, at every client): "
+          f"{r.completed_per_s}")  # fmt: skip
     print("\n| ingest figure | value | goal |\n|---|---:|---|")
-    print(f"| sustained, median of per-second rates (handled, stored, delivered to {clients} "
-          f"clients: slowest; first second left out) | {r.median_rate:,.0f} trades/s "
+    print(f"| sustained, median per-second rate of trades handled, stored and delivered to all "
+          f"{clients} clients (first second left out) | {r.median_rate:,.0f} trades/s "
           f"| >= {GOAL_RATE:,} |")  # fmt: skip
     print(f"| overall, first emit to last trade stored and delivered | {r.overall_rate:,.0f} "
           f"trades/s | >= {GOAL_RATE:,} |")  # fmt: skip
     print(f"| median per-second: handled / stored / delivered | "
-          f"{statistics.median(r.handled_per_s or [0]):,.0f} / "
-          f"{statistics.median(r.stored_per_s or [0]):,.0f} / "
-          f"{statistics.median(r.delivered_per_s or [0]):,.0f} | |")  # fmt: skip
+          f"{statistics.median(_rates(r.handled) or [0]):,.0f} / "
+          f"{statistics.median(_rates(r.stored_at) or [0]):,.0f} / "
+          f"{statistics.median(_rates(r.delivered) or [0]):,.0f} | |")  # fmt: skip
     print(f"| raw batched SQLite insert, same schema, {r.raw_rows:,} rows | {r.raw_rate:,.0f} "
           f"rows/s | |")  # fmt: skip
     print(f"| end-to-end / raw | {share:.0%} | >= {GOAL_SHARE:.0%} |")
