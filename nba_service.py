@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clock import Clock
+from kalshi_client import KalshiError
 from models import Event, GameState, GameStatus, OddsQuote
 from nba_client import NbaAuthError, NbaClient, NbaError, Sleeper
 from nba_kalshi import KalshiSide, NbaMarkets
@@ -170,7 +171,7 @@ class NbaService:
             if self._clock.now_ms() >= self.next_discover_ms:
                 try:
                     await self.discover()
-                except Exception as exc:  # Kalshi REST trouble: try again next round
+                except (KalshiError, ValueError) as exc:  # REST failed or answered garbage
                     log.warning("Kalshi NBA event discovery failed: %r", exc)
             due = min(self.poller.next_due_ms(), self.next_discover_ms)
             await self._sleep(max(0, due - self._clock.now_ms()))

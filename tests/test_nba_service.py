@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from clock import ManualClock
+from kalshi_client import KalshiHTTPError
 from models import (
     EventInfo,
     GameStatus,
@@ -257,6 +258,49 @@ async def test_a_rejected_key_stops_the_nba_side_with_a_reason(tmp_path: Path) -
         await service.run()  # returns instead of raising
         assert service.disabled_reason is not None
         assert "BALLDONTLIE_API_KEY" in service.disabled_reason
+    finally:
+        await client.aclose()
+        await store.close()
+        await server.stop()
+
+
+class _Stop(Exception):
+    pass
+
+
+async def test_the_loop_polls_on_schedule_and_survives_kalshi_errors(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    night = NightSim(3, DATE, T0 + 10_000, 2, acceleration=50.0)
+    server = SimBalldontlie(KEY, 3, clock, games=night)
+    await server.start()
+    client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
+    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    waits: list[int] = []
+
+    class FailingRest(NightRest):
+        async def events(self, **filters: Any) -> list[EventInfo]:
+            self.calls += 1
+            raise KalshiHTTPError("GET /events: ConnectError")
+
+    async def sleeper(ms: int) -> None:
+        waits.append(ms)
+        if len(waits) == 30:
+            raise _Stop
+        clock.advance(ms)
+
+    rest = FailingRest([])
+    try:
+        service = NbaService(client=client, store=store, hub=Recorder(),  # type: ignore[arg-type]
+                             clock=clock, kalshi=KalshiSide(rest=rest), sleeper=sleeper,
+                             dates=lambda: [DATE], discover_every_ms=60_000)  # fmt: skip
+        with pytest.raises(_Stop):
+            await service.run()
+        # goat tier: scores every 5 s, odds every 10 s; discovery retried every minute
+        assert set(waits) == {5_000}
+        assert clock.now_ms() == T0 + 29 * 5_000
+        assert rest.calls == 3
+        assert all(g.state.status is not GameStatus.SCHEDULED for g in service.games.values())
+        assert server.requests == 30 + 15
     finally:
         await client.aclose()
         await store.close()
