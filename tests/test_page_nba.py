@@ -227,7 +227,7 @@ def test_odds_message_updates_consensus_and_books(
     quotes = [
         {"vendor": v, "market": "moneyline", "home_odds": h, "away_odds": a, "line_tenths": None,
          "over_odds": None, "under_odds": None, "ts_ms": NOW_MS}
-        for v, h, a in (("draftkings", -180, 150), ("fanduel", -175, 145))
+        for v, h, a in (("draftkings", -180, 150), ("fanduel", -175, 145), ("kalshi", -170, 160))
     ]  # fmt: skip
     consensus = {"home_win_ppm": 631_250, "spread_tenths": -45, "total_tenths": 2230, "books": 2}
     nba_server.send({"type": "odds", "game_id": 101, "quotes": quotes, "consensus": consensus})
@@ -236,8 +236,11 @@ def test_odds_message_updates_consensus_and_books(
     expect(live.locator(".g-lines")).to_have_text("SAS -4.5 · O/U 223 · 2 books")
     live.get_by_test_id("game-toggle").click()
     books = live.get_by_test_id("game-quote")
-    expect(books).to_have_count(2)
+    expect(books).to_have_count(3)
     expect(books.first).to_have_text("draftkings+150-180")
+    # an exchange is listed apart from the sportsbooks the consensus is made of
+    expect(books.nth(2)).to_have_class("muted")
+    expect(books.nth(0)).not_to_have_class("muted")
     # a later game message without consensus keeps the odds message's figures
     update = game_view(101, "BOS", "SAS", away_score=56, home_score=61, clock="Q3 4:10")
     del update["consensus"]

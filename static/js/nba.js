@@ -15,6 +15,7 @@ export const SERIES = [
   { key: "consensus", col: 2, label: "Books", color: "#ffb224" },
   { key: "fair", col: 3, label: "Model", color: "#2fbf71" },
 ];
+const EXCHANGES = new Set(["kalshi", "polymarket"]); // balldontlie lists them beside the books
 const LIVE = new Set(["live", "halftime", "in_progress"]);
 const KIND_ORDER = { game: 0, spread: 1, total: 2 };
 
@@ -348,9 +349,12 @@ export class NbaPanel {
       for (const h of ["Book", g.away, g.home]) hr.append(el("th", "", h));
       t.append(hr);
       for (const q of books) {
-        const tr = el("tr");
+        const exchange = EXCHANGES.has(q.vendor);
+        const tr = el("tr", exchange ? "muted" : "");
         tr.dataset.testid = "game-quote";
-        tr.append(el("td", "", q.vendor), el("td", "num", fmt.american(q.away_odds)), el("td", "num", fmt.american(q.home_odds)));
+        tr.dataset.vendor = q.vendor;
+        if (exchange) tr.title = "a prediction market, not in the sportsbook consensus";
+        tr.append(el("td", "", exchange ? `${q.vendor} *` : q.vendor), el("td", "num", fmt.american(q.away_odds)), el("td", "num", fmt.american(q.home_odds)));
         t.append(tr);
       }
       frag.append(t);
@@ -402,8 +406,9 @@ export function drawProbability(canvas, history, size) {
   const x = (ts) => left + (span > 0 ? ((ts - t0) * plotW) / span : plotW);
   const y = (ppm) => top + plotH - (ppm * plotH) / PPM;
   ctx.fillStyle = AXIS;
-  const first = fmt.hourMinute(t0);
-  const last = fmt.hourMinute(t1);
+  const label = span < 120_000 ? fmt.clock : fmt.hourMinute; // a short span needs seconds
+  const first = label(t0);
+  const last = label(t1);
   ctx.fillText(first, left, h - 2);
   if (span > 0) ctx.fillText(last, w - right - ctx.measureText(last).width, h - 2);
   ctx.lineWidth = 1.5;
