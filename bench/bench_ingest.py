@@ -172,7 +172,7 @@ async def run_ingest(
         settings = Settings(
             source="live", db_path=str(db_path), port=0, kalshi_rest_url=ready["rest"],
             kalshi_ws_url=ready["ws"], kalshi_key_id=KEY_ID, kalshi_key_path=str(private),
-            log_level="WARNING",
+            log_level="WARNING", nba=False,
         )  # fmt: skip
         async with serve_app(settings, on_abort=sim.stop) as served:
             rt = served.runtime

@@ -122,7 +122,7 @@ async def run_latency(
         settings = Settings(
             source="live", db_path=str(workdir / "latency.db"), port=0,
             kalshi_rest_url=ready["rest"], kalshi_ws_url=ready["ws"], kalshi_key_id=KEY_ID,
-            kalshi_key_path=str(private), log_level="WARNING",
+            kalshi_key_path=str(private), log_level="WARNING", nba=False,
         )  # fmt: skip
         if batch_ms is not None:
             settings = settings.with_(trade_batch_ms=batch_ms)
