@@ -240,12 +240,16 @@ BUILDERS: tuple[tuple[Builder, int], ...] = (
 )
 
 
+NBA_BUILDERS = (_nba_game, _nba_spread, _nba_total)
+
+
 def generate_events(
-    rng: random.Random, start_ms: int
+    rng: random.Random, start_ms: int, *, nba: bool = True
 ) -> Iterator[tuple[EventDef, list[MarketDef]]]:
-    """An endless, seeded stream of events with their markets; tickers never repeat."""
+    """An endless, seeded stream of events with their markets; tickers never repeat. With
+    ``nba=False`` it holds no NBA game events (a simulated night supplies those)."""
     seen: set[str] = set()
-    deck = [b for b, w in BUILDERS for _ in range(w)]
+    deck = [b for b, w in BUILDERS for _ in range(w) if nba or b not in NBA_BUILDERS]
     n = 0
     while True:
         builder = deck[rng.randrange(len(deck))]

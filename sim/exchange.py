@@ -27,6 +27,8 @@ from sim.auth import Verifier
 from sim.connection import Connection
 from sim.faults import Faults
 from sim.market_model import DeltaEv, LifeEv, MarketModel, SimEvent, TickerEv, TradeEv
+from sim.nba_games import NightSim
+from sim.nba_markets import NbaMarkets
 from sim.ratelimit import RateLimiter
 from sim.rest import RestApi, json_response, snapshot_msg
 from sim.shapes import lifecycle_ws_msg, rfc3339, ticker_ws_msg, trade_ws_msg
@@ -43,10 +45,17 @@ class SimExchange:
     def __init__(self, *, key_id: str, public_key_pem: bytes, seed: int = 1,
                  rate: float = 50.0, n_markets: int = 300, clock: Clock | None = None,
                  require_auth: bool = True, rate_limit_per_s: float = 20.0,
-                 rate_limit_burst: int = 100) -> None:
+                 rate_limit_burst: int = 100, night: NightSim | None = None) -> None:
+        """With a ``night`` the NBA events are its games, priced from its fair values and
+        settled on its scores; the emit loop (or ``emit_trades``) steps it with this clock."""
         self._clock: Clock = clock or SystemClock()
         self._rate = rate
-        self._model = MarketModel(seed=seed, n_markets=n_markets, start_ms=self._clock.now_ms())
+        now = self._clock.now_ms()
+        self._model = MarketModel(seed=seed, n_markets=n_markets, start_ms=now,
+                                  random_nba=night is None)
+        self.nba: NbaMarkets | None = None
+        if night is not None:
+            self.nba = NbaMarkets(self._model, night, seed=seed, now_ms=now)
         self._verifier = Verifier({key_id: public_key_pem}, self._clock) if require_auth else None
         self._limiter = RateLimiter(rate_limit_per_s, rate_limit_burst, self._clock)
         self.faults = Faults(on_drop=self._drop_all, on_skip_seq=self._skip_seq,
@@ -123,7 +132,8 @@ class SimExchange:
     # -- the model ---------------------------------------------------------------------------
 
     async def emit_trades(self, n: int) -> list[str]:
-        """Produce ``n`` trades now (recorded in history, broadcast on WS); their ids."""
+        """Produce ``n`` trades now (recorded in history, broadcast on WS); their ids. With a
+        night, this also steps it to now (``n`` may be 0 for just that)."""
         return self._emit(n)
 
     def _emit(self, n: int) -> list[str]:
@@ -169,7 +179,7 @@ class SimExchange:
                 done += owed - max_per_tick
                 owed = max_per_tick
             k = min(owed, max_per_tick)
-            if k > 0:
+            if k > 0 or self.nba is not None:
                 self._emit(k)
                 done += k
 

@@ -11,7 +11,7 @@ import itertools
 import random
 import uuid
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from models import MarketInfo
 from sim.catalogue import SERIES_BY_TICKER, EventDef, Market, MarketDef, generate_events
@@ -48,20 +48,37 @@ class LifeEv(NamedTuple):
 SimEvent = TradeEv | DeltaEv | TickerEv | LifeEv
 
 
+class ManagedMarkets(Protocol):
+    """Markets priced and settled by their own layer (the NBA night) inside this model."""
+
+    def advance(self, now_ms: int, out: list[SimEvent]) -> None:
+        """Bring prices and lifecycle up to ``now_ms`` (called once per step, even with n=0)."""
+        ...
+
+    def take(self, n: int) -> int:
+        """How many of ``n`` trades this step go to the managed markets."""
+        ...
+
+    def trade(self, k: int, now_ms: int, out: list[SimEvent]) -> None: ...
+
+
 class MarketModel:
-    def __init__(self, *, seed: int, n_markets: int, start_ms: int) -> None:
+    def __init__(self, *, seed: int, n_markets: int, start_ms: int,
+                 random_nba: bool = True) -> None:
         self.rng = random.Random(seed)
         self.history = TradeHistory(seed)
         self.markets: list[Market] = []
         self.by_ticker: dict[str, Market] = {}
         self.events: dict[str, EventDef] = {}
         self.event_markets: dict[str, list[Market]] = {}
-        self._gen = generate_events(random.Random(seed * 7919 + 1), start_ms)
+        self._gen = generate_events(random.Random(seed * 7919 + 1), start_ms, nba=random_nba)
         self._start_ms = start_ms
         self._weights: list[float] = []
         self._active: list[Market] = []
         self._cum: list[float] = []
         self._pending: list[Market] = []  # closed/determined markets awaiting their next step
+        self._managed: set[int] = set()  # market indices owned by ``self._layer``
+        self._layer: ManagedMarkets | None = None
         self._since_life = 0
         self._next_life = self._draw_life_gap()
         while len(self.markets) < n_markets:
@@ -108,8 +125,24 @@ class MarketModel:
         self._weights.append(rng.paretovariate(1.0))  # Zipf-like activity
         return m
 
+    def add_managed_event(self, ev: EventDef, defs: list[MarketDef],
+                          now_ms: int) -> list[Market]:
+        """Markets the random trades and lifecycle never touch; their layer drives them."""
+        self.events[ev.event_ticker] = ev
+        members = self.event_markets.setdefault(ev.event_ticker, [])
+        for d in defs:
+            m = self._new_market(ev, d, now_ms)
+            members.append(m)
+            self._managed.add(m.index)
+        self._rebuild_weights()
+        return members
+
+    def attach(self, layer: ManagedMarkets) -> None:
+        self._layer = layer
+
     def _rebuild_weights(self) -> None:
-        self._active = [m for m in self.markets if m.status == "active"]
+        managed = self._managed
+        self._active = [m for m in self.markets if m.status == "active" and m.index not in managed]
         self._cum = list(itertools.accumulate(self._weights[m.index] for m in self._active))
 
     def info(self, m: Market) -> MarketInfo:
@@ -142,6 +175,12 @@ class MarketModel:
     def step(self, n: int, now_ms: int) -> list[SimEvent]:
         """Produce ``n`` trades at ``now_ms`` with the book changes and lifecycle they cause."""
         out: list[SimEvent] = []
+        layer = self._layer
+        k = 0
+        if layer is not None:
+            layer.advance(now_ms, out)
+            k = layer.take(n)
+            n -= k
         for _ in range(n):
             self._since_life += 1
             if self._since_life >= self._next_life:
@@ -149,6 +188,8 @@ class MarketModel:
                 self._next_life = self._draw_life_gap()
                 self._lifecycle(now_ms, out)
             self._one_trade(now_ms, out)
+        if layer is not None and k:
+            layer.trade(k, now_ms, out)
         return out
 
     def _draw_life_gap(self) -> int:
@@ -159,9 +200,15 @@ class MarketModel:
         return self._active[bisect.bisect_right(cum, self.rng.random() * cum[-1])]
 
     def _one_trade(self, now_ms: int, out: list[SimEvent]) -> None:
-        rng = self.rng
         m = self._pick()
-        taker_yes = rng.random() < 0.5
+        taker_yes = self.rng.random() < 0.5
+        size = self.fill(m, taker_yes, now_ms, out)
+        self._makers(m, not taker_yes, now_ms, out)
+        out.append(TickerEv(m.index, size, now_ms))
+
+    def fill(self, m: Market, taker_yes: bool, now_ms: int, out: list[SimEvent]) -> int:
+        """One taker trade at the touch of ``m``'s book (refilled first if empty); its size."""
+        rng = self.rng
         # A YES taker lifts the best NO bid (the YES ask); a NO taker hits the best YES bid.
         book = m.book_no if taker_yes else m.book_yes
         if not book:
@@ -178,8 +225,7 @@ class MarketModel:
         m.last_price = yes_price
         m.volume += size
         m.open_interest += size if rng.random() < 0.6 else -min(size, m.open_interest)
-        self._makers(m, not taker_yes, now_ms, out)
-        out.append(TickerEv(m.index, size, now_ms))
+        return size
 
     def _add(self, m: Market, yes_side: bool, price: int, qty: int, now_ms: int,
              out: list[SimEvent]) -> None:
@@ -194,6 +240,20 @@ class MarketModel:
         price = max(m.tick, min(top, 10_000 - m.tick * 2))
         price -= price % m.tick
         self._add(m, yes_side, max(price, m.tick), self._level_qty(), now_ms, out)
+
+    def add_level(self, m: Market, yes_side: bool, price: int, now_ms: int,
+                  out: list[SimEvent]) -> None:
+        self._add(m, yes_side, price, self._level_qty(), now_ms, out)
+
+    def cancel_level(self, m: Market, yes_side: bool, price: int, now_ms: int,
+                     out: list[SimEvent]) -> None:
+        qty = (m.book_yes if yes_side else m.book_no).pop(price)
+        out.append(DeltaEv(m.index, yes_side, price, -qty, now_ms))
+
+    def trim_book(self, m: Market, now_ms: int, out: list[SimEvent]) -> None:
+        for side, book in ((True, m.book_yes), (False, m.book_no)):
+            while len(book) > MAX_LEVELS:
+                self.cancel_level(m, side, min(book), now_ms, out)
 
     def _makers(self, m: Market, hit_yes: bool, now_ms: int, out: list[SimEvent]) -> None:
         """Makers replenish: refill the hit side (often one tick worse), sometimes improve the
@@ -229,30 +289,43 @@ class MarketModel:
             m = self._pending.pop(0)
             if m.status == "closed":
                 p_yes = m.last_price / 10_000
-                m.result = "yes" if rng.random() < p_yes else "no"
-                m.settlement_value = 10_000 if m.result == "yes" else 0
-                m.status = "determined"
-                m.determined_ms = now_ms
-                out.append(LifeEv(m.index, "determined", now_ms))
+                self.determine_market(m, "yes" if rng.random() < p_yes else "no", now_ms, out)
                 self._pending.append(m)
             else:
-                m.status = "finalized"
-                m.settled_ms = now_ms
-                out.append(LifeEv(m.index, "settled", now_ms))
+                self.settle_market(m, now_ms, out)
             return
         if len(self._active) > 8:
             m = self._active[rng.randrange(len(self._active))]
-            m.status = "closed"
-            m.close_ms = now_ms
-            out.append(LifeEv(m.index, "close_date_updated", now_ms))
-            out.append(LifeEv(m.index, "deactivated", now_ms))
-            for side, book in ((True, m.book_yes), (False, m.book_no)):
-                for price, qty in sorted(book.items()):
-                    out.append(DeltaEv(m.index, side, price, -qty, now_ms))
-                book.clear()
+            self.close_market(m, now_ms, out)
             self._pending.append(m)
         self._add_event(now_ms, announce=out)
         self._rebuild_weights()
+
+    @staticmethod
+    def close_market(m: Market, now_ms: int, out: list[SimEvent]) -> None:
+        """Stop trading: status closed, its book pulled (as deltas)."""
+        m.status = "closed"
+        m.close_ms = now_ms
+        out.append(LifeEv(m.index, "close_date_updated", now_ms))
+        out.append(LifeEv(m.index, "deactivated", now_ms))
+        for side, book in ((True, m.book_yes), (False, m.book_no)):
+            for price, qty in sorted(book.items()):
+                out.append(DeltaEv(m.index, side, price, -qty, now_ms))
+            book.clear()
+
+    @staticmethod
+    def determine_market(m: Market, result: str, now_ms: int, out: list[SimEvent]) -> None:
+        m.result = result
+        m.settlement_value = 10_000 if result == "yes" else 0
+        m.status = "determined"
+        m.determined_ms = now_ms
+        out.append(LifeEv(m.index, "determined", now_ms))
+
+    @staticmethod
+    def settle_market(m: Market, now_ms: int, out: list[SimEvent]) -> None:
+        m.status = "finalized"
+        m.settled_ms = now_ms
+        out.append(LifeEv(m.index, "settled", now_ms))
 
     def iter_open(self) -> Iterator[Market]:
         return (m for m in self.markets if m.status == "active")
