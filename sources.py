@@ -8,7 +8,6 @@ needs; the app's TaskOwner runs them. The simulator runs Kalshi's own protocol o
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -114,9 +113,6 @@ async def _open_sim(
 
     night = _night(settings, clock) if settings.nba else None
     key, public_pem = _keypair()
-    extra: dict[str, Any] = {}
-    if night is not None and "night" in inspect.signature(SimExchange).parameters:
-        extra["night"] = night
     sim = SimExchange(
         key_id=SIM_KEY_ID,
         public_key_pem=public_pem,
@@ -124,7 +120,7 @@ async def _open_sim(
         rate=settings.sim_rate,
         n_markets=settings.sim_markets,
         clock=clock,
-        **extra,
+        night=night,
     )
     await sim.start("127.0.0.1", 0)
     source = _client_source("sim", sim.rest_url, sim.ws_url, Signer(SIM_KEY_ID, key, clock),

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import websockets
 
-from sim.exchange import SimExchange
 from tests.serving import running_app
 from tests.test_app_e2e import recv_type, sim_settings
 
@@ -109,10 +106,6 @@ def _expected_result(m: dict[str, Any], g: dict[str, Any]) -> str:
     return "yes" if won else "no"
 
 
-@pytest.mark.skipif(
-    "night" not in inspect.signature(SimExchange).parameters,
-    reason="the simulated exchange does not list a night's NBA events yet",
-)
 async def test_a_game_night_played_to_the_end_through_the_app(tmp_path: Path) -> None:
     settings = sim_settings(
         tmp_path, sim_games=2, sim_tipoff_s=0, sim_game_speed=4000.0, sim_rate=20

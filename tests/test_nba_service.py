@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from clock import ManualClock
-from kalshi_client import KalshiHTTPError
+from kalshi_client import KalshiHTTPError, KalshiRest
 from models import (
     EventInfo,
     GameStatus,
@@ -25,6 +25,7 @@ from nba_kalshi import KalshiSide
 from nba_service import NbaService
 from nba_store import NbaStore
 from sim.balldontlie import SimBalldontlie
+from sim.exchange import SimExchange
 from sim.nba_games import NightSim
 
 DATE = "2026-06-13"
@@ -305,3 +306,56 @@ async def test_the_loop_polls_on_schedule_and_survives_kalshi_errors(tmp_path: P
         await client.aclose()
         await store.close()
         await server.stop()
+
+
+async def test_the_simulated_exchange_s_night_is_matched_and_settles(tmp_path: Path) -> None:
+    """Kalshi's side from the simulated exchange over loopback: its night has a 15th game that
+    balldontlie does not list, so that game's three events stay unmatched."""
+    clock = ManualClock(T0)
+    exchange_night = NightSim(5, DATE, T0 + 5_000, 15, acceleration=400.0)
+    scores_night = NightSim(5, DATE, T0 + 5_000, 14, acceleration=400.0)
+    exchange = SimExchange(key_id="k", public_key_pem=b"", require_auth=False, seed=5, rate=0,
+                           n_markets=30, clock=clock, night=exchange_night)  # fmt: skip
+    await exchange.start()
+    server = SimBalldontlie(KEY, 5, clock, games=scores_night)
+    await server.start()
+    client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
+    rest = KalshiRest(exchange.rest_url, signer=None, clock=clock)
+    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    try:
+        service = NbaService(client=client, store=store, hub=Recorder(),  # type: ignore[arg-type]
+                             clock=clock, kalshi=KalshiSide(rest=rest),
+                             dates=lambda: [DATE])  # fmt: skip
+        summary = await service.refresh()
+        assert (summary["games"], summary["games_matched"]) == (14, 14)
+        assert summary["matched"] == 14 * 3
+        extra = exchange_night.games[max(exchange_night.games)]
+        code = event_code(DATE, extra.away, extra.home)
+        assert summary["unmatched"] == [
+            {
+                "event_ticker": f"{s}-{code}",
+                "reason": f"no game {extra.away}@{extra.home} on {DATE}",
+            }
+            for s in ("KXNBAGAME", "KXNBASPREAD", "KXNBATOTAL")
+        ]
+        while not all(g.state.status is GameStatus.FINAL for g in service.games.values()):
+            clock.advance(5_000)
+            await exchange.emit_trades(0)  # the exchange steps its night: markets settle
+            await service.poll()
+        await service.refresh()  # REST now lists the results
+        for gid in scores_night.games:
+            view = service.view(gid)
+            assert view is not None and view["status"] == "final"
+            home_won = view["home_score"] > view["away_score"]
+            game_markets = [m for m in view["markets"] if m["kind"] == "game"]
+            assert len(game_markets) == 2
+            for m in game_markets:
+                assert m["result"] == ("yes" if (m["yes_team"] == view["home"]) == home_won
+                                       else "no"), m  # fmt: skip
+            assert all(m["result"] in ("yes", "no") for m in view["markets"])
+    finally:
+        await store.close()
+        await rest.aclose()
+        await client.aclose()
+        await server.stop()
+        await exchange.stop()
