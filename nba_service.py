@@ -32,6 +32,7 @@ HISTORY_MAX = 720
 PUBLISH_EVERY_MS = 1_000
 DISCOVER_EVERY_MS = 120_000
 
+
 @dataclass
 class _Game:
     state: GameState
