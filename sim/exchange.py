@@ -1,6 +1,7 @@
 """The Kalshi-compatible exchange simulator: REST + WebSocket on one port, and its CLI.
 
-    python -m sim.exchange --host 127.0.0.1 --port 0 --key-id ID --public-key key.pem
+    python -m sim.exchange --host 127.0.0.1 --port 0 --key-id ID --public-key key.pem \
+        [--nba-games 15 --game-speed 10 --tipoff-s 60]
 prints ``READY rest=<url> ws=<url>`` once listening.
 """
 
@@ -13,7 +14,9 @@ import logging
 import signal
 import socket
 import sys
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import uvicorn
@@ -326,13 +329,30 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-auth", action="store_true")
     p.add_argument("--rate-limit", type=float, default=20.0, help="REST requests per second")
     p.add_argument("--rate-limit-burst", type=int, default=100)
+    p.add_argument("--nba-games", type=int, default=0,
+                   help="NBA events are a simulated night of this many games (1..15) starting "
+                        "today (US Eastern date); 0 = random NBA events")
+    p.add_argument("--game-speed", type=float, default=10.0, help="game seconds per second")
+    p.add_argument("--tipoff-s", type=int, default=60, help="seconds until the first tip-off")
+    p.add_argument("--game-stagger-s", type=int, default=0, help="seconds between tip-offs")
     return p.parse_args(argv)
 
 
+def _night(args: argparse.Namespace, clock: Clock) -> NightSim | None:
+    if args.nba_games <= 0:
+        return None
+    now = clock.now_ms()
+    day = datetime.fromtimestamp(now / 1000, ZoneInfo("America/New_York")).date().isoformat()
+    return NightSim(args.seed, day, now + args.tipoff_s * 1000, args.nba_games,
+                    acceleration=args.game_speed, stagger_ms=args.game_stagger_s * 1000)
+
+
 async def _serve(args: argparse.Namespace, pem: bytes) -> None:
+    clock = SystemClock()
     ex = SimExchange(key_id=args.key_id, public_key_pem=pem, seed=args.seed, rate=args.rate,
-                     n_markets=args.markets, require_auth=not args.no_auth,
-                     rate_limit_per_s=args.rate_limit, rate_limit_burst=args.rate_limit_burst)
+                     n_markets=args.markets, clock=clock, require_auth=not args.no_auth,
+                     rate_limit_per_s=args.rate_limit, rate_limit_burst=args.rate_limit_burst,
+                     night=_night(args, clock))
     await ex.start(args.host, args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -181,13 +181,14 @@ class MarketModel:
             layer.advance(now_ms, out)
             k = layer.take(n)
             n -= k
+        one_trade = self._one_trade
         for _ in range(n):
             self._since_life += 1
             if self._since_life >= self._next_life:
                 self._since_life = 0
                 self._next_life = self._draw_life_gap()
                 self._lifecycle(now_ms, out)
-            self._one_trade(now_ms, out)
+            one_trade(now_ms, out)
         if layer is not None and k:
             layer.trade(k, now_ms, out)
         return out

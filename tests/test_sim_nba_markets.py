@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
 from collections import Counter
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,7 +20,7 @@ import websockets
 from clock import ManualClock, SystemClock
 from kalshi_client import KalshiRest
 from models import GameState, GameStatus, MarketInfo
-from nba_match import SERIES_KIND, match_events, parse_market
+from nba_match import SERIES_KIND, match_events, parse_market, parse_nba_ticker
 from sim.exchange import SimExchange
 from sim.history import TradeRow
 from sim.market_model import DeltaEv, LifeEv, MarketModel, TradeEv
@@ -298,3 +303,31 @@ async def test_night_over_rest_and_ws_settles_and_matches() -> None:
         assert determined == {i.ticker: i.result for i in infos}
     finally:
         await ex.stop()
+
+
+def test_cli_serves_a_night(tmp_path: Path) -> None:
+    pem = tmp_path / "key.pem"
+    pem.write_text("unused with --no-auth")
+    days = {_et_day()}
+    cmd = [sys.executable, "-m", "sim.exchange", "--port", "0", "--key-id", "k",
+           "--public-key", str(pem), "--no-auth", "--rate", "5", "--nba-games", "3"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parent.parent)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        rest = line.split()[1].removeprefix("rest=")
+        r = httpx.get(rest + "/events", params={"series_ticker": "KXNBAGAME"}, timeout=5)
+        days.add(_et_day())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    events = [e["event_ticker"] for e in r.json()["events"]]
+    assert len(events) == 3
+    assert {parse_nba_ticker(e).date for e in events} <= days
+
+
+def _et_day() -> str:
+    return datetime.now(ZoneInfo("America/New_York")).date().isoformat()
