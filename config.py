@@ -42,7 +42,7 @@ class Settings:
     sim_game_stagger_s: int = 0  # seconds between simulated tip-offs
     retention_days: int = 30
     flush_interval_ms: int = 100
-    trade_batch_ms: int = 100
+    trade_batch_ms: int = 50
     client_queue: int = 256  # messages buffered per browser before it is dropped
     book_tickers: tuple[str, ...] = ()
     silence_timeout_s: float = 30.0

@@ -38,7 +38,9 @@ from orderbook import BookError, OrderBook, SeqTracker
 
 log = logging.getLogger(__name__)
 
-ALL_MARKET_CHANNELS = ("trade", "ticker", "market_lifecycle_v2")
+ALL_MARKET_CHANNELS = ("trade", "market_lifecycle_v2")
+TICKER_CHANNEL = "ticker"  # one frame per price/volume change of any market: opt-in
+SILENCE_RENEW_S = 1.0  # how often the silence deadline is pushed back while frames flow
 BOOK_CHANNEL = "orderbook_delta"
 BAD_FRAME_LOG_CHARS = 300
 
@@ -107,9 +109,11 @@ class KalshiFeed:
         dedupe_capacity: int = 500_000,
         recorder: FrameSink | None = None,
         snapshot_timeout_ms: int = 5_000,
+        ticker_channel: bool = False,
     ) -> None:
         self._url = ws_url
         self._recorder = recorder
+        self._channels = ALL_MARKET_CHANNELS + ((TICKER_CHANNEL,) if ticker_channel else ())
         self._rest = rest
         self._signer = signer
         self._out = out
@@ -223,13 +227,18 @@ class KalshiFeed:
                 self._ws = ws
                 self.stats.connected = True
                 await self._status(FeedState.CONNECTED, self._url)
-                await self._send(wire.subscribe_cmd(self._next_id(), ALL_MARKET_CHANNELS))
+                await self._send(wire.subscribe_cmd(self._next_id(), self._channels))
                 await self._sync_books()
                 loop = asyncio.get_running_loop()
-                async with asyncio.timeout(loop.time() + self._silence_s) as deadline:
+                renewed = loop.time()
+                renew_s = min(SILENCE_RENEW_S, self._silence_s / 4)
+                async with asyncio.timeout_at(renewed + self._silence_s) as deadline:
                     async for raw in ws:
-                        deadline.reschedule(loop.time() + self._silence_s)
                         got_data = True
+                        now = loop.time()
+                        if now - renewed >= renew_s:
+                            deadline.reschedule(now + self._silence_s)
+                            renewed = now
                         await self._on_frame(raw)
         except TimeoutError:
             log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)

@@ -277,6 +277,8 @@ class Hub:
                     fut.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await fut
+                elif not fut.cancelled():
+                    fut.exception()  # a disconnect seen while closing: retrieved, not logged
 
     def _handle_client_message(self, sub: Subscriber, text: str) -> None:
         try:

@@ -194,8 +194,8 @@ async def test_subscribes_and_delivers_trades_skipping_bad_frames() -> None:
     async with harness() as h:
         p = await h.ex.peer()
         sids = await p.ack_all()
-        assert set(sids) == {"trade", "ticker", "market_lifecycle_v2"}
-        assert len(set(sids.values())) == 3
+        assert set(sids) == {"trade", "market_lifecycle_v2"}  # ticker only when asked for
+        assert len(set(sids.values())) == 2
         await p.send(trade(1, 1))
         await p.send('{"type":"trade","sid":1,"seq":2,"msg":{"trade_id":"x"')  # truncated JSON
         await p.send(trade(2, 2)["msg"] | {"type": "trade"})  # no msg/sid

@@ -13,7 +13,7 @@ from tests.test_client_vs_sim import key, running, sim  # noqa: F401 - fixtures
 async def test_ticker_updates_follow_trades_and_books(
     sim: Any, key: rsa.RSAPrivateKey  # noqa: F811
 ) -> None:
-    async with running(sim, key) as run:
+    async with running(sim, key, ticker_channel=True) as run:
         ids = set(await sim.emit_trades(400))
         await run.until(lambda: set(run.trades) >= ids)
         last: dict[str, Trade] = {}
