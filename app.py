@@ -37,7 +37,7 @@ from nba_client import NbaClient
 from nba_kalshi import KalshiSide
 from nba_service import NbaService
 from nba_store import NbaStore
-from sources import Source, open_source
+from sources import Source, open_source, replay_clock
 from tasks import TaskOwner
 from trade_processor import Pipeline, tier_of
 from websocket_handler import Hub, trade_json
@@ -311,7 +311,8 @@ def create_app(
     on_ready: Callable[[Runtime], None] | None = None,
 ) -> Starlette:
     """The app; everything is built in its lifespan. ``on_ready`` is called once it runs."""
-    clock = clock or SystemClock()
+    if clock is None:
+        clock = replay_clock(settings) if settings.source == "replay" else SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -361,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = load(os.environ, sys.argv[1:] if argv is None else argv)
         if settings.source == "live":
             settings.check_live()
+        if settings.source == "replay":
+            replay_clock(settings)  # the recording is readable, or say why now
     except ConfigError as exc:
         print(f"flowboard: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -125,6 +125,7 @@ class Board:
             "trades_recovered": p.trades_recovered,
             "reconnects": getattr(feed, "reconnects", 0),
             "bad_frames": getattr(feed, "bad_frames", 0),
+            "future_stamped": p.future_stamped,
             "clients": self._hub.clients,
             "trades_stored": self._trades_stored(),
             "trades_seen": p.trades,

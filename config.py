@@ -53,6 +53,8 @@ class Settings:
             raise ConfigError(f"source must be one of {', '.join(SOURCES)}, not {self.source!r}")
         if self.source == "replay" and not self.replay_path:
             raise ConfigError("--source replay needs a recording: --replay FILE")
+        if self.source == "replay" and self.record_path:
+            raise ConfigError("--record records a live or simulated feed, not a replay")
         if self.kalshi_env not in ("prod", "demo"):
             raise ConfigError(f"kalshi env must be prod or demo, not {self.kalshi_env!r}")
         if not 0 <= self.port <= 65535:

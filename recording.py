@@ -117,24 +117,39 @@ class ReadStats:
     skipped: int = 0
 
 
+def _check_header(path: str | Path, first: bytes) -> dict[str, Any]:
+    try:
+        header = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or "flowboard_recording" not in header:
+        raise RecordingError(f"{path}: not a Flowboard recording (no header on line 1)")
+    if header["flowboard_recording"] != FORMAT_VERSION:
+        raise RecordingError(
+            f"{path}: recording format {header['flowboard_recording']!r}, "
+            f"this version reads {FORMAT_VERSION}"
+        )
+    if type(header.get("started_ms")) is not int:
+        raise RecordingError(f"{path}: the header has no started_ms")
+    return header
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The recording's header; RecordingError if the file is missing or not a recording."""
+    try:
+        with open(path, "rb") as f:
+            return _check_header(path, f.readline())
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read the recording: {exc.strerror}") from None
+
+
 def read_recording(path: str | Path, stats: ReadStats | None = None) -> Iterator[Record]:
     """The records of a recording, in file order. A damaged line (bad JSON, wrong shape, time
     going back) is logged with its line number, counted in ``stats.skipped`` and skipped; the
     rest is still read. A file without the header raises RecordingError."""
     stats = stats if stats is not None else ReadStats()
     with open(path, "rb") as f:
-        first = f.readline()
-        try:
-            header = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            header = None
-        if not isinstance(header, dict) or "flowboard_recording" not in header:
-            raise RecordingError(f"{path}: not a Flowboard recording (no header on line 1)")
-        if header["flowboard_recording"] != FORMAT_VERSION:
-            raise RecordingError(
-                f"{path}: recording format {header['flowboard_recording']!r}, "
-                f"this version reads {FORMAT_VERSION}"
-            )
+        _check_header(path, f.readline())
         last_ms = 0
         for number, line in enumerate(f, start=2):
             if not line.strip():

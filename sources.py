@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from clock import Clock
+from clock import Clock, ManualClock
 from config import ConfigError, Settings
 from kalshi_auth import Signer
 from kalshi_client import KalshiRest
@@ -25,6 +25,7 @@ from kalshi_ws import KalshiFeed
 from market_meta import Fetch
 from models import Event, MarketInfo
 from orderbook import OrderBook
+from recording import Recorder, RecordingError, read_header
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,28 @@ async def open_source(
         return await _open_sim(settings, events, clock, resume_from_ms)
     if settings.source == "live":
         return _open_live(settings, events, clock, resume_from_ms)
-    raise ConfigError(
-        "--source replay: playing recordings is not available in this version; use sim or live"
-    )
+    return _open_replay(settings, events, clock)
+
+
+def replay_clock(settings: Settings) -> ManualClock:
+    """The clock of a replay: it starts at the recording's start and the replay moves it."""
+    assert settings.replay_path
+    try:
+        header = read_header(settings.replay_path)
+    except RecordingError as exc:
+        raise ConfigError(f"--replay: {exc}") from None
+    return ManualClock(header["started_ms"])
+
+
+def _open_replay(settings: Settings, events: asyncio.Queue[Event], clock: Clock) -> Source:
+    from replay import ReplaySource
+
+    if not isinstance(clock, ManualClock):
+        raise ConfigError("a replay runs on the recording's time: start it with replay_clock()")
+    assert settings.replay_path
+    replay = ReplaySource(settings.replay_path, out=events, clock=clock,
+                          speed=settings.replay_speed)  # fmt: skip
+    return Source(name="replay", replay=replay, extra_tasks=[("replay", replay.run())])
 
 
 async def _open_sim(
@@ -191,6 +211,12 @@ def _client_source(
     resume_from_ms: int | None,
 ) -> Source:
     rest = KalshiRest(rest_url, signer=signer, clock=clock)
+    recorder = None
+    if settings.record_path:
+        try:
+            recorder = Recorder(settings.record_path, source=name, started_ms=clock.now_ms())
+        except OSError as exc:
+            raise ConfigError(f"--record {settings.record_path}: {exc.strerror}") from None
     feed = KalshiFeed(
         ws_url=ws_url,
         rest=rest,
@@ -200,5 +226,11 @@ def _client_source(
         silence_timeout_s=settings.silence_timeout_s,
         book_tickers=settings.book_tickers,
         resume_from_ms=resume_from_ms,
+        recorder=recorder,
     )
-    return Source(name=name, feed=feed, rest=rest, closers=[rest.aclose])
+    source = Source(name=name, feed=feed, rest=rest, closers=[rest.aclose])
+    if recorder is not None:
+        source.extra_tasks.append(("recorder", recorder.run()))
+        source.closers.insert(0, recorder.close)  # closers run last-first: after the REST client
+        log.info("recording the feed to %s", settings.record_path)
+    return source

@@ -1,0 +1,79 @@
+"""The app records its feed with --record and plays it back with --source replay: the replayed
+board stores the same trades and builds the same windows."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import create_app
+from config import ConfigError, Settings
+from models import FeedState, FeedStatus
+from tests.serving import running_app
+from tests.test_app_e2e import emit, trades_handled
+
+
+def settings(tmp_path: Path, db: str, **changes: object) -> Settings:
+    return Settings(
+        source="sim", db_path=str(tmp_path / db), port=0, sim_rate=0, sim_markets=40, nba=False,
+        flush_interval_ms=20, trade_batch_ms=20,
+    ).with_(**changes)  # fmt: skip
+
+
+async def test_recorded_feed_replays_to_the_same_board(tmp_path: Path) -> None:
+    rec = tmp_path / "night.rec"
+    async with running_app(settings(tmp_path, "live.db", record_path=str(rec))) as app:
+        await app.runtime.source.sim.wait_clients(1)
+        ids: list[str] = []
+        for _ in range(3):
+            batch = await emit(app, 150)
+            handled = trades_handled(app, batch)
+            async with asyncio.timeout(10):
+                await handled
+            ids += batch
+        await app.runtime.db.flush()
+        tickers = {t.ticker for t in await app.runtime.db.recent_trades(limit=500)}
+        agg = app.runtime.aggregator
+        live = {t: agg.market(t, "1h") for t in tickers}
+    assert len(live) >= 10 and rec.stat().st_size > 0
+
+    replay = settings(tmp_path, "replay.db", source="replay", replay_path=str(rec))
+    async with running_app(replay) as app:
+        src = app.runtime.source.replay
+        pipeline = app.runtime.pipeline
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_event(event: object) -> None:  # the replay's last event is its STOPPED status
+            if isinstance(event, FeedStatus) and event.state is FeedState.STOPPED:
+                ended.set_result(None)
+
+        pipeline.listen("test-end", on_event)
+        if pipeline.stats.state is not FeedState.STOPPED:
+            async with asyncio.timeout(20):
+                await ended
+        await app.runtime.db.flush()
+        stored = await app.runtime.db.recent_trades(limit=1000)
+        assert sorted(t.trade_id for t in stored) == sorted(ids)
+        agg = app.runtime.aggregator
+        for ticker, window in live.items():
+            assert agg.market(ticker, "1h") == window
+        assert src.read.skipped == 0 and src.stats.bad_frames == 0
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            status = (await http.get("/api/stats")).json()
+            hot = (await http.get("/api/markets/hot", params={"window": "1h", "limit": 100})).json()
+        assert status["trades_seen"] == len(ids)
+        assert {m["ticker"] for m in hot["markets"]} == set(live)
+
+
+def test_replay_of_a_file_that_is_not_a_recording_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    with pytest.raises(ConfigError, match="not a Flowboard recording"):
+        create_app(settings(tmp_path, "x.db", source="replay", replay_path=str(bad)))
+    with pytest.raises(ConfigError, match="cannot read"):
+        create_app(settings(tmp_path, "x.db", source="replay", replay_path=str(tmp_path / "no")))
+    with pytest.raises(ConfigError, match="not a replay"):
+        settings(tmp_path, "x.db", source="replay", replay_path=str(bad), record_path="r.rec")
