@@ -101,7 +101,7 @@ def game_events(night: NightSim, g: SimGame) -> list[tuple[EventDef, list[Market
     pair = f"{kalshi_date(g.date)}{g.away}{g.home}"
     away_city, home_city = TEAM_BY_ABBR[g.away][2], TEAM_BY_ABBR[g.home][2]
     matchup = f"{away_city} at {home_city}"
-    sub = f"{g.away} at {g.home} ({g.date})"
+    sub = f"{g.away} at {g.home} ({MONTHS[int(g.date[5:7]) - 1].title()} {int(g.date[8:])})"
     out: list[tuple[EventDef, list[MarketDef], list[Spec]]] = []
 
     ev = EventDef(f"KXNBAGAME-{pair}", "KXNBAGAME", f"{matchup} Winner?", sub, "Sports", True)

@@ -198,6 +198,26 @@ def test_same_seed_same_trades_different_seed_differs() -> None:
     assert [r.yes_price for r in a.trades] != [r.yes_price for r in c.trades]
 
 
+async def test_exchange_same_seed_same_clock_steps_same_trades() -> None:
+    async def play(seed: int) -> list[tuple[str, str, int, int]]:
+        clock = ManualClock(T0)
+        night = NightSim(seed, DATE, T0 + 1_000, 4, acceleration=200.0)
+        ex = SimExchange(key_id="k", public_key_pem=b"", seed=seed, rate=0, n_markets=40,
+                         clock=clock, require_auth=False, night=night)  # fmt: skip
+        for _ in range(300):
+            clock.advance(STEP_MS)
+            await ex.emit_trades(15)
+        hist = ex._model.history
+        markets = ex._model.markets
+        return [(r.trade_id, markets[r.market].ticker, r.yes_price, r.count)
+                for r in map(hist.row, range(len(hist)))]  # fmt: skip
+
+    a, b, c = await play(4), await play(4), await play(5)
+    assert a == b and len(a) == 4_500
+    assert sum(t.startswith("KXNBA") for _, t, _, _ in a) > 300
+    assert a != c
+
+
 # -- over the wire ---------------------------------------------------------------------------
 
 
