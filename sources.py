@@ -141,6 +141,8 @@ async def _open_sim(
         n_markets=settings.sim_markets,
         clock=clock,
         night=night,
+        # after a restart on the same database the same seed must not reuse stored trade ids
+        id_salt=resume_from_ms or 0,
     )
     await sim.start("127.0.0.1", 0)
     source = _client_source("sim", sim.rest_url, sim.ws_url, Signer(SIM_KEY_ID, key, clock),

@@ -48,14 +48,16 @@ class SimExchange:
     def __init__(self, *, key_id: str, public_key_pem: bytes, seed: int = 1,
                  rate: float = 50.0, n_markets: int = 300, clock: Clock | None = None,
                  require_auth: bool = True, rate_limit_per_s: float = 20.0,
-                 rate_limit_burst: int = 100, night: NightSim | None = None) -> None:
+                 rate_limit_burst: int = 100, night: NightSim | None = None,
+                 id_salt: int = 0) -> None:
         """With a ``night`` the NBA events are its games, priced from its fair values and
-        settled on its scores; the emit loop (or ``emit_trades``) steps it with this clock."""
+        settled on its scores; the emit loop (or ``emit_trades``) steps it with this clock.
+        ``id_salt`` gives the trade ids a fresh space (an exchange restarted with its seed)."""
         self._clock: Clock = clock or SystemClock()
         self._rate = rate
         now = self._clock.now_ms()
         self._model = MarketModel(seed=seed, n_markets=n_markets, start_ms=now,
-                                  random_nba=night is None)
+                                  random_nba=night is None, id_salt=id_salt)
         self.nba: NbaMarkets | None = None
         if night is not None:
             self.nba = NbaMarkets(self._model, night, seed=seed, now_ms=now)

@@ -28,8 +28,11 @@ class CursorError(ValueError):
 class TradeHistory:
     """Append-only; index order is production order and ``ts_ms`` never decreases."""
 
-    def __init__(self, seed: int) -> None:
-        mix = (seed * 0x9E3779B97F4A7C15F39CC0605CEDC834 + 0x632BE59BD9B4E019) & _MASK
+    def __init__(self, seed: int, id_salt: int = 0) -> None:
+        """Trade ids are a bijection of the index keyed by ``seed`` and ``id_salt``: a new salt
+        gives a fresh id space for the same market behaviour (a restarted exchange)."""
+        key = seed ^ (id_salt * 0xD1B54A32D192ED03)
+        mix = (key * 0x9E3779B97F4A7C15F39CC0605CEDC834 + 0x632BE59BD9B4E019) & _MASK
         self._mul = mix | 1  # odd -> the id map is a bijection on 128 bits
         self._add = (mix >> 7) ^ 0x2545F4914F6CDD1D
         self.ts_ms = array("q")

@@ -64,9 +64,9 @@ class ManagedMarkets(Protocol):
 
 class MarketModel:
     def __init__(self, *, seed: int, n_markets: int, start_ms: int,
-                 random_nba: bool = True) -> None:
+                 random_nba: bool = True, id_salt: int = 0) -> None:
         self.rng = random.Random(seed)
-        self.history = TradeHistory(seed)
+        self.history = TradeHistory(seed, id_salt)
         self.markets: list[Market] = []
         self.by_ticker: dict[str, Market] = {}
         self.events: dict[str, EventDef] = {}

@@ -131,3 +131,11 @@ async def test_restart_rebuilds_windows_and_keeps_every_trade(tmp_path: Path) ->
         for w in before:
             strip = [{k: v for k, v in c.items() if k != "title"} for c in before[w]]
             assert [{k: v for k, v in c.items() if k != "title"} for c in after[w]] == strip
+        # the restarted simulator trades on with fresh ids: nothing it emits is taken for a
+        # trade already stored
+        await again.runtime.source.sim.wait_clients(1)
+        more = await emit(again, 40)
+        assert not set(more) & set(ids)
+        await asyncio.wait_for(trades_handled(again, more), 10)
+        await again.runtime.db.flush()
+        assert await again.runtime.db.trade_count() == len(ids) + len(more)
