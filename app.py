@@ -199,7 +199,9 @@ class Runtime:
         recent = await self.db.recent_trades(limit=self.pipeline.recent.maxlen or 200)
         await self.meta.load(list({t.ticker for t in recent}))
         for trade in reversed(recent):
-            self.pipeline.recent.append(self.trade_row(trade))
+            self.pipeline.recent.append(
+                (trade, self.meta.title(trade.ticker), tier_of(trade.notional, self.pipeline.tiers))
+            )
         self._trades_stored = await self.db.trade_count()
         log.info("warm restart: %d trades of the last day rebuilt into the windows", rebuilt)
         return last_ms

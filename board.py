@@ -17,7 +17,7 @@ from analytics import Analytics, AnalyticsView
 from clock import Clock
 from market_meta import MarketDirectory
 from trade_processor import Pipeline
-from websocket_handler import Hub
+from websocket_handler import Hub, trade_json
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class Board:
             "source": self.source,
             "status": self.status(),
             "hot": self._hot,
-            "trades": list(reversed(self._pipeline.recent)),
+            "trades": [trade_json(*p) for p in reversed(self._pipeline.recent)],
             "analytics": self._views,
             "large_trade_tiers": list(self._pipeline.tiers),
             "games": self._games(),

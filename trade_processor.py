@@ -29,7 +29,7 @@ from models import (
     LifecycleEvent,
     Trade,
 )
-from websocket_handler import Hub, trade_json
+from websocket_handler import Hub, Pending
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Pipeline:
         self._meta = meta
         self._clock = clock
         self.tiers = tiers
-        self.recent: deque[dict[str, object]] = deque(maxlen=recent_kept)
+        self.recent: deque[Pending] = deque(maxlen=recent_kept)  # the snapshot's tape
         self.stats = PipelineStats()
         self._listeners: list[_Listener] = []
         self.on_status: Callable[[], None] | None = None
@@ -178,7 +178,7 @@ class Pipeline:
         self._analytics.add_trade(placed)
         title = self._meta.title(trade.ticker)
         tier = tier_of(trade.notional, self.tiers)
-        self.recent.append(trade_json(trade, title, tier))
+        self.recent.append((trade, title, tier))
         self._hub.add_trade(trade, title, tier)
 
     def _call(self, listener: _Listener, event: Event) -> None:

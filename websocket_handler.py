@@ -109,6 +109,33 @@ def trade_json(trade: Trade, title: str, tier: int) -> dict[str, Any]:
     }
 
 
+# A `trades` message carries its trades as rows of these fields, and each ticker's title once.
+TRADE_FIELDS = ("id", "ticker", "yes_price", "count", "side", "ts_ms", "recv_ms", "tier")
+
+Pending = tuple[Trade, str, int]  # trade, title, large-trade tier
+
+
+def trades_message(pending: list[Pending]) -> dict[str, Any]:
+    rows = []
+    titles: dict[str, str] = {}
+    for t, title, tier in pending:
+        rows.append([t.trade_id, t.ticker, t.yes_price, t.count, t.taker_side.value, t.ts_ms,
+                     t.recv_ms, tier])  # fmt: skip
+        titles[t.ticker] = title
+    return {"type": "trades", "fields": TRADE_FIELDS, "rows": rows, "titles": titles}
+
+
+def expand_trades(msg: dict[str, Any]) -> list[dict[str, Any]]:
+    """A `trades` message's rows as objects with their titles (what a Python client does)."""
+    fields, titles = msg["fields"], msg["titles"]
+    out = []
+    for row in msg["rows"]:
+        t = dict(zip(fields, row, strict=True))
+        t["title"] = titles.get(t["ticker"], "")
+        out.append(t)
+    return out
+
+
 def encode(msg: dict[str, Any]) -> str:
     return orjson.dumps(msg).decode()
 
@@ -147,7 +174,7 @@ class Hub:
         self._queue_size = queue_size
         self._batch_s = batch_ms / 1000
         self._subs: set[Subscriber] = set()
-        self._pending: list[tuple[Trade, dict[str, Any]]] = []
+        self._pending: list[Pending] = []
         self.stats = HubStats()
         self._wake = asyncio.Event()
 
@@ -159,7 +186,7 @@ class Hub:
 
     def add_trade(self, trade: Trade, title: str, tier: int) -> None:
         if self._subs:
-            self._pending.append((trade, trade_json(trade, title, tier)))
+            self._pending.append((trade, title, tier))
 
     def publish(self, msg: dict[str, Any]) -> None:
         if not self._subs:
@@ -201,13 +228,10 @@ class Hub:
         for sub in self._subs:
             by_filter.setdefault(sub.filter, []).append(sub)
         for flt, subs in by_filter.items():
-            if flt.is_empty:
-                rows = [row for _, row in pending]
-            else:
-                rows = [row for trade, row in pending if flt.matches(trade, row["title"])]
-            if not rows:
+            chosen = pending if flt.is_empty else [p for p in pending if flt.matches(*p[:2])]
+            if not chosen:
                 continue
-            data = encode({"type": "trades", "trades": rows})
+            data = encode(trades_message(chosen))
             for sub in subs:
                 self._offer(sub, data)
         return len(pending)

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.procs import commands, emit
+from websocket_handler import expand_trades
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 TRADES_PREFIX = b'{"type":"trades"'
 SNAPSHOT_PREFIX = b'{"type":"snapshot"'
-TRADE_KEY = b'"id":'
+ROW_SEP = b'],["'  # between two trade rows (trade ids are strings)
+TITLES_KEY = b',"titles":'  # the rows come before the titles
 CONNECT_BATCH = 50
 
 
@@ -188,9 +190,10 @@ class StreamClient(asyncio.Protocol):
     def _message(self, msg: bytes, received: int) -> None:
         self.messages += 1
         if msg.startswith(TRADES_PREFIX):
-            self.trades += msg.count(TRADE_KEY)
+            end = msg.rfind(TITLES_KEY)
+            self.trades += msg.count(ROW_SEP, 0, end) + 1
             if self._latencies is not None:
-                trades = orjson.loads(msg)["trades"]
+                trades = expand_trades(orjson.loads(msg))
                 self._latencies.record(trades, received)
                 self.ids.extend(t["id"] for t in trades)
         elif msg.startswith(SNAPSHOT_PREFIX) and not self.snapshot.done():

@@ -26,6 +26,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from websocket_handler import TRADE_FIELDS
+
 log = logging.getLogger("flowboard.tests.page_server")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -63,6 +65,16 @@ def trade(
         "ts_ms": ts_ms,
         "recv_ms": ts_ms + 5,
         "tier": tier,
+    }
+
+
+def trades_msg(trades: list[Json]) -> Json:
+    """Trade objects as the app puts them on the wire: rows of TRADE_FIELDS, titles once."""
+    return {
+        "type": "trades",
+        "fields": list(TRADE_FIELDS),
+        "rows": [[t[f] for f in TRADE_FIELDS] for t in trades],
+        "titles": {t["ticker"]: t["title"] for t in trades},
     }
 
 
@@ -463,7 +475,7 @@ class PageServer:
                 row["tier"] = 1 if size >= 200_000 else 0
                 rows.append(row)
                 n += 1
-            self._broadcast(json.dumps({"type": "trades", "trades": rows}))
+            self._broadcast(json.dumps(trades_msg(rows)))
             if b % max(1, 1000 // batch_ms) == 0:
                 k = b // max(1, 1000 // batch_ms)
                 order = markets[k % 7 :: 7][:24]

@@ -13,6 +13,7 @@ import websockets
 from config import Settings
 from models import Trade
 from tests.serving import Running, running_app
+from websocket_handler import expand_trades
 
 
 def sim_settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -65,7 +66,7 @@ async def test_a_simulated_trade_reaches_api_stream_and_windows(tmp_path: Path) 
             async with asyncio.timeout(10):
                 while set(ids) - set(seen):
                     msg = await recv_type(ws, "trades")
-                    seen += [t["id"] for t in msg["trades"]]
+                    seen += [t["id"] for t in expand_trades(msg)]
             assert sorted(set(seen)) == sorted(ids)
             await app.runtime.db.flush()
             r = await http.get("/api/trades/recent", params={"limit": 50})

@@ -10,7 +10,7 @@ import pytest
 
 from clock import ManualClock
 from models import Side, Trade
-from websocket_handler import SLOW_CLIENT_CLOSE, FilterError, Hub, TradeFilter
+from websocket_handler import SLOW_CLIENT_CLOSE, FilterError, Hub, TradeFilter, expand_trades
 
 
 def trade(n: int, count: int = 100, side: Side = Side.YES, ticker: str = "KXBTC-X") -> Trade:
@@ -70,8 +70,10 @@ async def test_snapshot_first_then_coalesced_trades() -> None:
         hub.add_trade(trade(n), "Bitcoin", 0)
     assert hub.flush_trades() == 5
     msg = await next_of(sock, "trades")
-    assert [t["id"] for t in msg["trades"]] == [f"id-{n}" for n in range(5)]
-    assert msg["trades"][0]["notional"] == 4500 * 100
+    trades = expand_trades(msg)
+    assert [t["id"] for t in trades] == [f"id-{n}" for n in range(5)]
+    assert trades[0]["yes_price"] == 4500 and trades[0]["count"] == 100
+    assert trades[0]["title"] == "Bitcoin" and msg["titles"] == {trades[0]["ticker"]: "Bitcoin"}
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -97,7 +99,7 @@ async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
     hub.add_trade(trade(4, count=1000, side=Side.NO, ticker="KXBTC-A"), "", 0)
     hub.flush_trades()
     msg = await next_of(sock, "trades")
-    assert [t["id"] for t in msg["trades"]] == ["id-1"]
+    assert [t["id"] for t in expand_trades(msg)] == ["id-1"]
     await sock.incoming.put('{"type":"filter","min_count":-1}')
     err = await next_of(sock, "error")
     assert "min_count" in err["error"]

@@ -20,6 +20,7 @@ from tests.page_server import (
     snapshot,
     status,
     trade,
+    trades_msg,
     view,
 )
 
@@ -97,7 +98,7 @@ def test_page_loads_snapshot_without_console_errors(
 def test_scripted_trades_appear_newest_first(page: Page, page_server: PageServer) -> None:
     open_page(page, page_server)
     batch = [trade(100 + i, "KXNEW-1", 1234 + i, "no", 3350, NOW_MS + i) for i in range(3)]
-    page_server.send({"type": "trades", "trades": batch})  # oldest first on the wire
+    page_server.send(trades_msg(batch))  # oldest first on the wire
     expect(page.locator(ROWS)).to_have_count(14)
     assert tape_counts(page)[:4] == [1236, 1235, 1234, 500_000]
     row = page.locator(ROWS).first
@@ -111,7 +112,7 @@ def test_tape_keeps_a_capped_number_of_rows(page: Page, page_server: PageServer)
     open_page(page, page_server)
     for start in range(0, 600, 150):
         batch = [trade(1000 + i, "KXA-1", 100 + i) for i in range(start, start + 150)]
-        page_server.send({"type": "trades", "trades": batch})
+        page_server.send(trades_msg(batch))
     wait_for_top_count(page, 699)
     assert page.locator(ROWS).count() == 200
     assert tape_counts(page)[-1] == 500
@@ -147,7 +148,7 @@ def test_min_size_filter_hides_small_trades(page: Page, page_server: PageServer)
     }
     # the page filters locally too: a small trade the server still sends stays hidden
     late = [trade(200, "KXA-1", 599), trade(201, "KXA-1", 600)]
-    page_server.send({"type": "trades", "trades": late})
+    page_server.send(trades_msg(late))
     wait_for_top_count(page, 600)
     assert 599 not in tape_counts(page)
     # dollars: notional of at least $3.25, exactly (micro-dollars)
@@ -263,7 +264,7 @@ def test_unknown_message_type_is_logged_loudly(
 ) -> None:
     open_page(page, page_server)
     page_server.send({"type": "mystery", "x": 1})
-    page_server.send({"type": "trades", "trades": [trade(300, "KXA-1", 4321)]})
+    page_server.send(trades_msg([trade(300, "KXA-1", 4321)]))
     wait_for_top_count(page, 4321)
     assert any("unknown /ws/stream message type" in e and "mystery" in e for e in console.errors)
 
@@ -335,7 +336,7 @@ def test_screenshot(page: Page, page_server: PageServer, console: Console) -> No
         )
         for i in range(1, 30)
     ]
-    page_server.send({"type": "trades", "trades": batch})
+    page_server.send(trades_msg(batch))
     expect(page.locator(ROWS)).to_have_count(40)
     page.wait_for_function("() => document.querySelectorAll('.card').length === 4")
     ARTIFACTS.mkdir(exist_ok=True)

@@ -127,7 +127,7 @@ class Page {
         document.body.dataset.serverMs = String(msg.server_ms);
         break;
       case "trades":
-        this.tape.add(msg.trades || []);
+        this.tape.add(expandTrades(msg));
         break;
       case "analytics":
         this.chart.setViews(msg.hour, msg.day);
@@ -174,3 +174,22 @@ function watchLongTasks() {
 const page = new Page();
 window.flowboard = { page, fmt, perf: watchLongTasks() };
 page.connect();
+
+// A `trades` message carries rows of `fields` and each ticker's title once; the tape takes
+// objects with the taker's price and the notional (integers: centicents, micro-dollars).
+function expandTrades(msg) {
+  const f = msg.fields || [];
+  const at = (name) => f.indexOf(name);
+  const [id, ticker, yes, count, side, ts, recv, tier] = [
+    "id", "ticker", "yes_price", "count", "side", "ts_ms", "recv_ms", "tier",
+  ].map(at);
+  const titles = msg.titles || {};
+  return (msg.rows || []).map((r) => {
+    const price = r[side] === "yes" ? r[yes] : 10000 - r[yes];
+    return {
+      id: r[id], ticker: r[ticker], title: titles[r[ticker]] || "", yes_price: r[yes],
+      count: r[count], side: r[side], price, notional: price * r[count], ts_ms: r[ts],
+      recv_ms: r[recv], tier: r[tier],
+    };
+  });
+}
