@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 if TYPE_CHECKING:
     from tests.conftest_browser import Console
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.browser
 
 GAMES = '#nba [data-testid="game"]'
 N_GAMES = 3
-GAME_SPEED = 400.0  # game seconds per wall second: a game with its breaks lasts ~10 s
+# game seconds per wall second: a game with its breaks lasts ~16 s, so that balldontlie polls
+# (every 5 s at the default tier) see each game live more than once
+GAME_SPEED = 250.0
 NIGHT_TIMEOUT_MS = 120_000
 # Chromium reports a refused connection while the app shuts down as a console error.
 SHUTDOWN_NOISE = ("WebSocket connection to", "Failed to load resource", "ERR_CONNECTION_REFUSED")
@@ -38,6 +41,18 @@ MARKETS_JS = """(id) => [...document.querySelectorAll(
     `#nba [data-game-id="${id}"] [data-testid="game-market"]`)].map(r => ({
     ticker: r.dataset.ticker, kind: r.dataset.kind, status: r.dataset.status,
     result: r.dataset.result}))"""
+
+
+def wait(page: Page, js: str, *, arg: Any = None, timeout: float) -> None:
+    """``page.wait_for_function`` that says what the page showed when it timed out."""
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout)
+    except PlaywrightTimeout:
+        games = page.evaluate(SCORES_JS)
+        tape = page.locator('[data-testid="tape-row"]').evaluate_all(
+            "rs => rs.slice(0, 5).map(r => r.dataset.ticker)"
+        )
+        raise AssertionError(f"timed out on {js!r}; games {games}; tape {tape}") from None
 
 
 def expected_result(market: dict[str, Any], game: dict[str, Any]) -> str:
@@ -81,38 +96,45 @@ def test_a_simulated_game_night_on_the_page(page: Page, console: Console, tmp_pa
         page.get_by_test_id("filter-search").fill("KXNBA")
 
         # games start and their scores move on the page
-        page.wait_for_function(
-            f"() => ({SCORES_JS})()"
-            ".some(g => g.status === 'live' && g.home_score + g.away_score > 0)",
+        wait(
+            page,
+            f"() => ({SCORES_JS})().some(g => (g.status === 'live' || g.status === 'halftime')"
+            " && g.home_score + g.away_score > 0)",
             timeout=30_000,
         )
         seen = sum(g["home_score"] + g["away_score"] for g in page.evaluate(SCORES_JS))
-        page.wait_for_function(
+        wait(
+            page,
             f"seen => ({SCORES_JS})().reduce((s, g) => s + g.home_score + g.away_score, 0) > seen",
             arg=seen,
             timeout=30_000,
         )
 
         # Kalshi's NBA markets trade: NBA trades on the tape, a Kalshi price on a game's chart
-        page.wait_for_function(
+        wait(
+            page,
             "() => [...document.querySelectorAll('[data-testid=\"tape-row\"]')]"
             ".some(r => r.dataset.ticker.startsWith('KXNBA'))",
             timeout=30_000,
         )
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('#nba canvas')].some(c => c.dataset.last"
-            " && JSON.parse(c.dataset.last)[1] !== null)",
+        wait(
+            page,
+            "() => [...window.flowboard.page.games.games.values()]"
+            ".some(r => r.history.some(p => p[1] !== null))",
             timeout=30_000,
         )
 
         # the night ends: every game final, every matched market settled with a result
-        page.wait_for_function(
-            f"() => ({SCORES_JS})().every(g => g.status === 'final')", timeout=NIGHT_TIMEOUT_MS
+        wait(
+            page,
+            f"() => ({SCORES_JS})().every(g => g.status === 'final')",
+            timeout=NIGHT_TIMEOUT_MS,
         )
         final = page.evaluate(SCORES_JS)
         for g in final:
             page.locator(f'{GAMES}[data-game-id="{g["id"]}"]').get_by_test_id("game-toggle").click()
-        page.wait_for_function(
+        wait(
+            page,
             f"""() => ({SCORES_JS})().every(g => {{
                 const ms = ({MARKETS_JS})(g.id);
                 return ms.length > 0 && ms.every(m => m.result === 'yes' || m.result === 'no');
