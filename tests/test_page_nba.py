@@ -321,3 +321,21 @@ def test_nba_format_helpers(page: Page, page_server: PageServer) -> None:
     assert got == [want for _, _, want in FORMAT_CASES]
     signed = page.evaluate("async () => (await import('/js/format.js')).points(35, true)")
     assert signed == "+3.5"
+
+
+def test_charts_off_screen_are_drawn_when_scrolled_to(
+    page: Page, nba_server: PageServer, console: Console
+) -> None:
+    page.set_viewport_size({"width": 1440, "height": 500})  # the panel starts below the fold
+    open_nba(page, nba_server)
+    chart = game(page, 101).get_by_test_id("game-chart")
+    expect(chart).to_have_attribute("data-points", "30")
+    assert chart.get_attribute("data-drawn") == "0"  # not drawn while nobody can see it
+    point = [NOW_MS + 5_000, 700_000, 650_000, 690_000]
+    nba_server.send({"type": "game", "game": game_view(101, "BOS", "SAS", history=[point])})
+    expect(chart).to_have_attribute("data-points", "31")
+    assert chart.get_attribute("data-drawn") == "0"
+    chart.scroll_into_view_if_needed()
+    expect(chart).to_have_attribute("data-drawn", "31")
+    assert min(series_pixels(page, 101).values()) > 20
+    assert console.errors == []
