@@ -2,19 +2,11 @@
 // team's win probability over time (Kalshi price, sportsbook consensus, model fair value), and the
 // matched Kalshi markets and sportsbook quotes on expand. All numbers arrive as integers
 // (probabilities in ppm, prices in centicents, points in tenths) and are shown through format.js.
-import { fitCanvas } from "./chart.js";
+import { drawProbability, SERIES } from "./chart.js";
 import * as fmt from "./format.js";
 
 const MAX_POINTS = 720;
-const PPM = 1_000_000;
-const AXIS = "#8a93a6";
-const GRID = "rgba(138,147,166,0.15)";
-/** History columns: [ts_ms, kalshi_ppm, consensus_ppm, fair_ppm]. */
-export const SERIES = [
-  { key: "kalshi", col: 1, label: "Kalshi", color: "#5b8cff" },
-  { key: "consensus", col: 2, label: "Books", color: "#ffb224" },
-  { key: "fair", col: 3, label: "Model", color: "#2fbf71" },
-];
+export { SERIES };
 const EXCHANGES = new Set(["kalshi", "polymarket"]); // balldontlie lists them beside the books
 const LIVE = new Set(["live", "halftime", "in_progress"]);
 const KIND_ORDER = { game: 0, spread: 1, total: 2 };
@@ -374,66 +366,5 @@ export class NbaPanel {
     r.chartDirty = false;
     drawProbability(canvas, h, r.size);
     canvas.dataset.drawn = String(h.length);
-  }
-}
-
-/** Three lines of probability (ppm) over time on a 0-100% axis; a null value breaks its line. */
-export function drawProbability(canvas, history, size) {
-  const { ctx, w, h } = fitCanvas(canvas, size);
-  ctx.clearRect(0, 0, w, h);
-  const left = 30;
-  const right = 4;
-  const top = 4;
-  const bottom = 14;
-  const plotW = Math.max(1, w - left - right);
-  const plotH = Math.max(1, h - top - bottom);
-  ctx.font = "10px system-ui, sans-serif";
-  ctx.lineWidth = 1;
-  for (const ppm of [0, PPM / 2, PPM]) {
-    const y = Math.round(top + plotH - (ppm * plotH) / PPM) + 0.5;
-    ctx.strokeStyle = GRID;
-    ctx.beginPath();
-    ctx.moveTo(left, y);
-    ctx.lineTo(w - right, y);
-    ctx.stroke();
-    ctx.fillStyle = AXIS;
-    ctx.fillText(fmt.percentPpm(ppm), 0, Math.min(h - bottom, Math.max(10, y + 3)));
-  }
-  if (history.length === 0) return;
-  const t0 = history[0][0];
-  const t1 = history[history.length - 1][0];
-  const span = t1 - t0;
-  const x = (ts) => left + (span > 0 ? ((ts - t0) * plotW) / span : plotW);
-  const y = (ppm) => top + plotH - (ppm * plotH) / PPM;
-  ctx.fillStyle = AXIS;
-  const label = span < 120_000 ? fmt.clock : fmt.hourMinute; // a short span needs seconds
-  const first = label(t0);
-  const last = label(t1);
-  ctx.fillText(first, left, h - 2);
-  if (span > 0) ctx.fillText(last, w - right - ctx.measureText(last).width, h - 2);
-  ctx.lineWidth = 1.5;
-  ctx.lineJoin = "round";
-  for (const s of [...SERIES].reverse()) {
-    ctx.strokeStyle = s.color;
-    ctx.beginPath();
-    let run = 0; // points in the current unbroken stretch
-    const lone = []; // stretches of one point get a dot: a line of one point draws nothing
-    let prev = null;
-    for (const p of history) {
-      const v = p[s.col];
-      if (v === null || v === undefined) {
-        if (run === 1) lone.push(prev);
-        run = 0;
-        continue;
-      }
-      if (run > 0) ctx.lineTo(x(p[0]), y(v));
-      else ctx.moveTo(x(p[0]), y(v));
-      run += 1;
-      prev = p;
-    }
-    if (run === 1) lone.push(prev);
-    ctx.stroke();
-    ctx.fillStyle = s.color;
-    for (const p of lone) ctx.fillRect(x(p[0]) - 1.5, y(p[s.col]) - 1.5, 3, 3);
   }
 }
