@@ -160,7 +160,7 @@ class Board:
         now = self._clock.now_ms()
         self._compute(now)
         self._hub.publish({"type": "analytics", **self._views})
-        self._hub.publish({"type": "hot", "hot": self._hot})
+        self._hub.publish_hot(self._hot)
         self._hub.publish({"type": "status", "status": self.status()})
         self.ticks += 1
         self.last_tick_ms = (time.perf_counter() - started) * 1000

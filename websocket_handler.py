@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from aggregator import WINDOWS
 from clock import Clock
 from models import PRICE_SCALE, Side, Trade
 
@@ -141,12 +142,13 @@ def encode(msg: dict[str, Any]) -> str:
 
 
 class Subscriber:
-    __slots__ = ("dropped", "filter", "kill", "queue", "remote")
+    __slots__ = ("dropped", "filter", "hot_window", "kill", "queue", "remote")
 
     def __init__(self, remote: str, queue_size: int) -> None:
         self.remote = remote
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.filter = _NO_FILTER
+        self.hot_window: str | None = None  # None: every window
         self.dropped = False
         self.kill = asyncio.Event()
 
@@ -175,6 +177,8 @@ class Hub:
         self._batch_s = batch_ms / 1000
         self._subs: set[Subscriber] = set()
         self._pending: list[Pending] = []
+        self._hot: dict[str, list[dict[str, Any]]] = {}
+        self._hot_encoded: dict[str | None, str] = {}
         self.stats = HubStats()
         self._wake = asyncio.Event()
 
@@ -192,6 +196,21 @@ class Hub:
         if not self._subs:
             return
         self._offer_all(encode(msg))
+
+    def publish_hot(self, hot: dict[str, list[dict[str, Any]]]) -> None:
+        """Hot markets: a client that chose a window gets that window only (the page shows one
+        at a time; all five cost five times the bytes); others get every window."""
+        self._hot = hot
+        self._hot_encoded = {}
+        for sub in list(self._subs):
+            self._offer(sub, self._hot_message(sub.hot_window))
+
+    def _hot_message(self, window: str | None) -> str:
+        data = self._hot_encoded.get(window)
+        if data is None:
+            part = self._hot if window is None else {window: self._hot.get(window, [])}
+            data = self._hot_encoded[window] = encode({"type": "hot", "hot": part})
+        return data
 
     def _offer_all(self, data: str) -> None:
         for sub in list(self._subs):
@@ -310,8 +329,17 @@ class Hub:
             if not isinstance(msg, dict):
                 raise FilterError("message must be a JSON object")
             kind = msg.get("type")
+            if kind == "hot_window":
+                window = msg.get("window")
+                if window is not None and window not in WINDOWS:
+                    raise FilterError(f"window must be one of {', '.join(WINDOWS)} or null")
+                sub.hot_window = window
+                self._offer(sub, self._hot_message(window))  # at once, not at the next tick
+                return
             if kind != "filter":
-                raise FilterError(f"unknown message type {kind!r}; expected 'filter'")
+                raise FilterError(
+                    f"unknown message type {kind!r}; expected 'filter' or 'hot_window'"
+                )
             sub.filter = TradeFilter.parse(msg)
             self._offer(sub, encode({"type": "filter_ack", "filter": sub.filter.as_json()}))
         except (orjson.JSONDecodeError, FilterError) as exc:

@@ -141,3 +141,29 @@ def test_filter_parse_rejects_bad_values() -> None:
     assert flt.matches(t, "Bitcoin above 100k")
     assert not flt.matches(t, "Ether")
     assert not TradeFilter(min_notional=2_000_000).matches(t, "")
+
+
+async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
+    hub = make_hub()
+    chooser, everything = FakeSocket(), FakeSocket()
+    tasks = [asyncio.create_task(hub.serve(s)) for s in (chooser, everything)]  # type: ignore[arg-type]
+    for s in (chooser, everything):
+        await next_of(s, "snapshot")
+    cards = {w: [{"ticker": f"KX-{w}", "volume": 1}] for w in ("1m", "5m", "15m", "1h", "24h")}
+    hub.publish_hot(cards)
+    assert set((await next_of(chooser, "hot"))["hot"]) == set(cards)
+    await chooser.incoming.put('{"type":"hot_window","window":"15m"}')
+    assert (await next_of(chooser, "hot"))["hot"] == {"15m": cards["15m"]}  # at once
+    cards["15m"] = [{"ticker": "KX-new", "volume": 2}]
+    hub.publish_hot(cards)
+    assert (await next_of(chooser, "hot"))["hot"] == {"15m": cards["15m"]}
+    await next_of(everything, "hot")
+    assert set((await next_of(everything, "hot"))["hot"]) == set(cards)
+    await chooser.incoming.put('{"type":"hot_window","window":"2m"}')
+    assert "window must be one of" in (await next_of(chooser, "error"))["error"]
+    await chooser.incoming.put('{"type":"hot_window","window":null}')
+    assert set((await next_of(chooser, "hot"))["hot"]) == set(cards)
+    for task in tasks:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

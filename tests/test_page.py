@@ -178,13 +178,21 @@ def test_side_and_search_filters(page: Page, page_server: PageServer) -> None:
 
 def test_window_selector_reranks_grid(page: Page, page_server: PageServer) -> None:
     open_page(page, page_server)
+    page_server.wait_for_received(lambda m: m == {"type": "hot_window", "window": "5m"})
     for w in ("1h", "1m", "24h", "15m"):
         page.get_by_test_id(f"window-{w}").click()
         wait_for_order(page, [t for t, _ in HOT_ORDERS[w]])
         expect(page.get_by_test_id(f"window-{w}")).to_have_attribute("aria-pressed", "true")
-    # a hot update re-ranks the chosen window and drops markets that left it
+        # the server is told, so that it sends this window's updates only
+        page_server.wait_for_received(lambda m, w=w: m == {"type": "hot_window", "window": w})
+    # a hot update re-ranks the chosen window and drops markets that left it; it may carry
+    # that window only, and the others stay as they were
     update = hot({"15m": [("KXB-1", 9), ("KXZ-9", 8), ("KXC-1", 7)]})
-    page_server.send({"type": "hot", "hot": update})
+    page_server.send({"type": "hot", "hot": {"15m": update["15m"]}})
+    wait_for_order(page, ["KXB-1", "KXZ-9", "KXC-1"])
+    page.get_by_test_id("window-1h").click()
+    wait_for_order(page, [t for t, _ in HOT_ORDERS["1h"]])
+    page.get_by_test_id("window-15m").click()
     wait_for_order(page, ["KXB-1", "KXZ-9", "KXC-1"])
     expect(page.locator(CARDS).first.locator(".card-rank")).to_have_text("#1")
     expect(page.locator(CARDS).nth(1).locator(".card-title")).to_have_text("Market KXZ-9")

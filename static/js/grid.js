@@ -53,11 +53,18 @@ export class HotGrid {
     if (!WINDOWS.includes(w)) return;
     this.window = w;
     this.dirty = true;
+    this.onWindow?.(w);
     this.onDirty?.();
   }
 
   setHot(hot) {
     this.hot = hot || {};
+    this.dirty = true;
+  }
+
+  // a `hot` message may carry only the window this page asked for
+  mergeHot(hot) {
+    this.hot = { ...this.hot, ...(hot || {}) };
     this.dirty = true;
   }
 

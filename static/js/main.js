@@ -27,6 +27,7 @@ class Page {
     const schedule = () => this.schedule();
     for (const p of this.parts) p.onDirty = schedule;
     this.tape.onFilter = (f) => this.sendFilter(f);
+    this.grid.onWindow = (w) => this.sendHotWindow(w);
   }
 
   schedule() {
@@ -72,6 +73,7 @@ class Page {
       this.status.setLink("open");
       this.schedule();
       if (this.tape.filter !== EMPTY_FILTER) this.sendFilter(this.tape.filter);
+      this.sendHotWindow(this.grid.window); // hot updates for the window on show only
     });
     ws.addEventListener("message", (ev) => {
       if (this.ws !== ws) return;
@@ -109,6 +111,11 @@ class Page {
     this.ws.send(JSON.stringify({ type: "filter", ...f }));
   }
 
+  sendHotWindow(w) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(JSON.stringify({ type: "hot_window", window: w }));
+  }
+
   handle(msg) {
     this.messages += 1;
     switch (msg.type) {
@@ -133,7 +140,7 @@ class Page {
         this.chart.setViews(msg.hour, msg.day);
         break;
       case "hot":
-        this.grid.setHot(msg.hot);
+        this.grid.mergeHot(msg.hot);
         break;
       case "status":
         this.status.setStatus(msg.status);
