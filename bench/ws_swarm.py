@@ -44,6 +44,7 @@ TRADES_PREFIX = b'{"type":"trades"'
 SNAPSHOT_PREFIX = b'{"type":"snapshot"'
 ROW_SEP = b'],["'  # between two trade rows (trade ids are strings)
 TITLES_KEY = b',"titles":'  # the rows come before the titles
+HOT_WINDOW = b'{"type":"hot_window","window":"5m"}'
 CONNECT_BATCH = 50
 
 
@@ -197,6 +198,8 @@ class StreamClient(asyncio.Protocol):
                 self._latencies.record(trades, received)
                 self.ids.extend(t["id"] for t in trades)
         elif msg.startswith(SNAPSHOT_PREFIX) and not self.snapshot.done():
+            # like the page: hot updates for the one window on show
+            self._send(masked_frame(OP_TEXT, HOT_WINDOW))
             self.snapshot.set_result(None)
 
     def _send(self, data: bytes) -> None:
