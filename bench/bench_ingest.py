@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--markets", type=int, default=2_000)
     p.add_argument("--sample", type=int, default=3, help="clients that check every trade id")
     p.add_argument("--raw-rows", type=int, default=None, help="rows for the raw rate (0: skip)")
-    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--runs", type=int, default=3)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
