@@ -53,8 +53,8 @@ RANK_FIELDS = {"volume": 0, "notional": 1, "trades": 2}
 SPARK_MINUTES = 60
 
 # per-row bookkeeping in one array('q')
-LAST_TRADE, EXPIRES = range(2)
-META = 2
+LAST_TRADE, EXPIRES, LAST_ADD = range(3)
+META = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,7 @@ class Aggregator:
         self._sums = SumTable(len(WINDOWS))
         self._meta = array("q")
         self._heap: list[tuple[int, int]] = []
+        self._adds = 0  # trades added so far: stamps when a market last changed
         self._large: list[tuple[int, str, Trade]] = []
 
     # ---- input ---------------------------------------------------------------------------
@@ -149,6 +150,8 @@ class Aggregator:
         m = row * META
         if packed > meta[m + LAST_TRADE]:
             meta[m + LAST_TRADE] = packed
+        self._adds += 1
+        meta[m + LAST_ADD] = self._adds
         # the market leaves the board when its newest hour bucket leaves the 24h window
         # one heap entry per market: a later expiry is recorded here and re-pushed when the
         # earlier entry comes due
@@ -262,6 +265,12 @@ class Aggregator:
             out[:lead] = [before] * lead
         return [p for p in out if p is not None]
 
+    def changed_at(self, ticker: str) -> int:
+        """A stamp that differs whenever a trade was added to ``ticker`` (-1: not held): with
+        the current minute it says whether a sparkline computed earlier still holds."""
+        row = self._index.get(ticker)
+        return -1 if row is None else self._meta[row * META + LAST_ADD]
+
     def large_trades(self, limit: int = 50) -> list[Trade]:
         """Trades of at least ``large_trade_min_notional``, newest (by exchange time) first."""
         return [t for _, _, t in reversed(self._large[-limit:])] if limit > 0 else []
@@ -290,7 +299,7 @@ class Aggregator:
             self._sums.grow(row + 1)
             self._meta.frombytes(bytes(META * 8))
         m = row * META
-        self._meta[m : m + META] = array("q", (NO_LAST, 0))
+        self._meta[m : m + META] = array("q", (NO_LAST, 0, 0))
         self._index[ticker] = row
         return row
 

@@ -82,6 +82,9 @@ class Board:
         self.hot_limit = hot_limit
         self._hot: dict[str, list[dict[str, Any]]] = {w: [] for w in WINDOWS}
         self._views: dict[str, dict[str, Any]] = {}
+        Spark = tuple[tuple[int, int], list[int]]
+        self._sparks: dict[str, Spark] = {}
+        self._sparks_next: dict[str, Spark] = {}
         self.last_tick_ms = 0.0  # how long the last tick took, for /api/stats
         self.ticks = 0
 
@@ -104,8 +107,16 @@ class Board:
             "vwap": m.vwap,
             "last_price": m.last_price,
             "first_price": m.first_price,
-            "spark": self._agg.sparkline(m.ticker) if spark else [],
+            "spark": self._spark(m.ticker) if spark else [],
         }
+
+    def _spark(self, ticker: str) -> list[int]:
+        """The sparkline, reused while the market has had no trade and the minute is the same."""
+        key = (self._agg.changed_at(ticker), self._agg.now_ms // 60_000)
+        hit = self._sparks.get(ticker)
+        spark = hit[1] if hit is not None and hit[0] == key else self._agg.sparkline(ticker)
+        self._sparks_next[ticker] = (key, spark)
+        return spark
 
     def hot(self, window: str, limit: int, by: str = "volume") -> list[dict[str, Any]]:
         return [self.card(m) for m in self._agg.hot(window, limit, by)]
@@ -152,7 +163,9 @@ class Board:
     def _compute(self, now_ms: int) -> None:
         self._agg.advance(now_ms)
         self._analytics.advance(now_ms)
+        self._sparks_next = {}
         self._hot = {w: self.hot(w, self.hot_limit) for w in WINDOWS}
+        self._sparks, self._sparks_next = self._sparks_next, {}  # keep what is on the board
         self._views = {mode: view_json(self._analytics.view(mode, now_ms)) for mode in MODES}
 
     def tick(self) -> None:

@@ -312,3 +312,18 @@ def test_sparse_markets_stay_exact_minute_by_minute() -> None:
         agg.advance(now)
         _compare(agg, fed, now, {f"S{i}" for i in range(5)})
     assert agg.market_count() == 0
+
+
+def test_changed_at_moves_with_every_trade_of_that_market_only() -> None:
+    agg = Aggregator()
+    assert agg.changed_at("KXA") == -1
+    feed(agg, trade("KXA", H0 + 65_000), trade("KXB", H0 + 66_000))
+    a, b = agg.changed_at("KXA"), agg.changed_at("KXB")
+    spark = agg.sparkline("KXA")
+    feed(agg, trade("KXB", H0 + 67_000))
+    assert agg.changed_at("KXA") == a and agg.changed_at("KXB") != b
+    feed(agg, trade("KXA", H0 + 5_000, price=7_000))  # late, in an earlier minute
+    assert agg.changed_at("KXA") != a
+    assert agg.sparkline("KXA") != spark
+    agg.advance(H0 + 25 * HOUR_MS)  # the market left the board
+    assert agg.changed_at("KXA") == -1
