@@ -2,18 +2,21 @@
 
 ``add_*`` never await: rows join a pending batch. One writer task owned by ``Database`` flushes
 the batch every ``flush_interval_ms`` or as soon as ``flush_rows`` are pending, in ONE
-transaction with ``executemany``. A failed flush is logged, counted and put back in front of the
-queue to be retried; nothing is dropped. Trades are deduplicated on ``trade_id`` only.
+transaction, many rows to an INSERT statement. A failed flush is logged, counted and put
+back in front of the queue to be retried; nothing is dropped. Trades are deduplicated on
+``trade_id`` only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +26,32 @@ from clock import Clock
 from db_schema import (
     INSERT_GAP,
     INSERT_RECOVERY,
-    INSERT_TRADE,
     TRADE_COLUMNS,
+    TRADES_PER_STATEMENT,
     UPSERT_MARKET,
     UPSERT_SERIES,
     connect,
     file_size,
+    insert_trades_sql,
 )
 from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
 
 log = logging.getLogger(__name__)
 
 PRUNE_CHUNK = 5_000
+
+
+async def insert_trades(conn: aiosqlite.Connection, rows: list[TradeRow]) -> None:
+    """INSERT OR IGNORE ``rows``, many to a statement (inside the caller's transaction)."""
+    step = TRADES_PER_STATEMENT
+    for i in range(0, len(rows), step):
+        chunk = rows[i : i + step]
+        await conn.execute(_insert_sql(len(chunk)), tuple(chain.from_iterable(chunk)))
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(n: int) -> str:
+    return insert_trades_sql(n)
 TradeRow = tuple[str, str, int, int, int, int, int]
 
 
@@ -222,7 +239,7 @@ class Database:
                 await conn.execute("BEGIN IMMEDIATE")
                 try:
                     if trades:
-                        await conn.executemany(INSERT_TRADE, trades)
+                        await insert_trades(conn, trades)
                     if markets:
                         await conn.executemany(UPSERT_MARKET, markets.values())
                     if series:

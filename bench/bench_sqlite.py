@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.common import median, report, synthetic_trades
-from database import TradeRow, trade_row
+from database import TradeRow, insert_trades, trade_row
 from db_schema import INSERT_TRADE, MIGRATIONS, WAL_CHECKPOINT_PAGES, connect
 
 BATCH = 1000
@@ -104,15 +104,15 @@ def layout_rates(ddl: str, levels: list[int], window: int) -> list[float]:
 
 
 async def raw_insert_rate(path: str | Path, n: int, batch: int = BATCH) -> float:
-    """Rows/s of batched ``executemany`` inserts through aiosqlite into the real schema at
-    ``path`` (created if needed), one transaction per ``batch`` rows."""
+    """Rows/s of batched inserts through aiosqlite into the real schema at ``path`` (created if
+    needed), one transaction per ``batch`` rows, with the statements the app's writer uses."""
     rows = _rows(n, seed=99, start_ms=0)
     conn = await connect(path)
     try:
         started = time.perf_counter()
         for i in range(0, n, batch):
             await conn.execute("BEGIN IMMEDIATE")
-            await conn.executemany(INSERT_TRADE, rows[i : i + batch])
+            await insert_trades(conn, rows[i : i + batch])
             await conn.execute("COMMIT")
         return n / (time.perf_counter() - started)
     finally:
