@@ -373,9 +373,7 @@ class Aggregator:
             del self._large[0]
 
 
-def _subtract_left(
-    sums: np.ndarray, slots: np.ndarray, span: int, old: int, new: int
-) -> None:
+def _subtract_left(sums: np.ndarray, slots: np.ndarray, span: int, old: int, new: int) -> None:
     """``sums`` (rows x NSUM) of a window ``span`` buckets long, current bucket ``old`` -> ``new``;
     ``slots`` is the rows x ring x SLOT table holding those buckets."""
     if new - old >= span:

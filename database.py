@@ -52,6 +52,8 @@ async def insert_trades(conn: aiosqlite.Connection, rows: list[TradeRow]) -> Non
 @functools.lru_cache(maxsize=64)
 def _insert_sql(n: int) -> str:
     return insert_trades_sql(n)
+
+
 TradeRow = tuple[str, str, int, int, int, int, int]
 
 

@@ -159,6 +159,8 @@ def insert_trades_sql(n: int) -> str:
     """One INSERT of ``n`` rows: its parameters are bound in one call and the rows are written
     in one step, with the GIL released, instead of a GIL hand-off per row (``executemany``)."""
     return INSERT_TRADE + ", (?, ?, ?, ?, ?, ?, ?)" * (n - 1)
+
+
 UPSERT_MARKET = """
     INSERT OR REPLACE INTO markets (ticker, event_ticker, series_ticker, title, subtitle, status,
         open_ts_ms, close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title, updated_ms)

@@ -251,17 +251,41 @@ def parse_odds_row(obj: dict[str, Any], recv_ms: int) -> list[OddsQuote]:
     out: list[OddsQuote] = []
     ml_home, ml_away = _opt_int(obj, "moneyline_home_odds"), _opt_int(obj, "moneyline_away_odds")
     if ml_home is not None or ml_away is not None:
-        out.append(OddsQuote(game_id, vendor, "moneyline", ml_home, ml_away, None, None, None,
-                             ts, recv_ms))
+        out.append(
+            OddsQuote(game_id, vendor, "moneyline", ml_home, ml_away, None, None, None, ts, recv_ms)
+        )
     spread = parse_tenths(obj.get("spread_home_value"))
     if spread is not None:
-        out.append(OddsQuote(game_id, vendor, "spread", _opt_int(obj, "spread_home_odds"),
-                             _opt_int(obj, "spread_away_odds"), spread, None, None, ts, recv_ms))
+        out.append(
+            OddsQuote(
+                game_id,
+                vendor,
+                "spread",
+                _opt_int(obj, "spread_home_odds"),
+                _opt_int(obj, "spread_away_odds"),
+                spread,
+                None,
+                None,
+                ts,
+                recv_ms,
+            )
+        )
     total = parse_tenths(obj.get("total_value"))
     if total is not None:
-        out.append(OddsQuote(game_id, vendor, "total", None, None, total,
-                             _opt_int(obj, "total_over_odds"), _opt_int(obj, "total_under_odds"),
-                             ts, recv_ms))
+        out.append(
+            OddsQuote(
+                game_id,
+                vendor,
+                "total",
+                None,
+                None,
+                total,
+                _opt_int(obj, "total_over_odds"),
+                _opt_int(obj, "total_under_odds"),
+                ts,
+                recv_ms,
+            )
+        )
     return out
 
 
@@ -275,8 +299,13 @@ class Team:
 
 
 def parse_team(obj: dict[str, Any]) -> Team:
-    return Team(int(obj["id"]), _team_abbr(obj), str(obj.get("full_name", "")),
-                str(obj.get("conference", "")), str(obj.get("division", "")))
+    return Team(
+        int(obj["id"]),
+        _team_abbr(obj),
+        str(obj.get("full_name", "")),
+        str(obj.get("conference", "")),
+        str(obj.get("division", "")),
+    )
 
 
 # ----- client ------------------------------------------------------------------------------------
@@ -301,8 +330,12 @@ class NbaClient:
         per_page: int = PER_PAGE_MAX,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s,
-                                       headers={"Authorization": api_key}, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout_s,
+            headers={"Authorization": api_key},
+            transport=transport,
+        )
         self._clock = clock
         self._prefix = prefix.rstrip("/")
         self._per_page = min(PER_PAGE_MAX, max(1, per_page))
@@ -338,7 +371,8 @@ class NbaClient:
                 if resp.status_code in (401, 403):
                     raise NbaAuthError(
                         f"balldontlie rejected the API key (HTTP {resp.status_code}) for {url}: "
-                        "check BALLDONTLIE_API_KEY (and that its tier includes this endpoint)")
+                        "check BALLDONTLIE_API_KEY (and that its tier includes this endpoint)"
+                    )
                 if resp.status_code != 429 and resp.status_code < 500:
                     raise NbaHttpError(resp.status_code, resp.text)
                 problem = f"HTTP {resp.status_code}"
@@ -392,8 +426,9 @@ class NbaClient:
         body = await self._get("/v1/box_scores/live", [])
         return [parse_live_box_score(r) for r in body["data"]]
 
-    async def odds(self, *, dates: Iterable[str] = (),
-                   game_ids: Iterable[int] = ()) -> list[OddsQuote]:
+    async def odds(
+        self, *, dates: Iterable[str] = (), game_ids: Iterable[int] = ()
+    ) -> list[OddsQuote]:
         """v2 odds by dates or by game ids (the spec requires one of the two)."""
         params: list[tuple[str, str | int]] = [("dates[]", d) for d in dates]
         params += [("game_ids[]", int(g)) for g in game_ids]

@@ -22,21 +22,63 @@ log = logging.getLogger(__name__)
 
 SERIES_KIND = {"KXNBAGAME": "game", "KXNBASPREAD": "spread", "KXNBATOTAL": "total"}
 
-TEAMS = frozenset({
-    "ATL", "BKN", "BOS", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW", "HOU", "IND", "LAC",
-    "LAL", "MEM", "MIA", "MIL", "MIN", "NOP", "NYK", "OKC", "ORL", "PHI", "PHX", "POR", "SAC",
-    "SAS", "TOR", "UTA", "WAS",
-})
+TEAMS = frozenset(
+    {
+        "ATL",
+        "BKN",
+        "BOS",
+        "CHA",
+        "CHI",
+        "CLE",
+        "DAL",
+        "DEN",
+        "DET",
+        "GSW",
+        "HOU",
+        "IND",
+        "LAC",
+        "LAL",
+        "MEM",
+        "MIA",
+        "MIL",
+        "MIN",
+        "NOP",
+        "NYK",
+        "OKC",
+        "ORL",
+        "PHI",
+        "PHX",
+        "POR",
+        "SAC",
+        "SAS",
+        "TOR",
+        "UTA",
+        "WAS",
+    }
+)
 """balldontlie's abbreviations. Kalshi's KXNBA-27 futures recording uses exactly these 30 too."""
 
 ALIASES = {
-    "BRK": "BKN", "BRO": "BKN", "CHO": "CHA", "GS": "GSW", "NO": "NOP", "NOR": "NOP", "NY": "NYK",
-    "PHO": "PHX", "SA": "SAS", "UTAH": "UTA", "WSH": "WAS",
+    "BRK": "BKN",
+    "BRO": "BKN",
+    "CHO": "CHA",
+    "GS": "GSW",
+    "NO": "NOP",
+    "NOR": "NOP",
+    "NY": "NYK",
+    "PHO": "PHX",
+    "SA": "SAS",
+    "UTAH": "UTA",
+    "WSH": "WAS",
 }
 """Other spellings seen at sportsbooks and older feeds, mapped to balldontlie's."""
 
-_MONTHS = {m: i for i, m in enumerate(
-    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
 _TICKER = re.compile(r"(KXNBA[A-Z]+)-(\d{2})([A-Z]{3})(\d{2})([A-Z]{4,8})(?:-([A-Z0-9.]+))?")
 
 
@@ -82,8 +124,9 @@ def parse_nba_ticker(ticker: str) -> NbaTicker:
         raise TickerError(f"bad month in {ticker!r}")
     away, home = _split_teams(pair)
     event = f"{series}-{yy}{mon}{dd}{pair}"
-    return NbaTicker(series, SERIES_KIND[series], event, f"20{yy}-{_MONTHS[mon]:02d}-{dd}",
-                     away, home, suffix)
+    return NbaTicker(
+        series, SERIES_KIND[series], event, f"20{yy}-{_MONTHS[mon]:02d}-{dd}", away, home, suffix
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +211,13 @@ def match_events(event_tickers: Iterable[str], games: Iterable[GameState]) -> Ma
         elif not candidates:
             unmatched.append(Unmatched(ticker, f"no game {t.away}@{t.home} on {t.date}"))
         else:
-            unmatched.append(Unmatched(ticker, f"{len(candidates)} games {t.away}@{t.home} "
-                                               f"on {t.date}"))
+            unmatched.append(
+                Unmatched(ticker, f"{len(candidates)} games {t.away}@{t.home} on {t.date}")
+            )
     for u in unmatched:
         log.warning("unmatched Kalshi NBA event %s: %s", u.event_ticker, u.reason)
     used = set(matched.values())
-    return MatchReport(matched, tuple(unmatched),
-                       tuple(g for g in game_ids if g not in used))
+    return MatchReport(matched, tuple(unmatched), tuple(g for g in game_ids if g not in used))
 
 
 def match_event_infos(events: Iterable[EventInfo], games: Iterable[GameState]) -> MatchReport:

@@ -50,8 +50,15 @@ def _odds_key(q: OddsQuote) -> tuple[object, ...]:
 class NbaPoller:
     """``dates()`` says which US dates to follow (e.g. today and yesterday near midnight)."""
 
-    def __init__(self, client: NbaClient, clock: Clock, sleeper: Sleeper,
-                 dates: Callable[[], list[str]], *, tier: str = "goat") -> None:
+    def __init__(
+        self,
+        client: NbaClient,
+        clock: Clock,
+        sleeper: Sleeper,
+        dates: Callable[[], list[str]],
+        *,
+        tier: str = "goat",
+    ) -> None:
         if tier not in TIERS:
             raise ValueError(f"unknown balldontlie tier {tier!r}; one of {sorted(TIERS)}")
         self.plan = TIERS[tier]
@@ -125,16 +132,19 @@ class NbaPoller:
             except NbaError as exc:
                 self.errors[source] += 1
                 self._slowdown[source] = min(MAX_SLOWDOWN, self._slowdown[source] * 2)
-                log.warning("balldontlie %s poll failed (%s); interval now %d ms", source, exc,
-                            self.interval_ms(source))
+                log.warning(
+                    "balldontlie %s poll failed (%s); interval now %d ms",
+                    source,
+                    exc,
+                    self.interval_ms(source),
+                )
             else:
                 self._slowdown[source] = 1
                 self.last_ok_ms[source] = self._clock.now_ms()
             self._next[source] = now + self.interval_ms(source)
         return out
 
-    async def run(self, emit: Callable[[GameState | OddsQuote], None],
-                  stop: asyncio.Event) -> None:
+    async def run(self, emit: Callable[[GameState | OddsQuote], None], stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; auth failure on scores propagates."""
         while not stop.is_set():
             for item in await self.poll_due():

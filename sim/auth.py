@@ -44,8 +44,7 @@ MISSING_KEY = _err("key_id_is_missing_from_headers", "key id is missing from hea
 MISSING_TIMESTAMP = _err("timestamp_is_missing_from_headers", "timestamp is missing from headers")
 EXPIRED = _err("header_timestamp_expired", "header timestamp expired")
 UNKNOWN_KEY = _err("authentication_error", "authentication_error", "NOT_FOUND")
-BAD_SIGNATURE = _err("authentication_error", "authentication_error",
-                     "INCORRECT_API_KEY_SIGNATURE")
+BAD_SIGNATURE = _err("authentication_error", "authentication_error", "INCORRECT_API_KEY_SIGNATURE")
 
 
 class Verifier:
@@ -59,8 +58,10 @@ class Verifier:
         self._clock = clock
 
     def has_credentials(self, headers: Mapping[str, str]) -> bool:
-        return any(h in headers for h in ("kalshi-access-key", "kalshi-access-signature",
-                                          "kalshi-access-timestamp"))
+        return any(
+            h in headers
+            for h in ("kalshi-access-key", "kalshi-access-signature", "kalshi-access-timestamp")
+        )
 
     def check(self, headers: Mapping[str, str], method: str, path: str) -> AuthFailure | str:
         """The key id when the request is signed correctly, else the failure to send."""
@@ -82,10 +83,14 @@ class Verifier:
             return UNKNOWN_KEY
         try:
             raw = base64.b64decode(sig, validate=True)
-            key.verify(raw, f"{ts}{method.upper()}{path}".encode(),
-                       padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                   salt_length=padding.PSS.DIGEST_LENGTH),
-                       hashes.SHA256())
+            key.verify(
+                raw,
+                f"{ts}{method.upper()}{path}".encode(),
+                padding.PSS(
+                    mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH
+                ),
+                hashes.SHA256(),
+            )
         except (InvalidSignature, binascii.Error, ValueError):
             log.info("bad signature for key %s on %s %s", key_id, method, path)
             return BAD_SIGNATURE

@@ -39,8 +39,15 @@ def _iso(ms: int) -> str:
 
 def team_json(abbr: str) -> dict[str, Any]:
     tid, ab, city, name, conf, div = TEAM_BY_ABBR[abbr]
-    return {"id": tid, "conference": conf, "division": div, "city": city, "name": name,
-            "full_name": f"{city} {name}", "abbreviation": ab}
+    return {
+        "id": tid,
+        "conference": conf,
+        "division": div,
+        "city": city,
+        "name": name,
+        "full_name": f"{city} {name}",
+        "abbreviation": ab,
+    }
 
 
 def _status_text(g: GameState) -> tuple[str, str]:
@@ -52,8 +59,11 @@ def _status_text(g: GameState) -> tuple[str, str]:
     if g.status is GameStatus.FINAL:
         ot = g.period - 4
         return ("Final" if ot <= 0 else "Final/OT" if ot == 1 else f"Final/{ot}OT"), "Final"
-    label = f"{_ORDINAL[g.period]} Qtr" if g.period <= 4 else (
-        "OT" if g.period == 5 else f"{g.period - 4}OT")
+    label = (
+        f"{_ORDINAL[g.period]} Qtr"
+        if g.period <= 4
+        else ("OT" if g.period == 5 else f"{g.period - 4}OT")
+    )
     return label, f"{g.seconds_left // 60}:{g.seconds_left % 60:02d}"
 
 
@@ -65,19 +75,33 @@ def _season(date: str) -> int:
 def game_json(g: GameState) -> dict[str, Any]:
     status, clock = _status_text(g)
     return {
-        "id": g.game_id, "date": g.date, "season": _season(g.date), "status": status,
-        "period": g.period, "time": clock, "period_detail": status,
-        "datetime": _iso(g.start_ms) if g.start_ms is not None else None, "postseason": False,
-        "home_team_score": g.home_score, "visitor_team_score": g.away_score,
-        "home_team": team_json(g.home), "visitor_team": team_json(g.away), "ist_stage": None,
+        "id": g.game_id,
+        "date": g.date,
+        "season": _season(g.date),
+        "status": status,
+        "period": g.period,
+        "time": clock,
+        "period_detail": status,
+        "datetime": _iso(g.start_ms) if g.start_ms is not None else None,
+        "postseason": False,
+        "home_team_score": g.home_score,
+        "visitor_team_score": g.away_score,
+        "home_team": team_json(g.home),
+        "visitor_team": team_json(g.away),
+        "ist_stage": None,
     }
 
 
 def box_json(g: GameState) -> dict[str, Any]:
     status, clock = _status_text(g)
     return {
-        "date": g.date, "season": _season(g.date), "status": status, "period": g.period,
-        "time": clock, "postseason": False, "home_team_score": g.home_score,
+        "date": g.date,
+        "season": _season(g.date),
+        "status": status,
+        "period": g.period,
+        "time": clock,
+        "postseason": False,
+        "home_team_score": g.home_score,
         "visitor_team_score": g.away_score,
         "home_team": {"team": team_json(g.home), "players": []},
         "visitor_team": {"team": team_json(g.away), "players": []},
@@ -94,19 +118,39 @@ def _line(tenths: int | None) -> str | None:
 def odds_rows(quotes: list[OddsQuote]) -> list[dict[str, Any]]:
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for q in quotes:
-        row = rows.setdefault((q.game_id, q.vendor), {
-            "id": 0, "game_id": q.game_id, "vendor": q.vendor, "spread_home_value": None,
-            "spread_home_odds": None, "spread_away_value": None, "spread_away_odds": None,
-            "moneyline_home_odds": None, "moneyline_away_odds": None, "total_value": None,
-            "total_over_odds": None, "total_under_odds": None, "updated_at": _iso(q.ts_ms)})
+        row = rows.setdefault(
+            (q.game_id, q.vendor),
+            {
+                "id": 0,
+                "game_id": q.game_id,
+                "vendor": q.vendor,
+                "spread_home_value": None,
+                "spread_home_odds": None,
+                "spread_away_value": None,
+                "spread_away_odds": None,
+                "moneyline_home_odds": None,
+                "moneyline_away_odds": None,
+                "total_value": None,
+                "total_over_odds": None,
+                "total_under_odds": None,
+                "updated_at": _iso(q.ts_ms),
+            },
+        )
         if q.market == "moneyline":
             row.update(moneyline_home_odds=q.home_odds, moneyline_away_odds=q.away_odds)
         elif q.market == "spread" and q.line_tenths is not None:
-            row.update(spread_home_value=_line(q.line_tenths), spread_home_odds=q.home_odds,
-                       spread_away_value=_line(-q.line_tenths), spread_away_odds=q.away_odds)
+            row.update(
+                spread_home_value=_line(q.line_tenths),
+                spread_home_odds=q.home_odds,
+                spread_away_value=_line(-q.line_tenths),
+                spread_away_odds=q.away_odds,
+            )
         elif q.market == "total":
-            row.update(total_value=_line(q.line_tenths), total_over_odds=q.over_odds,
-                       total_under_odds=q.under_odds)
+            row.update(
+                total_value=_line(q.line_tenths),
+                total_over_odds=q.over_odds,
+                total_under_odds=q.under_odds,
+            )
         row["updated_at"] = max(row["updated_at"], _iso(q.ts_ms))
     out = sorted(rows.values(), key=lambda r: (r["game_id"], r["vendor"]))
     for i, r in enumerate(out, 1):
@@ -134,8 +178,15 @@ def _page(rows: list[dict[str, Any]], request: Request) -> JSONResponse:
 
 
 class SimBalldontlie:
-    def __init__(self, api_key: str, seed: int, clock: Clock, games: NightSim | None = None,
-                 *, rate_limit_per_min: int = 600) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        seed: int,
+        clock: Clock,
+        games: NightSim | None = None,
+        *,
+        rate_limit_per_min: int = 600,
+    ) -> None:
         self.api_key = api_key
         self.seed = seed
         self._clock = clock
@@ -205,8 +256,11 @@ class SimBalldontlie:
         if (denied := self._gate(request)) is not None:
             return denied
         dates = set(request.query_params.getlist("dates[]"))
-        rows = [game_json(g) for g in sorted(self.games.states(), key=lambda s: s.game_id)
-                if not dates or g.date in dates]
+        rows = [
+            game_json(g)
+            for g in sorted(self.games.states(), key=lambda s: s.game_id)
+            if not dates or g.date in dates
+        ]
         return _page(rows, request)
 
     async def _game(self, request: Request) -> JSONResponse:
@@ -220,8 +274,11 @@ class SimBalldontlie:
     async def _box_live(self, request: Request) -> JSONResponse:
         if (denied := self._gate(request)) is not None:
             return denied
-        live = [box_json(g) for g in self.games.states()
-                if g.status in (GameStatus.LIVE, GameStatus.HALFTIME)]
+        live = [
+            box_json(g)
+            for g in self.games.states()
+            if g.status in (GameStatus.LIVE, GameStatus.HALFTIME)
+        ]
         return JSONResponse({"data": live})
 
     async def _odds(self, request: Request) -> JSONResponse:
@@ -266,8 +323,7 @@ class SimBalldontlie:
 
 
 async def _main(args: argparse.Namespace) -> None:
-    sim = SimBalldontlie(args.api_key, args.seed, SystemClock(),
-                         rate_limit_per_min=args.rate_limit)
+    sim = SimBalldontlie(args.api_key, args.seed, SystemClock(), rate_limit_per_min=args.rate_limit)
     await sim.start(args.host, args.port)
     print(f"READY url={sim.url}", flush=True)
     try:

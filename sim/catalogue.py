@@ -11,9 +11,36 @@ from models import SeriesInfo
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 NBA_TEAMS = (
-    "ATL", "BOS", "BKN", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW", "HOU", "IND", "LAC",
-    "LAL", "MEM", "MIA", "MIL", "MIN", "NOP", "NYK", "OKC", "ORL", "PHI", "PHX", "POR", "SAC",
-    "SAS", "TOR", "UTA", "WAS",
+    "ATL",
+    "BOS",
+    "BKN",
+    "CHA",
+    "CHI",
+    "CLE",
+    "DAL",
+    "DEN",
+    "DET",
+    "GSW",
+    "HOU",
+    "IND",
+    "LAC",
+    "LAL",
+    "MEM",
+    "MIA",
+    "MIL",
+    "MIN",
+    "NOP",
+    "NYK",
+    "OKC",
+    "ORL",
+    "PHI",
+    "PHX",
+    "POR",
+    "SAC",
+    "SAS",
+    "TOR",
+    "UTA",
+    "WAS",
 )
 DAY_MS = 86_400_000
 
@@ -22,15 +49,50 @@ class Market:
     """One market's mutable state; prices in centicents, sizes in hundredths."""
 
     __slots__ = (
-        "book_no", "book_yes", "close_ms", "created_ms", "determined_ms", "event_ticker",
-        "floor_strike", "index", "last_price", "market_id", "no_sub_title", "open_interest",
-        "open_ms", "result", "series_ticker", "settled_ms", "settlement_value", "status",
-        "strike_type", "subtitle", "tick", "ticker", "title", "volume", "yes_sub_title",
+        "book_no",
+        "book_yes",
+        "close_ms",
+        "created_ms",
+        "determined_ms",
+        "event_ticker",
+        "floor_strike",
+        "index",
+        "last_price",
+        "market_id",
+        "no_sub_title",
+        "open_interest",
+        "open_ms",
+        "result",
+        "series_ticker",
+        "settled_ms",
+        "settlement_value",
+        "status",
+        "strike_type",
+        "subtitle",
+        "tick",
+        "ticker",
+        "title",
+        "volume",
+        "yes_sub_title",
     )
 
-    def __init__(self, *, index: int, ticker: str, event_ticker: str, series_ticker: str,
-                 title: str, yes_sub_title: str, no_sub_title: str, floor_strike: str | None,
-                 strike_type: str, tick: int, market_id: str, open_ms: int, close_ms: int) -> None:
+    def __init__(
+        self,
+        *,
+        index: int,
+        ticker: str,
+        event_ticker: str,
+        series_ticker: str,
+        title: str,
+        yes_sub_title: str,
+        no_sub_title: str,
+        floor_strike: str | None,
+        strike_type: str,
+        tick: int,
+        market_id: str,
+        open_ms: int,
+        close_ms: int,
+    ) -> None:
         self.index = index
         self.ticker = ticker
         self.event_ticker = event_ticker
@@ -92,16 +154,32 @@ SERIES: tuple[SeriesDef, ...] = tuple(
         ("KXNBAGAME", "Professional Basketball Game", "Sports", "quadratic", 1_000_000, "custom"),
         ("KXNBASPREAD", "Pro Basketball Spread", "Sports", "quadratic", 1_000_000, "custom"),
         ("KXNBATOTAL", "Pro Basketball Total Points", "Sports", "quadratic", 1_000_000, "custom"),
-        ("KXHIGHNY", "Highest temperature in NYC", "Climate and Weather", "quadratic", 1_000_000,
-         "daily"),
-        ("KXBTC", "Bitcoin price range", "Crypto", "quadratic_with_maker_fees", 500_000,
-         "hourly"),
-        ("KXCPI", "CPI month over month", "Economics", "quadratic_with_maker_fees", 1_000_000,
-         "monthly"),
-        ("KXFED", "Fed funds rate", "Economics", "quadratic_with_maker_fees", 1_000_000,
-         "custom"),
-        ("KXAPPROVAL", "Presidential approval rating", "Politics", "quadratic", 1_000_000,
-         "weekly"),
+        (
+            "KXHIGHNY",
+            "Highest temperature in NYC",
+            "Climate and Weather",
+            "quadratic",
+            1_000_000,
+            "daily",
+        ),
+        ("KXBTC", "Bitcoin price range", "Crypto", "quadratic_with_maker_fees", 500_000, "hourly"),
+        (
+            "KXCPI",
+            "CPI month over month",
+            "Economics",
+            "quadratic_with_maker_fees",
+            1_000_000,
+            "monthly",
+        ),
+        ("KXFED", "Fed funds rate", "Economics", "quadratic_with_maker_fees", 1_000_000, "custom"),
+        (
+            "KXAPPROVAL",
+            "Presidential approval rating",
+            "Politics",
+            "quadratic",
+            1_000_000,
+            "weekly",
+        ),
         ("KXSENATE", "Senate control", "Politics", "quadratic", 1_000_000, "custom"),
     )
 )
@@ -133,8 +211,9 @@ def _nba_game(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[M
     p_home = rng.randint(15, 85) * 100
     title = f"{away} at {home} Winner?"
     mk = [
-        MarketDef(f"{ev}-{team}", title, team, team, None, "", 100, p if team == home else
-                  10_000 - p)
+        MarketDef(
+            f"{ev}-{team}", title, team, team, None, "", 100, p if team == home else 10_000 - p
+        )
         for team, p in ((away, p_home), (home, p_home))
     ]
     return EventDef(ev, "KXNBAGAME", title, f"{away} at {home}", "Sports", True), mk
@@ -148,10 +227,18 @@ def _nba_spread(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list
     mk = []
     for i in range(3):
         pts = base + 3 * i
-        mk.append(MarketDef(f"{ev}-{home}{pts}", f"{home} wins by over {pts - 0.5} points?",
-                            f"{home} wins by over {pts - 0.5} Points",
-                            f"{home} wins by over {pts - 0.5} Points", f"{pts - 0.5}", "greater",
-                            100, _clamp_mid(6_000 - 1_500 * i + rng.randint(-8, 8) * 100, 100)))
+        mk.append(
+            MarketDef(
+                f"{ev}-{home}{pts}",
+                f"{home} wins by over {pts - 0.5} points?",
+                f"{home} wins by over {pts - 0.5} Points",
+                f"{home} wins by over {pts - 0.5} Points",
+                f"{pts - 0.5}",
+                "greater",
+                100,
+                _clamp_mid(6_000 - 1_500 * i + rng.randint(-8, 8) * 100, 100),
+            )
+        )
     return EventDef(ev, "KXNBASPREAD", title, f"{away} at {home}", "Sports", False), mk
 
 
@@ -163,10 +250,18 @@ def _nba_total(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[
     mk = []
     for i in range(3):
         pts = base + 5 * i
-        mk.append(MarketDef(f"{ev}-{pts}", f"Over {pts - 0.5} points scored?",
-                            f"Over {pts - 0.5} points scored", f"Over {pts - 0.5} points scored",
-                            f"{pts - 0.5}", "greater", 100,
-                            _clamp_mid(7_000 - 2_000 * i + rng.randint(-5, 5) * 100, 100)))
+        mk.append(
+            MarketDef(
+                f"{ev}-{pts}",
+                f"Over {pts - 0.5} points scored?",
+                f"Over {pts - 0.5} points scored",
+                f"Over {pts - 0.5} points scored",
+                f"{pts - 0.5}",
+                "greater",
+                100,
+                _clamp_mid(7_000 - 2_000 * i + rng.randint(-5, 5) * 100, 100),
+            )
+        )
     return EventDef(ev, "KXNBATOTAL", title, f"{away} at {home}", "Sports", False), mk
 
 
@@ -176,11 +271,21 @@ def _high_ny(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[Ma
     mk = []
     for i in range(6):
         a = lo + 2 * i
-        mk.append(MarketDef(f"{ev}-B{a}.5", "Highest temperature in NYC today?",
-                            f"{a}° to {a + 1}°", f"{a}° to {a + 1}°", f"{a}", "between", 100,
-                            _clamp_mid(rng.randint(3, 40) * 100, 100)))
-    return EventDef(ev, "KXHIGHNY", "Highest temperature in NYC today?", "", "Climate and Weather",
-                    True), mk
+        mk.append(
+            MarketDef(
+                f"{ev}-B{a}.5",
+                "Highest temperature in NYC today?",
+                f"{a}° to {a + 1}°",
+                f"{a}° to {a + 1}°",
+                f"{a}",
+                "between",
+                100,
+                _clamp_mid(rng.randint(3, 40) * 100, 100),
+            )
+        )
+    return EventDef(
+        ev, "KXHIGHNY", "Highest temperature in NYC today?", "", "Climate and Weather", True
+    ), mk
 
 
 def _btc(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[MarketDef]]:
@@ -190,38 +295,74 @@ def _btc(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[Market
     mk = []
     for i in range(8):
         low = centre + (i - 4) * 500
-        mk.append(MarketDef(f"{ev}-B{low + 250}", f"Bitcoin price at {hour}:00 EDT?",
-                            f"${low:,} to {low + 499.99:,.2f}", f"${low:,} to {low + 499.99:,.2f}",
-                            f"{low}", "between", 10,
-                            _clamp_mid(rng.randint(20, 2_500) * 10, 10)))
+        mk.append(
+            MarketDef(
+                f"{ev}-B{low + 250}",
+                f"Bitcoin price at {hour}:00 EDT?",
+                f"${low:,} to {low + 499.99:,.2f}",
+                f"${low:,} to {low + 499.99:,.2f}",
+                f"{low}",
+                "between",
+                10,
+                _clamp_mid(rng.randint(20, 2_500) * 10, 10),
+            )
+        )
     return EventDef(ev, "KXBTC", f"Bitcoin price range at {hour}:00 EDT", "", "Crypto", True), mk
 
 
 def _cpi(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[MarketDef]]:
     t = time.gmtime(day_ms // 1000 + 30 * 86_400 * (n % 6))
     ev = f"KXCPI-{t.tm_year % 100:02d}{MONTHS[t.tm_mon - 1]}"
-    mk = [MarketDef(f"{ev}-T{v / 10:.1f}", "CPI month over month?", f"Above {v / 10:.1f}%",
-                    f"Above {v / 10:.1f}%", f"{v / 10:.1f}", "greater", 100,
-                    _clamp_mid(9_000 - 1_800 * i, 100))
-          for i, v in enumerate(range(0, 5))]
+    mk = [
+        MarketDef(
+            f"{ev}-T{v / 10:.1f}",
+            "CPI month over month?",
+            f"Above {v / 10:.1f}%",
+            f"Above {v / 10:.1f}%",
+            f"{v / 10:.1f}",
+            "greater",
+            100,
+            _clamp_mid(9_000 - 1_800 * i, 100),
+        )
+        for i, v in enumerate(range(0, 5))
+    ]
     return EventDef(ev, "KXCPI", "CPI month over month", "", "Economics", False), mk
 
 
 def _fed(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[MarketDef]]:
     t = time.gmtime(day_ms // 1000 + 45 * 86_400 * (n % 8))
     ev = f"KXFED-{t.tm_year % 100:02d}{MONTHS[t.tm_mon - 1]}"
-    mk = [MarketDef(f"{ev}-T{r / 100:.2f}", "Fed funds upper bound?", f"Above {r / 100:.2f}%",
-                    f"Above {r / 100:.2f}%", f"{r / 100:.2f}", "greater", 100,
-                    _clamp_mid(9_500 - 2_200 * i, 100))
-          for i, r in enumerate(range(350, 475, 25))]
+    mk = [
+        MarketDef(
+            f"{ev}-T{r / 100:.2f}",
+            "Fed funds upper bound?",
+            f"Above {r / 100:.2f}%",
+            f"Above {r / 100:.2f}%",
+            f"{r / 100:.2f}",
+            "greater",
+            100,
+            _clamp_mid(9_500 - 2_200 * i, 100),
+        )
+        for i, r in enumerate(range(350, 475, 25))
+    ]
     return EventDef(ev, "KXFED", "Fed funds rate after the meeting", "", "Economics", False), mk
 
 
 def _approval(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[MarketDef]]:
     ev = f"KXAPPROVAL-{date_code(day_ms + 7 * DAY_MS * (n % 10))}"
-    mk = [MarketDef(f"{ev}-T{v}", "Approval rating above?", f"Above {v}%", f"Above {v}%",
-                    f"{v}", "greater", 100, _clamp_mid(9_000 - 2_000 * i, 100))
-          for i, v in enumerate(range(40, 48, 2))]
+    mk = [
+        MarketDef(
+            f"{ev}-T{v}",
+            "Approval rating above?",
+            f"Above {v}%",
+            f"Above {v}%",
+            f"{v}",
+            "greater",
+            100,
+            _clamp_mid(9_000 - 2_000 * i, 100),
+        )
+        for i, v in enumerate(range(40, 48, 2))
+    ]
     return EventDef(ev, "KXAPPROVAL", "Presidential approval rating", "", "Politics", False), mk
 
 
@@ -229,14 +370,25 @@ def _senate(rng: random.Random, day_ms: int, n: int) -> tuple[EventDef, list[Mar
     year = 26 + 2 * (n % 4)
     ev = f"KXSENATE-{year}"
     p = rng.randint(30, 70) * 100
-    mk = [MarketDef(f"{ev}-{party}", "Which party will control the Senate?", party, party,
-                    None, "", 100, q) for party, q in (("R", p), ("D", 10_000 - p))]
+    mk = [
+        MarketDef(
+            f"{ev}-{party}", "Which party will control the Senate?", party, party, None, "", 100, q
+        )
+        for party, q in (("R", p), ("D", 10_000 - p))
+    ]
     return EventDef(ev, "KXSENATE", f"Senate control after 20{year}", "", "Politics", True), mk
 
 
 BUILDERS: tuple[tuple[Builder, int], ...] = (
-    (_nba_game, 6), (_nba_spread, 4), (_nba_total, 4), (_high_ny, 1), (_btc, 2), (_cpi, 1),
-    (_fed, 1), (_approval, 1), (_senate, 1),
+    (_nba_game, 6),
+    (_nba_spread, 4),
+    (_nba_total, 4),
+    (_high_ny, 1),
+    (_btc, 2),
+    (_cpi, 1),
+    (_fed, 1),
+    (_approval, 1),
+    (_senate, 1),
 )
 
 

@@ -40,11 +40,15 @@ class Connection:
             return
         self._queue.append(frame)
         if len(self._queue) > MAX_QUEUED:
-            log.warning("client %s too slow: %d frames queued, dropping it", self.ws.client,
-                        len(self._queue))
+            log.warning(
+                "client %s too slow: %d frames queued, dropping it",
+                self.ws.client,
+                len(self._queue),
+            )
             self._queue.clear()
-            self._queue.append(dumps({"type": "error", "msg": {
-                "code": 25, "msg": "Subscription buffer overflow"}}))
+            self._queue.append(
+                dumps({"type": "error", "msg": {"code": 25, "msg": "Subscription buffer overflow"}})
+            )
             self.abort()
             return
         self._wake.set()

@@ -45,26 +45,38 @@ TICK_S = 0.01
 
 
 class SimExchange:
-    def __init__(self, *, key_id: str, public_key_pem: bytes, seed: int = 1,
-                 rate: float = 50.0, n_markets: int = 300, clock: Clock | None = None,
-                 require_auth: bool = True, rate_limit_per_s: float = 20.0,
-                 rate_limit_burst: int = 100, night: NightSim | None = None,
-                 id_salt: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        key_id: str,
+        public_key_pem: bytes,
+        seed: int = 1,
+        rate: float = 50.0,
+        n_markets: int = 300,
+        clock: Clock | None = None,
+        require_auth: bool = True,
+        rate_limit_per_s: float = 20.0,
+        rate_limit_burst: int = 100,
+        night: NightSim | None = None,
+        id_salt: int = 0,
+    ) -> None:
         """With a ``night`` the NBA events are its games, priced from its fair values and
         settled on its scores; the emit loop (or ``emit_trades``) steps it with this clock.
         ``id_salt`` gives the trade ids a fresh space (an exchange restarted with its seed)."""
         self._clock: Clock = clock or SystemClock()
         self._rate = rate
         now = self._clock.now_ms()
-        self._model = MarketModel(seed=seed, n_markets=n_markets, start_ms=now,
-                                  random_nba=night is None, id_salt=id_salt)
+        self._model = MarketModel(
+            seed=seed, n_markets=n_markets, start_ms=now, random_nba=night is None, id_salt=id_salt
+        )
         self.nba: NbaMarkets | None = None
         if night is not None:
             self.nba = NbaMarkets(self._model, night, seed=seed, now_ms=now)
         self._verifier = Verifier({key_id: public_key_pem}, self._clock) if require_auth else None
         self._limiter = RateLimiter(rate_limit_per_s, rate_limit_burst, self._clock)
-        self.faults = Faults(on_drop=self._drop_all, on_skip_seq=self._skip_seq,
-                             on_malformed=self._malformed)
+        self.faults = Faults(
+            on_drop=self._drop_all, on_skip_seq=self._skip_seq, on_malformed=self._malformed
+        )
         self._conns: set[Connection] = set()
         self._clients_changed = asyncio.Event()
         self._server: uvicorn.Server | None = None
@@ -98,9 +110,15 @@ class SimExchange:
         self.port = sock.getsockname()[1]
         self.rest_url = f"http://{host}:{self.port}/trade-api/v2"
         self.ws_url = f"ws://{host}:{self.port}{WS_PATH}"
-        config = uvicorn.Config(app, ws="websockets-sansio", ws_ping_interval=None,
-                                ws_per_message_deflate=False, lifespan="off",
-                                log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app,
+            ws="websockets-sansio",
+            ws_ping_interval=None,
+            ws_per_message_deflate=False,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+        )
         server = uvicorn.Server(config)
         self._server = server
         serve = asyncio.create_task(server.serve(sockets=[sock]))
@@ -230,8 +248,9 @@ class SimExchange:
                             yes_leg = s.use_yes and not ev.yes_side
                             body = bodies.get(yes_leg)
                             if body is None:
-                                body = bodies[yes_leg] = self._delta_body(m.ticker, m.market_id,
-                                                                          ev, yes_leg)
+                                body = bodies[yes_leg] = self._delta_body(
+                                    m.ticker, m.market_id, ev, yes_leg
+                                )
                             c.push(data_frame("orderbook_delta", s.sid, seq, body))
             elif type(ev) is TickerEv:
                 self._push_ticker(conns, ev)
@@ -242,8 +261,9 @@ class SimExchange:
                     for s in c.session.by_channel["market_lifecycle_v2"]:
                         if s.tickers is None or m.ticker in s.tickers:
                             if body is None:
-                                body = orjson.dumps(lifecycle_ws_msg(m, ev.event_type,
-                                                                     ev.ts_ms)).decode()
+                                body = orjson.dumps(
+                                    lifecycle_ws_msg(m, ev.event_type, ev.ts_ms)
+                                ).decode()
                             c.push(data_frame("market_lifecycle_v2", s.sid, s.next_seq(), body))
 
     def _push_ticker(self, conns: list[Connection], ev: TickerEv) -> None:
@@ -260,11 +280,17 @@ class SimExchange:
     @staticmethod
     def _delta_body(ticker: str, market_id: str, ev: DeltaEv, yes_leg: bool) -> str:
         price = 10_000 - ev.price if yes_leg else ev.price
-        return orjson.dumps({
-            "market_ticker": ticker, "market_id": market_id, "price_dollars": format_price(price),
-            "delta_fp": format_count(ev.delta), "side": "yes" if ev.yes_side else "no",
-            "ts": rfc3339(ev.ts_ms, micros=True), "ts_ms": ev.ts_ms,
-        }).decode()
+        return orjson.dumps(
+            {
+                "market_ticker": ticker,
+                "market_id": market_id,
+                "price_dollars": format_price(price),
+                "delta_fp": format_count(ev.delta),
+                "side": "yes" if ev.yes_side else "no",
+                "ts": rfc3339(ev.ts_ms, micros=True),
+                "ts_ms": ev.ts_ms,
+            }
+        ).decode()
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -292,8 +318,9 @@ class SimExchange:
                 return
         await ws.accept()
         model = self._model
-        session = Session(lambda t: t in model.by_ticker,
-                          lambda t, yes: snapshot_msg(model.by_ticker[t], yes))
+        session = Session(
+            lambda t: t in model.by_ticker, lambda t, yes: snapshot_msg(model.by_ticker[t], yes)
+        )
         conn = Connection(ws, session, self.faults)
         self._conns.add(conn)
         sender = asyncio.create_task(conn.run_sender())
@@ -319,8 +346,9 @@ class SimExchange:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m sim.exchange",
-                                description="Kalshi-compatible exchange simulator")
+    p = argparse.ArgumentParser(
+        prog="python -m sim.exchange", description="Kalshi-compatible exchange simulator"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--key-id", required=True)
@@ -331,9 +359,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-auth", action="store_true")
     p.add_argument("--rate-limit", type=float, default=20.0, help="REST requests per second")
     p.add_argument("--rate-limit-burst", type=int, default=100)
-    p.add_argument("--nba-games", type=int, default=0,
-                   help="NBA events are a simulated night of this many games (1..15) starting "
-                        "today (US Eastern date); 0 = random NBA events")
+    p.add_argument(
+        "--nba-games",
+        type=int,
+        default=0,
+        help="NBA events are a simulated night of this many games (1..15) starting "
+        "today (US Eastern date); 0 = random NBA events",
+    )
     p.add_argument("--game-speed", type=float, default=10.0, help="game seconds per second")
     p.add_argument("--tipoff-s", type=int, default=60, help="seconds until the first tip-off")
     p.add_argument("--game-stagger-s", type=int, default=0, help="seconds between tip-offs")
@@ -345,16 +377,30 @@ def _night(args: argparse.Namespace, clock: Clock) -> NightSim | None:
         return None
     now = clock.now_ms()
     day = datetime.fromtimestamp(now / 1000, ZoneInfo("America/New_York")).date().isoformat()
-    return NightSim(args.seed, day, now + args.tipoff_s * 1000, args.nba_games,
-                    acceleration=args.game_speed, stagger_ms=args.game_stagger_s * 1000)
+    return NightSim(
+        args.seed,
+        day,
+        now + args.tipoff_s * 1000,
+        args.nba_games,
+        acceleration=args.game_speed,
+        stagger_ms=args.game_stagger_s * 1000,
+    )
 
 
 async def _serve(args: argparse.Namespace, pem: bytes) -> None:
     clock = SystemClock()
-    ex = SimExchange(key_id=args.key_id, public_key_pem=pem, seed=args.seed, rate=args.rate,
-                     n_markets=args.markets, clock=clock, require_auth=not args.no_auth,
-                     rate_limit_per_s=args.rate_limit, rate_limit_burst=args.rate_limit_burst,
-                     night=_night(args, clock))
+    ex = SimExchange(
+        key_id=args.key_id,
+        public_key_pem=pem,
+        seed=args.seed,
+        rate=args.rate,
+        n_markets=args.markets,
+        clock=clock,
+        require_auth=not args.no_auth,
+        rate_limit_per_s=args.rate_limit,
+        rate_limit_burst=args.rate_limit_burst,
+        night=_night(args, clock),
+    )
     await ex.start(args.host, args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -368,8 +414,11 @@ async def _serve(args: argparse.Namespace, pem: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     args = _parse_args(argv)
     with open(args.public_key, "rb") as f:
         pem = f.read()

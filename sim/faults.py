@@ -8,9 +8,13 @@ from collections.abc import Callable
 class Faults:
     """The exchange reads these switches; the methods that act now call back into it."""
 
-    def __init__(self, *, on_drop: Callable[[], None],
-                 on_skip_seq: Callable[[str, int], None],
-                 on_malformed: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        on_drop: Callable[[], None],
+        on_skip_seq: Callable[[str, int], None],
+        on_malformed: Callable[[str], None],
+    ) -> None:
         self._on_drop = on_drop
         self._on_skip_seq = on_skip_seq
         self._on_malformed = on_malformed

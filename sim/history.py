@@ -65,11 +65,25 @@ class TradeHistory:
         return index
 
     def row(self, index: int) -> TradeRow:
-        return TradeRow(index, self.trade_id(index), self.market[index], self.price[index],
-                        self.count[index], bool(self.taker_yes[index]), self.ts_ms[index])
+        return TradeRow(
+            index,
+            self.trade_id(index),
+            self.market[index],
+            self.price[index],
+            self.count[index],
+            bool(self.taker_yes[index]),
+            self.ts_ms[index],
+        )
 
-    def query(self, *, market: int | None, min_ts_ms: int | None, max_ts_ms: int | None,
-              limit: int, cursor: str | None) -> tuple[list[int], str]:
+    def query(
+        self,
+        *,
+        market: int | None,
+        min_ts_ms: int | None,
+        max_ts_ms: int | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[int], str]:
         """Trade indices newest first within [min_ts_ms, max_ts_ms], and the next cursor ('' at
         the end). The cursor names the index to continue below, so pages stay stable while
         new trades arrive."""

@@ -63,8 +63,9 @@ class ManagedMarkets(Protocol):
 
 
 class MarketModel:
-    def __init__(self, *, seed: int, n_markets: int, start_ms: int,
-                 random_nba: bool = True, id_salt: int = 0) -> None:
+    def __init__(
+        self, *, seed: int, n_markets: int, start_ms: int, random_nba: bool = True, id_salt: int = 0
+    ) -> None:
         self.rng = random.Random(seed)
         self.history = TradeHistory(seed, id_salt)
         self.markets: list[Market] = []
@@ -98,19 +99,28 @@ class MarketModel:
                 announce.append(LifeEv(m.index, "created", now_ms))
                 announce.append(LifeEv(m.index, "activated", now_ms))
                 for side, book in ((True, m.book_yes), (False, m.book_no)):
-                    announce.extend(DeltaEv(m.index, side, p, q, now_ms)
-                                    for p, q in sorted(book.items()))
+                    announce.extend(
+                        DeltaEv(m.index, side, p, q, now_ms) for p, q in sorted(book.items())
+                    )
 
     def _new_market(self, ev: EventDef, d: MarketDef, now_ms: int) -> Market:
         rng = self.rng
         index = len(self.markets)
-        m = Market(index=index, ticker=d.ticker, event_ticker=ev.event_ticker,
-                   series_ticker=ev.series_ticker, title=d.title, yes_sub_title=d.yes_sub_title,
-                   no_sub_title=d.no_sub_title, floor_strike=d.floor_strike,
-                   strike_type=d.strike_type, tick=d.tick,
-                   market_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                   open_ms=now_ms - rng.randint(1, 72) * 3_600_000,
-                   close_ms=now_ms + rng.randint(2, 24 * 14) * 3_600_000)
+        m = Market(
+            index=index,
+            ticker=d.ticker,
+            event_ticker=ev.event_ticker,
+            series_ticker=ev.series_ticker,
+            title=d.title,
+            yes_sub_title=d.yes_sub_title,
+            no_sub_title=d.no_sub_title,
+            floor_strike=d.floor_strike,
+            strike_type=d.strike_type,
+            tick=d.tick,
+            market_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            open_ms=now_ms - rng.randint(1, 72) * 3_600_000,
+            close_ms=now_ms + rng.randint(2, 24 * 14) * 3_600_000,
+        )
         t = d.tick
         for k in range(1, rng.randint(4, 12)):
             p = d.mid - t * k
@@ -125,8 +135,7 @@ class MarketModel:
         self._weights.append(rng.paretovariate(1.0))  # Zipf-like activity
         return m
 
-    def add_managed_event(self, ev: EventDef, defs: list[MarketDef],
-                          now_ms: int) -> list[Market]:
+    def add_managed_event(self, ev: EventDef, defs: list[MarketDef], now_ms: int) -> list[Market]:
         """Markets the random trades and lifecycle never touch; their layer drives them."""
         self.events[ev.event_ticker] = ev
         members = self.event_markets.setdefault(ev.event_ticker, [])
@@ -146,11 +155,20 @@ class MarketModel:
         self._cum = list(itertools.accumulate(self._weights[m.index] for m in self._active))
 
     def info(self, m: Market) -> MarketInfo:
-        return MarketInfo(ticker=m.ticker, event_ticker=m.event_ticker,
-                          series_ticker=m.series_ticker, title=m.title, subtitle=m.subtitle,
-                          status=m.status, open_ts_ms=m.open_ms, close_ts_ms=m.close_ms,
-                          floor_strike=m.floor_strike, result=m.result or None,
-                          yes_sub_title=m.yes_sub_title, no_sub_title=m.no_sub_title)
+        return MarketInfo(
+            ticker=m.ticker,
+            event_ticker=m.event_ticker,
+            series_ticker=m.series_ticker,
+            title=m.title,
+            subtitle=m.subtitle,
+            status=m.status,
+            open_ts_ms=m.open_ms,
+            close_ts_ms=m.close_ms,
+            floor_strike=m.floor_strike,
+            result=m.result or None,
+            yes_sub_title=m.yes_sub_title,
+            no_sub_title=m.no_sub_title,
+        )
 
     def series_of(self, ticker: str) -> object:
         return SERIES_BY_TICKER.get(ticker)
@@ -228,8 +246,9 @@ class MarketModel:
         m.open_interest += size if rng.random() < 0.6 else -min(size, m.open_interest)
         return size
 
-    def _add(self, m: Market, yes_side: bool, price: int, qty: int, now_ms: int,
-             out: list[SimEvent]) -> None:
+    def _add(
+        self, m: Market, yes_side: bool, price: int, qty: int, now_ms: int, out: list[SimEvent]
+    ) -> None:
         book = m.book_yes if yes_side else m.book_no
         book[price] = book.get(price, 0) + qty
         out.append(DeltaEv(m.index, yes_side, price, qty, now_ms))
@@ -242,12 +261,14 @@ class MarketModel:
         price -= price % m.tick
         self._add(m, yes_side, max(price, m.tick), self._level_qty(), now_ms, out)
 
-    def add_level(self, m: Market, yes_side: bool, price: int, now_ms: int,
-                  out: list[SimEvent]) -> None:
+    def add_level(
+        self, m: Market, yes_side: bool, price: int, now_ms: int, out: list[SimEvent]
+    ) -> None:
         self._add(m, yes_side, price, self._level_qty(), now_ms, out)
 
-    def cancel_level(self, m: Market, yes_side: bool, price: int, now_ms: int,
-                     out: list[SimEvent]) -> None:
+    def cancel_level(
+        self, m: Market, yes_side: bool, price: int, now_ms: int, out: list[SimEvent]
+    ) -> None:
         qty = (m.book_yes if yes_side else m.book_no).pop(price)
         out.append(DeltaEv(m.index, yes_side, price, -qty, now_ms))
 

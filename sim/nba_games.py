@@ -62,8 +62,12 @@ TEAM_BY_ABBR = {t[1]: t for t in TEAMS}
 
 # (vendor, overround, typical lag in wall ms): kalshi/polymarket are exchanges, not books
 VENDORS: tuple[tuple[str, float, int], ...] = (
-    ("draftkings", 0.045, 4_000), ("fanduel", 0.04, 6_000), ("caesars", 0.05, 9_000),
-    ("betmgm", 0.05, 12_000), ("kalshi", 0.01, 8_000), ("polymarket", 0.02, 10_000),
+    ("draftkings", 0.045, 4_000),
+    ("fanduel", 0.04, 6_000),
+    ("caesars", 0.05, 9_000),
+    ("betmgm", 0.05, 12_000),
+    ("kalshi", 0.01, 8_000),
+    ("polymarket", 0.02, 10_000),
 )
 ODDS_EVERY_MS = 5_000
 
@@ -104,8 +108,16 @@ class SimGame:
 class NightSim:
     """A night of up to 15 games. All times are epoch ms; deterministic for a seed."""
 
-    def __init__(self, seed: int, date: str, start_ms: int, n_games: int = 15, *,
-                 acceleration: float = 1.0, stagger_ms: int = 0) -> None:
+    def __init__(
+        self,
+        seed: int,
+        date: str,
+        start_ms: int,
+        n_games: int = 15,
+        *,
+        acceleration: float = 1.0,
+        stagger_ms: int = 0,
+    ) -> None:
         if not 1 <= n_games <= 15:
             raise ValueError("a night has 1..15 games")
         rng = random.Random(seed)
@@ -122,8 +134,17 @@ class NightSim:
             total = rng.gauss(226.0, 6.0)
             gid = base_id + i
             self.games[gid] = SimGame(
-                gid, date, home, away, start_ms + i * stagger_ms, margin, total,
-                _half(-margin), _half(total), random.Random(f"{seed}/{gid}"))
+                gid,
+                date,
+                home,
+                away,
+                start_ms + i * stagger_ms,
+                margin,
+                total,
+                _half(-margin),
+                _half(total),
+                random.Random(f"{seed}/{gid}"),
+            )
         self._vendor_rng = random.Random(seed + 1)
         self._odds: dict[tuple[int, str], OddsQuote] = {}
         self._odds_next: dict[tuple[int, str], int] = {}
@@ -189,9 +210,20 @@ class NightSim:
             g.status = GameStatus.HALFTIME
 
     def _snapshot(self, g: SimGame, now_ms: int) -> GameState:
-        return GameState(g.game_id, g.date, g.home, g.away, g.home_score, g.away_score, g.status,
-                         g.period, g.seconds_left if g.status is not GameStatus.SCHEDULED
-                         else QUARTER_S, g.start_ms, now_ms, now_ms)
+        return GameState(
+            g.game_id,
+            g.date,
+            g.home,
+            g.away,
+            g.home_score,
+            g.away_score,
+            g.status,
+            g.period,
+            g.seconds_left if g.status is not GameStatus.SCHEDULED else QUARTER_S,
+            g.start_ms,
+            now_ms,
+            now_ms,
+        )
 
     def step(self, now_ms: int) -> list[GameState | OddsQuote]:
         """Advance every game to ``now_ms``; returns the game states and odds quotes that changed.
@@ -236,12 +268,14 @@ class NightSim:
 
     def fair_spread_ppm(self, game_id: int, team: str, strike_tenths: int) -> int:
         g = self.games[game_id]
-        return winprob.team_margin_over_ppm(self.state(game_id), team, g.home_spread_tenths,
-                                            strike_tenths)
+        return winprob.team_margin_over_ppm(
+            self.state(game_id), team, g.home_spread_tenths, strike_tenths
+        )
 
     def fair_total_ppm(self, game_id: int, strike_tenths: int) -> int:
-        return winprob.total_over_ppm(self.state(game_id), self.games[game_id].total_tenths,
-                                      strike_tenths)
+        return winprob.total_over_ppm(
+            self.state(game_id), self.games[game_id].total_tenths, strike_tenths
+        )
 
     def winner(self, game_id: int) -> str | None:
         g = self.games[game_id]
@@ -257,8 +291,9 @@ class NightSim:
         exp_margin = g.home_score - g.away_score + g.expected_margin * r
         exp_total = g.home_score + g.away_score + g.pregame_total * r
         hist = self._history[g.game_id]
-        hist.append((now_ms, self.fair_yes_ppm(g.game_id), _half(-exp_margin), _half(exp_total),
-                     left))
+        hist.append(
+            (now_ms, self.fair_yes_ppm(g.game_id), _half(-exp_margin), _half(exp_total), left)
+        )
         if len(hist) > 400:
             del hist[:200]
 
@@ -287,12 +322,24 @@ class NightSim:
             away_ml = american_from_probability(_frac(min(0.99, (1 - p) * k)))
             juice = -100 - round(vig * 250)
             quotes = [
-                OddsQuote(g.game_id, vendor, "moneyline", home_ml, away_ml, None, None, None,
-                          now_ms, now_ms),
-                OddsQuote(g.game_id, vendor, "spread", juice, juice, spread_t, None, None,
-                          now_ms, now_ms),
-                OddsQuote(g.game_id, vendor, "total", None, None, total_t, juice, juice,
-                          now_ms, now_ms),
+                OddsQuote(
+                    g.game_id,
+                    vendor,
+                    "moneyline",
+                    home_ml,
+                    away_ml,
+                    None,
+                    None,
+                    None,
+                    now_ms,
+                    now_ms,
+                ),
+                OddsQuote(
+                    g.game_id, vendor, "spread", juice, juice, spread_t, None, None, now_ms, now_ms
+                ),
+                OddsQuote(
+                    g.game_id, vendor, "total", None, None, total_t, juice, juice, now_ms, now_ms
+                ),
             ]
             for q in quotes:
                 prev = self._odds.get((g.game_id, f"{vendor}/{q.market}"))
@@ -303,8 +350,9 @@ class NightSim:
 
     def odds(self, game_ids: set[int] | None = None) -> list[OddsQuote]:
         """The latest quote per (game, vendor, market)."""
-        return [q for (gid, _), q in sorted(self._odds.items())
-                if game_ids is None or gid in game_ids]
+        return [
+            q for (gid, _), q in sorted(self._odds.items()) if game_ids is None or gid in game_ids
+        ]
 
 
 def _frac(p: float) -> Fraction:

@@ -45,8 +45,10 @@ def _not_found() -> Response:
 class BadParam(Exception):
     def __init__(self, op: str, field: str, tag: str) -> None:
         super().__init__(field)
-        self.body = {"msg": f"Parameter validation failed for {op}: Key: '{op}Params.{field}' "
-                            f"Error:Field validation for '{field}' failed on the '{tag}' tag"}
+        self.body = {
+            "msg": f"Parameter validation failed for {op}: Key: '{op}Params.{field}' "
+            f"Error:Field validation for '{field}' failed on the '{tag}' tag"
+        }
 
 
 def _int_param(req: Request, name: str, op: str, field: str) -> int | None:
@@ -87,8 +89,9 @@ def _pos_encode(pos: int, tag: str) -> str:
 
 
 class RestApi:
-    def __init__(self, model: MarketModel, verifier: Verifier | None, limiter: RateLimiter,
-                 faults: Faults) -> None:
+    def __init__(
+        self, model: MarketModel, verifier: Verifier | None, limiter: RateLimiter, faults: Faults
+    ) -> None:
         self._model = model
         self._verifier = verifier
         self._limiter = limiter
@@ -131,8 +134,9 @@ class RestApi:
         return json_response({"exchange_active": True, "trading_active": True})
 
     async def balance(self, req: Request) -> Response:
-        return json_response({"balance": 0, "balance_dollars": "0.0000", "portfolio_value": 0,
-                              "updated_ts": 0})
+        return json_response(
+            {"balance": 0, "balance_dollars": "0.0000", "portfolio_value": 0, "updated_ts": 0}
+        )
 
     def _filtered_markets(self, req: Request) -> list[Market]:
         q = req.query_params
@@ -163,7 +167,7 @@ class RestApi:
         limit = _limit(req, "GetMarkets")
         ms = self._filtered_markets(req)
         pos = _pos_cursor(req.query_params.get("cursor"), "markets")
-        page = ms[pos:pos + limit]
+        page = ms[pos : pos + limit]
         nxt = _pos_encode(pos + limit, "markets") if pos + limit < len(ms) else ""
         return json_response({"cursor": nxt, "markets": [market_json(m) for m in page]})
 
@@ -198,9 +202,13 @@ class RestApi:
         hi = _int_param(req, "max_ts", "GetTrades", "MaxTs")
         hist = self._model.history
         try:
-            idx, nxt = hist.query(market=market, min_ts_ms=None if lo is None else lo * 1000,
-                                  max_ts_ms=None if hi is None else hi * 1000 + 999,
-                                  limit=limit, cursor=q.get("cursor"))
+            idx, nxt = hist.query(
+                market=market,
+                min_ts_ms=None if lo is None else lo * 1000,
+                max_ts_ms=None if hi is None else hi * 1000 + 999,
+                limit=limit,
+                cursor=q.get("cursor"),
+            )
         except CursorError:
             raise BadParam("GetTrades", "Cursor", "cursor") from None
         markets = self._model.markets
@@ -219,15 +227,22 @@ class RestApi:
         status = q.get("status")
         if status:
             wanted = STATUS_FILTER.get(status, set())
-            evs = [e for e in evs if any(m.status in wanted
-                                         for m in self._model.event_markets[e.event_ticker])]
+            evs = [
+                e
+                for e in evs
+                if any(m.status in wanted for m in self._model.event_markets[e.event_ticker])
+            ]
         pos = _pos_cursor(q.get("cursor"), "events")
-        page = evs[pos:pos + limit]
+        page = evs[pos : pos + limit]
         nxt = _pos_encode(pos + limit, "events") if pos + limit < len(evs) else ""
         em = self._model.event_markets
-        return json_response({"cursor": nxt, "events": [
-            event_json(e, em[e.event_ticker] if nested else None) for e in page],
-            "milestones": []})
+        return json_response(
+            {
+                "cursor": nxt,
+                "events": [event_json(e, em[e.event_ticker] if nested else None) for e in page],
+                "milestones": [],
+            }
+        )
 
     async def event(self, req: Request) -> Response:
         et = req.path_params["event_ticker"]
@@ -237,8 +252,9 @@ class RestApi:
         markets = self._model.event_markets[et]
         if req.query_params.get("with_nested_markets") == "true":
             return json_response({"event": event_json(ev, markets), "markets": []})
-        return json_response({"event": event_json(ev, None),
-                              "markets": [market_json(m) for m in markets]})
+        return json_response(
+            {"event": event_json(ev, None), "markets": [market_json(m) for m in markets]}
+        )
 
     async def series(self, req: Request) -> Response:
         s = SERIES_BY_TICKER.get(req.path_params["series_ticker"])
@@ -254,5 +270,3 @@ def snapshot_msg(m: Market, use_yes: bool) -> dict[str, Any]:
     if m.book_no:
         msg["no_dollars_fp"] = book_levels(m.book_no, use_yes)
     return msg
-
-

@@ -71,8 +71,9 @@ def market_json(m: Market) -> dict[str, Any]:
         "expiration_value": "",
         "fractional_trading_enabled": True,
         "price_level_structure": "linear_cent" if cent else "deci_cent",
-        "price_ranges": [{"start": "0.0000", "end": "1.0000",
-                          "step": "0.0100" if cent else "0.0010"}],
+        "price_ranges": [
+            {"start": "0.0000", "end": "1.0000", "step": "0.0100" if cent else "0.0010"}
+        ],
         "rules_primary": f"If {m.yes_sub_title} for {m.title}, then the market resolves to Yes.",
         "rules_secondary": "",
         "early_close_condition": "This market will close and expire after the event occurs.",
@@ -182,9 +183,13 @@ def lifecycle_ws_msg(m: Market, event_type: str, ts_ms: int) -> dict[str, Any]:
         d["close_ts"] = m.close_ms // 1000
         d["price_level_structure"] = "linear_cent" if m.tick == 100 else "deci_cent"
         meta: dict[str, Any] = {
-            "name": m.title, "title": m.title, "yes_sub_title": m.yes_sub_title,
-            "no_sub_title": m.no_sub_title, "can_close_early": True,
-            "event_ticker": m.event_ticker, "expected_expiration_ts": m.close_ms // 1000,
+            "name": m.title,
+            "title": m.title,
+            "yes_sub_title": m.yes_sub_title,
+            "no_sub_title": m.no_sub_title,
+            "can_close_early": True,
+            "event_ticker": m.event_ticker,
+            "expected_expiration_ts": m.close_ms // 1000,
             "strike_type": m.strike_type,
         }
         if m.floor_strike is not None:
@@ -207,6 +212,8 @@ def book_levels(book: dict[int, int], yes_leg: bool) -> list[list[str]]:
     """Levels best last as Kalshi lists them (ascending price); ``yes_leg`` converts a NO bid
     to YES-leg pricing (1 - p) for ``use_yes_price``."""
     if yes_leg:
-        return [[format_price(10_000 - p), format_count(q)] for p, q in sorted(book.items(),
-                                                                              reverse=True)]
+        return [
+            [format_price(10_000 - p), format_count(q)]
+            for p, q in sorted(book.items(), reverse=True)
+        ]
     return [[format_price(p), format_count(q)] for p, q in sorted(book.items())]

@@ -17,15 +17,31 @@ log = logging.getLogger(__name__)
 
 DATA_CHANNELS = ("trade", "ticker", "orderbook_delta", "market_lifecycle_v2")
 # Channels Kalshi accepts that the simulator never publishes on (private or niche).
-QUIET_CHANNELS = ("fill", "market_positions", "multivariate_market_lifecycle", "multivariate",
-                  "communications", "order_group_updates", "user_orders")
+QUIET_CHANNELS = (
+    "fill",
+    "market_positions",
+    "multivariate_market_lifecycle",
+    "multivariate",
+    "communications",
+    "order_group_updates",
+    "user_orders",
+)
 NEEDS_TICKERS = frozenset({"orderbook_delta"})
 ERRORS = {
-    1: "Unable to process message", 2: "Params required", 3: "Channels required",
-    4: "Subscription IDs required", 5: "Unknown command", 6: "Already subscribed",
-    7: "Unknown subscription ID", 8: "Unknown channel name", 11: "Invalid parameter",
-    12: "Exactly one subscription ID is required", 13: "Unsupported action",
-    14: "Market Ticker required", 15: "Action required", 16: "Market not found",
+    1: "Unable to process message",
+    2: "Params required",
+    3: "Channels required",
+    4: "Subscription IDs required",
+    5: "Unknown command",
+    6: "Already subscribed",
+    7: "Unknown subscription ID",
+    8: "Unknown channel name",
+    11: "Invalid parameter",
+    12: "Exactly one subscription ID is required",
+    13: "Unsupported action",
+    14: "Market Ticker required",
+    15: "Action required",
+    16: "Market not found",
 }
 
 Snapshot = Callable[[str, bool], dict[str, Any]]
@@ -87,8 +103,17 @@ class Session:
         try:
             name = cmd.get("cmd")
             if name == "list_subscriptions":
-                return [dumps({"id": cid, "type": "ok", "msg": [
-                    {"channel": s.channel, "sid": s.sid} for s in self.subs.values()]})]
+                return [
+                    dumps(
+                        {
+                            "id": cid,
+                            "type": "ok",
+                            "msg": [
+                                {"channel": s.channel, "sid": s.sid} for s in self.subs.values()
+                            ],
+                        }
+                    )
+                ]
             params = cmd.get("params")
             if name not in ("subscribe", "unsubscribe", "update_subscription"):
                 raise CommandError(5)
@@ -128,8 +153,12 @@ class Session:
         return many
 
     def _snapshots(self, sub: Sub, tickers: list[str]) -> list[str]:
-        return [data_frame("orderbook_snapshot", sub.sid, sub.next_seq(),
-                           dumps(self._snapshot(t, sub.use_yes))) for t in tickers]
+        return [
+            data_frame(
+                "orderbook_snapshot", sub.sid, sub.next_seq(), dumps(self._snapshot(t, sub.use_yes))
+            )
+            for t in tickers
+        ]
 
     def _subscribe(self, cid: Any, params: dict[str, Any]) -> list[str]:
         channels = params.get("channels")
@@ -150,13 +179,18 @@ class Session:
                     raise CommandError(6)
         out: list[str] = []
         for ch in channels:
-            sub = Sub(self._next_sid, ch, set(tickers) if tickers is not None else None,
-                      use_yes and ch == "orderbook_delta")
+            sub = Sub(
+                self._next_sid,
+                ch,
+                set(tickers) if tickers is not None else None,
+                use_yes and ch == "orderbook_delta",
+            )
             self._next_sid += 1
             self.subs[sub.sid] = sub
             self.by_channel[ch].append(sub)
-            out.append(dumps({"id": cid, "type": "subscribed",
-                              "msg": {"channel": ch, "sid": sub.sid}}))
+            out.append(
+                dumps({"id": cid, "type": "subscribed", "msg": {"channel": ch, "sid": sub.sid}})
+            )
             if ch == "orderbook_delta" and tickers:
                 out.extend(self._snapshots(sub, tickers))
         return out
@@ -175,8 +209,9 @@ class Session:
         out = []
         for sid in sids:
             sub = self.subs[sid]
-            out.append(dumps({"id": cid, "sid": sid, "seq": sub.next_seq(),
-                              "type": "unsubscribed"}))
+            out.append(
+                dumps({"id": cid, "sid": sid, "seq": sub.next_seq(), "type": "unsubscribed"})
+            )
             self._remove(sub)
         return out
 
@@ -212,8 +247,17 @@ class Session:
         else:
             new = []
             sub.tickers.difference_update(tickers)
-        out = [dumps({"id": cid, "sid": sub.sid, "seq": sub.next_seq(), "type": "ok",
-                      "msg": {"market_tickers": sorted(sub.tickers)}})]
+        out = [
+            dumps(
+                {
+                    "id": cid,
+                    "sid": sub.sid,
+                    "seq": sub.next_seq(),
+                    "type": "ok",
+                    "msg": {"market_tickers": sorted(sub.tickers)},
+                }
+            )
+        ]
         if sub.channel == "orderbook_delta":
             out.extend(self._snapshots(sub, new))
         return out

@@ -156,6 +156,9 @@ def consensus(quotes: Iterable[OddsQuote], method: str = "multiplicative") -> li
         if not fairs:
             continue
         mean = Fraction(sum(f for _, f in fairs), len(fairs))
-        out.append(Consensus(game_id, market, math.floor(mean + Fraction(1, 2)), line,
-                             tuple(v for v, _ in fairs)))
+        out.append(
+            Consensus(
+                game_id, market, math.floor(mean + Fraction(1, 2)), line, tuple(v for v, _ in fairs)
+            )
+        )
     return out

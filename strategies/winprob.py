@@ -44,8 +44,9 @@ def seconds_left_in_game(period: int, seconds_left: int) -> int:
     return seconds_left
 
 
-def prob_final_exceeds(current: float, drift_per_game: float, threshold: float,
-                       seconds_left: int, sigma: float) -> float:
+def prob_final_exceeds(
+    current: float, drift_per_game: float, threshold: float, seconds_left: int, sigma: float
+) -> float:
     """P(final value > threshold) for a Brownian quantity now at ``current`` with the given drift
     and sigma per 48 minutes. With no time left: 1, 0, or 1/2 exactly at the threshold."""
     r = seconds_left / REGULATION_SECONDS
@@ -55,20 +56,31 @@ def prob_final_exceeds(current: float, drift_per_game: float, threshold: float,
     return normal_cdf((mean - threshold) / (sigma * math.sqrt(r)))
 
 
-def home_win_prob(lead: int, seconds_left: int, home_spread: float,
-                  sigma: float = SIGMA_MARGIN) -> float:
+def home_win_prob(
+    lead: int, seconds_left: int, home_spread: float, sigma: float = SIGMA_MARGIN
+) -> float:
     """Stern's formula; ``home_spread`` is the pregame line for home (-5.5 = home favoured)."""
     return prob_final_exceeds(lead, -home_spread, 0.0, seconds_left, sigma)
 
 
-def margin_over_prob(team_lead: int, seconds_left: int, team_spread: float, strike: float,
-                     sigma: float = SIGMA_MARGIN) -> float:
+def margin_over_prob(
+    team_lead: int,
+    seconds_left: int,
+    team_spread: float,
+    strike: float,
+    sigma: float = SIGMA_MARGIN,
+) -> float:
     """P(the team wins by more than ``strike`` points), e.g. Kalshi 'NYK wins by over 5.5'."""
     return prob_final_exceeds(team_lead, -team_spread, strike, seconds_left, sigma)
 
 
-def total_over_prob(total_now: int, seconds_left: int, pregame_total: float, strike: float,
-                    sigma: float = SIGMA_TOTAL) -> float:
+def total_over_prob(
+    total_now: int,
+    seconds_left: int,
+    pregame_total: float,
+    strike: float,
+    sigma: float = SIGMA_TOTAL,
+) -> float:
     return prob_final_exceeds(total_now, pregame_total, strike, seconds_left, sigma)
 
 
@@ -92,18 +104,26 @@ def home_win_ppm(state: GameState, home_spread_tenths: int) -> int:
     return to_ppm(home_win_prob(lead, _left(state), home_spread_tenths / 10))
 
 
-def team_margin_over_ppm(state: GameState, team: str, home_spread_tenths: int,
-                         strike_tenths: int) -> int:
+def team_margin_over_ppm(
+    state: GameState, team: str, home_spread_tenths: int, strike_tenths: int
+) -> int:
     """P(``team`` wins by more than the strike), for KXNBASPREAD markets."""
     if team not in (state.home, state.away):
         raise ValueError(f"{team} does not play in game {state.game_id}")
     sign = 1 if team == state.home else -1
     lead = sign * (state.home_score - state.away_score)
-    return to_ppm(margin_over_prob(lead, _left(state), sign * home_spread_tenths / 10,
-                                   strike_tenths / 10))
+    return to_ppm(
+        margin_over_prob(lead, _left(state), sign * home_spread_tenths / 10, strike_tenths / 10)
+    )
 
 
 def total_over_ppm(state: GameState, pregame_total_tenths: int, strike_tenths: int) -> int:
     """P(total points > strike), for KXNBATOTAL markets."""
-    return to_ppm(total_over_prob(state.home_score + state.away_score, _left(state),
-                                  pregame_total_tenths / 10, strike_tenths / 10))
+    return to_ppm(
+        total_over_prob(
+            state.home_score + state.away_score,
+            _left(state),
+            pregame_total_tenths / 10,
+            strike_tenths / 10,
+        )
+    )

@@ -22,21 +22,25 @@ FIX = Path(__file__).parent / "fixtures" / "nba"
 T0 = 1_767_830_400_000  # 2026-01-08T00:00:00Z
 
 
-@pytest.mark.parametrize(("status", "period", "clock", "expected"), [
-    ("2026-01-08T01:00:00Z", 0, None, (GameStatus.SCHEDULED, 0, 720)),
-    ("1st Qtr", 1, "5:32", (GameStatus.LIVE, 1, 332)),
-    ("4th Qtr", 4, "0:45.2", (GameStatus.LIVE, 4, 45)),
-    ("4th Qtr", 4, "12.7", (GameStatus.LIVE, 4, 12)),
-    ("Halftime", 2, "", (GameStatus.HALFTIME, 2, 0)),
-    ("End of 3rd Qtr", 3, "", (GameStatus.LIVE, 3, 0)),
-    ("OT", 5, "3:10", (GameStatus.LIVE, 5, 190)),
-    ("2OT", 6, "0:04", (GameStatus.LIVE, 6, 4)),
-    ("Final", 4, "Final", (GameStatus.FINAL, 4, 0)),
-    ("Final/OT", 5, "Final", (GameStatus.FINAL, 5, 0)),
-    ("Final/2OT", None, None, (GameStatus.FINAL, 6, 0)),
-])
-def test_status_forms(status: str, period: int | None, clock: str | None,
-                      expected: tuple[GameStatus, int, int]) -> None:
+@pytest.mark.parametrize(
+    ("status", "period", "clock", "expected"),
+    [
+        ("2026-01-08T01:00:00Z", 0, None, (GameStatus.SCHEDULED, 0, 720)),
+        ("1st Qtr", 1, "5:32", (GameStatus.LIVE, 1, 332)),
+        ("4th Qtr", 4, "0:45.2", (GameStatus.LIVE, 4, 45)),
+        ("4th Qtr", 4, "12.7", (GameStatus.LIVE, 4, 12)),
+        ("Halftime", 2, "", (GameStatus.HALFTIME, 2, 0)),
+        ("End of 3rd Qtr", 3, "", (GameStatus.LIVE, 3, 0)),
+        ("OT", 5, "3:10", (GameStatus.LIVE, 5, 190)),
+        ("2OT", 6, "0:04", (GameStatus.LIVE, 6, 4)),
+        ("Final", 4, "Final", (GameStatus.FINAL, 4, 0)),
+        ("Final/OT", 5, "Final", (GameStatus.FINAL, 5, 0)),
+        ("Final/2OT", None, None, (GameStatus.FINAL, 6, 0)),
+    ],
+)
+def test_status_forms(
+    status: str, period: int | None, clock: str | None, expected: tuple[GameStatus, int, int]
+) -> None:
     st = parse_status(status, period, clock)
     assert (st.status, st.period, st.seconds_left) == expected
     if expected[0] is GameStatus.SCHEDULED:
@@ -54,7 +58,8 @@ def test_parse_spec_shaped_payloads() -> None:
     games = json.loads((FIX / "bdl_games_page.json").read_text())["data"]
     parsed = [parse_game(g, 5) for g in games]
     assert [g.status for g in parsed] == [GameStatus.SCHEDULED] + [GameStatus.LIVE] + [
-        GameStatus.HALFTIME] + [GameStatus.LIVE] * 3 + [GameStatus.FINAL] * 2
+        GameStatus.HALFTIME
+    ] + [GameStatus.LIVE] * 3 + [GameStatus.FINAL] * 2
     live = parsed[1]
     assert (live.home, live.away, live.home_score, live.away_score) == ("SAS", "LAL", 14, 12)
     assert (live.period, live.seconds_left, live.date, live.ts_ms) == (1, 332, "2026-01-07", 5)
@@ -94,15 +99,19 @@ async def test_client_pages_games_and_odds_over_loopback(prefix: str) -> None:
     sim = await _serve(clock)
     sleeps = Sleeps(clock)
     try:
-        async with NbaClient(sim.url, "KEY", clock, prefix=prefix, per_page=4,
-                             sleeper=sleeps) as client:
+        async with NbaClient(
+            sim.url, "KEY", clock, prefix=prefix, per_page=4, sleeper=sleeps
+        ) as client:
             games = await client.games(["2026-01-07"])
             assert len(games) == 15 and len({g.game_id for g in games}) == 15
             assert client.requests == 4  # 4 + 4 + 4 + 3
             assert all(g.status is GameStatus.LIVE and g.period == 2 for g in games)
             one = await client.game(games[0].game_id)
-            assert (one.game_id, one.home, one.away) == (games[0].game_id, games[0].home,
-                                                         games[0].away)
+            assert (one.game_id, one.home, one.away) == (
+                games[0].game_id,
+                games[0].home,
+                games[0].away,
+            )
             odds = await client.odds(dates=["2026-01-07"])
             assert {q.market for q in odds} == {"moneyline", "spread", "total"}
             assert {q.vendor for q in odds} >= {"draftkings", "kalshi", "polymarket"}
@@ -123,8 +132,9 @@ async def test_429_backs_off_on_the_injected_sleeper() -> None:
     sim = await _serve(clock, limit=2)
     sleeps = Sleeps(clock)
     try:
-        async with NbaClient(sim.url, "KEY", clock, retry_delays_ms=(20_000, 40_000),
-                             sleeper=sleeps, jitter=0.0) as client:
+        async with NbaClient(
+            sim.url, "KEY", clock, retry_delays_ms=(20_000, 40_000), sleeper=sleeps, jitter=0.0
+        ) as client:
             await client.teams()
             await client.teams()
             teams = await client.teams()  # 3rd in the minute: 429, then retried
@@ -138,8 +148,9 @@ async def test_429_backs_off_on_the_injected_sleeper() -> None:
         async def no_time_passes(ms: int) -> None:
             held.append(ms)
 
-        async with NbaClient(sim.url, "KEY", clock, retry_delays_ms=(1,),
-                             sleeper=no_time_passes, jitter=0.0) as client:
+        async with NbaClient(
+            sim.url, "KEY", clock, retry_delays_ms=(1,), sleeper=no_time_passes, jitter=0.0
+        ) as client:
             await client.teams()
             await client.teams()
             with pytest.raises(NbaRateLimited):

@@ -25,7 +25,8 @@ def test_full_night_plays_to_final_with_realistic_scores() -> None:
 def test_deterministic_for_a_seed_whatever_the_step_size() -> None:
     a, b = _run(11, 1_000), _run(11, 7_000)
     assert [(s.home_score, s.away_score, s.period) for s in a.states()] == [
-        (s.home_score, s.away_score, s.period) for s in b.states()]
+        (s.home_score, s.away_score, s.period) for s in b.states()
+    ]
     assert _run(12, 1_000).states() != a.states()
 
 

@@ -26,17 +26,24 @@ def _market(ticker: str, floor: str | None = None) -> MarketInfo:
 
 
 def test_real_kalshi_game_tickers_from_recordings() -> None:
-    rows = [json.loads(x) for x in (FIX / "kalshi_nba_trades_excerpt.jsonl").read_text().split("\n")
-            if x]
+    rows = [
+        json.loads(x)
+        for x in (FIX / "kalshi_nba_trades_excerpt.jsonl").read_text().split("\n")
+        if x
+    ]
     parsed = {r["ticker"]: parse_nba_ticker(r["ticker"]) for r in rows}
     t = parsed["KXNBAGAME-26MAY04MINSAS-SAS"]
     assert (t.date, t.away, t.home, t.suffix) == ("2026-05-04", "MIN", "SAS", "SAS")
     assert t.event_ticker == "KXNBAGAME-26MAY04MINSAS"
     t = parsed["KXNBAGAME-26MAY10SASMIN-MIN"]
     assert (t.date, t.away, t.home) == ("2026-05-10", "SAS", "MIN")
-    games = [_game(1, "2026-05-04", "MIN", "SAS"), _game(2, "2026-05-10", "SAS", "MIN"),
-             _game(3, "2026-05-13", "DET", "CLE"), _game(4, "2026-05-14", "DET", "CLE"),
-             _game(5, "2026-04-18", "MIA", "BOS")]
+    games = [
+        _game(1, "2026-05-04", "MIN", "SAS"),
+        _game(2, "2026-05-10", "SAS", "MIN"),
+        _game(3, "2026-05-13", "DET", "CLE"),
+        _game(4, "2026-05-14", "DET", "CLE"),
+        _game(5, "2026-04-18", "MIA", "BOS"),
+    ]
     report = match_events(parsed, games)
     assert report.unmatched == () and report.games_without_events == ()
     assert report.matched["KXNBAGAME-26MAY04MINSAS"] == 1
@@ -64,8 +71,12 @@ def test_abbreviations_and_bad_tickers() -> None:
     assert canonical_team("XYZ") is None
     t = parse_nba_ticker("KXNBAGAME-26JAN07GSNY-NY")
     assert (t.away, t.home) == ("GSW", "NYK")
-    for bad in ("KXNBA-27-SAS", "KXNBAMENTION-26MAY09OKCLAL-WING", "KXNBAGAME-26XYZ07LALSAS",
-                "KXNBAGAME-26JAN07LALXXX-LAL"):
+    for bad in (
+        "KXNBA-27-SAS",
+        "KXNBAMENTION-26MAY09OKCLAL-WING",
+        "KXNBAGAME-26XYZ07LALSAS",
+        "KXNBAGAME-26JAN07LALXXX-LAL",
+    ):
         with pytest.raises(TickerError):
             parse_nba_ticker(bad)
     with pytest.raises(TickerError):
@@ -83,8 +94,12 @@ def test_full_simulated_night_matches_and_a_missing_event_is_reported() -> None:
     games = night.states()
     assert len(games) == 15 and len({g.home for g in games} | {g.away for g in games}) == 30
     missing = games[3]
-    events = [_event(s, g) for g in games if g is not missing
-              for s in ("KXNBAGAME", "KXNBASPREAD", "KXNBATOTAL")]
+    events = [
+        _event(s, g)
+        for g in games
+        if g is not missing
+        for s in ("KXNBAGAME", "KXNBASPREAD", "KXNBATOTAL")
+    ]
     events.append("KXNBAGAME-26JAN08LALSAS")  # a game on another night: must not be guessed
     report = match_events(events, games)
     assert len(report.matched) == 14 * 3

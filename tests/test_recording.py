@@ -32,7 +32,9 @@ async def replay_all(path: Path, speed: str = "max") -> tuple[ReplaySource, list
 
 
 async def test_record_then_replay_delivers_the_same_trades(
-    sim: Any, key: rsa.RSAPrivateKey, tmp_path: Path  # noqa: F811
+    sim: Any,
+    key: rsa.RSAPrivateKey,
+    tmp_path: Path,
 ) -> None:
     path = tmp_path / "feed.rec"
     rec = Recorder(str(path), source="sim", started_ms=T0, flush_ms=10)

@@ -11,7 +11,8 @@ from tests.test_client_vs_sim import key, running, sim  # noqa: F401 - fixtures
 
 
 async def test_ticker_updates_follow_trades_and_books(
-    sim: Any, key: rsa.RSAPrivateKey  # noqa: F811
+    sim: Any,
+    key: rsa.RSAPrivateKey,
 ) -> None:
     async with running(sim, key, ticker_channel=True) as run:
         ids = set(await sim.emit_trades(400))
@@ -32,7 +33,8 @@ async def test_ticker_updates_follow_trades_and_books(
 
 
 async def test_lifecycle_closes_and_opens_markets(
-    sim: Any, key: rsa.RSAPrivateKey  # noqa: F811
+    sim: Any,
+    key: rsa.RSAPrivateKey,
 ) -> None:
     async with running(sim, key) as run:
         ids = set(await sim.emit_trades(3_000))

@@ -87,7 +87,12 @@ def test_history_pages_newest_first_with_time_filters() -> None:
         ids, cur = h.query(market=None, min_ts_ms=None, max_ts_ms=None, limit=100, cursor=cur)
         seen += ids
     assert seen == list(range(249, -1, -1))
-    ids, _ = h.query(market=1, min_ts_ms=1_000_000 + 10 * 100, max_ts_ms=1_000_000 + 20 * 100,
-                     limit=1000, cursor=None)
+    ids, _ = h.query(
+        market=1,
+        min_ts_ms=1_000_000 + 10 * 100,
+        max_ts_ms=1_000_000 + 20 * 100,
+        limit=1000,
+        cursor=None,
+    )
     assert ids == [19, 16, 13, 10]
     assert len({h.trade_id(i) for i in range(250)}) == 250

@@ -6,8 +6,9 @@ from models import GameState, GameStatus
 from strategies import winprob as wp
 
 
-def _state(home: int, away: int, period: int, secs: int,
-           status: GameStatus = GameStatus.LIVE) -> GameState:
+def _state(
+    home: int, away: int, period: int, secs: int, status: GameStatus = GameStatus.LIVE
+) -> GameState:
     return GameState(1, "2026-01-07", "SAS", "NYK", home, away, status, period, secs, None, 0, 0)
 
 
