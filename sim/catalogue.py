@@ -8,40 +8,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from models import SeriesInfo
+from sim.nba_games import TEAMS
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-NBA_TEAMS = (
-    "ATL",
-    "BOS",
-    "BKN",
-    "CHA",
-    "CHI",
-    "CLE",
-    "DAL",
-    "DEN",
-    "DET",
-    "GSW",
-    "HOU",
-    "IND",
-    "LAC",
-    "LAL",
-    "MEM",
-    "MIA",
-    "MIL",
-    "MIN",
-    "NOP",
-    "NYK",
-    "OKC",
-    "ORL",
-    "PHI",
-    "PHX",
-    "POR",
-    "SAC",
-    "SAS",
-    "TOR",
-    "UTA",
-    "WAS",
-)
+NBA_TEAMS = tuple(team[1] for team in TEAMS)
 DAY_MS = 86_400_000
 
 
