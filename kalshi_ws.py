@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 ALL_MARKET_CHANNELS = ("trade", "market_lifecycle_v2")
 TICKER_CHANNEL = "ticker"  # one frame per price/volume change of any market: opt-in
-SILENCE_RENEW_S = 1.0  # how often the silence deadline is pushed back while frames flow
+SILENCE_RENEW_S = 1.0
+FRAMES_PER_TURN = 500  # how often the silence deadline is pushed back while frames flow
 BOOK_CHANNEL = "orderbook_delta"
 BAD_FRAME_LOG_CHARS = 300
 
@@ -233,6 +234,7 @@ class KalshiFeed:
                 renewed = loop.time()
                 renew_s = min(SILENCE_RENEW_S, self._silence_s / 4)
                 async with asyncio.timeout_at(renewed + self._silence_s) as deadline:
+                    frames = 0
                     async for raw in ws:
                         got_data = True
                         now = loop.time()
@@ -240,6 +242,11 @@ class KalshiFeed:
                             deadline.reschedule(now + self._silence_s)
                             renewed = now
                         await self._on_frame(raw)
+                        frames += 1
+                        if frames % FRAMES_PER_TURN == 0:
+                            # buffered frames come without a yield: a backlog must not hold
+                            # the loop (the pipeline, the hub) for its whole length
+                            await asyncio.sleep(0)
         except TimeoutError:
             log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)
         except websockets.ConnectionClosed as exc:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TIERS = (1_000_000_000, 5_000_000_000, 25_000_000_000)  # $1k, $5k, $25k taker notional
 LISTENER_MAX_FAILURES = 10
 RATE_SECONDS = 5
+DRAIN_SLICE = 500  # events handled per turn of the loop: the hub and the feed get theirs between
 FUTURE_TOLERANCE_MS = 5_000  # exchange stamps this far past our receipt are believed
 
 
@@ -115,11 +116,12 @@ class Pipeline:
     async def run(self) -> None:
         queue = self._events
         while True:
-            event = await queue.get()
+            event = await queue.get()  # returns at once, without yielding, while events wait
             self.handle(event)
-            # Drain what is already queued without yielding per event.
-            for _ in range(min(queue.qsize(), 5000)):
+            # Drain what is already queued without yielding per event, then give the loop a turn.
+            for _ in range(min(queue.qsize(), DRAIN_SLICE)):
                 self.handle(queue.get_nowait())
+            await asyncio.sleep(0)
 
     def handle(self, event: Event) -> None:
         self.stats.events += 1
