@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,8 @@ class Recorder:
         self._flush_s = flush_ms / 1000
         self._pending: list[bytes] = []
         self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by close()
+        # a write cancelled on shutdown still finishes in its thread: the final flush waits
+        self._writing = threading.Lock()
         self.lines = 0
         self.bytes = 0
         if self._file.tell() == 0:
@@ -82,8 +85,9 @@ class Recorder:
 
     def _write(self, chunk: list[bytes]) -> None:
         data = b"".join(chunk)
-        self._file.write(data)
-        self._file.flush()
+        with self._writing:
+            self._file.write(data)
+            self._file.flush()
         self.lines += len(chunk)
         self.bytes += len(data)
 
@@ -99,7 +103,8 @@ class Recorder:
 
     async def close(self) -> None:
         await self.flush()
-        self._file.close()
+        with self._writing:
+            self._file.close()
         log.info("recording %s: %d lines, %d bytes", self.path, self.lines, self.bytes)
 
 
