@@ -210,6 +210,10 @@ class Runtime:
         keep_ms = self.settings.retention_days * DAY_MS
         while True:
             removed = await self.db.prune(self.clock.now_ms() - keep_ms)
+            if self._nba_store is not None:
+                games = await self._nba_store.prune(self.clock.now_ms() - keep_ms)
+                if games:
+                    log.info("retention: pruned %d NBA games and their scores and odds", games)
             if removed:
                 log.info(
                     "retention: pruned %d trades older than %d days",

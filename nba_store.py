@@ -247,6 +247,31 @@ class NbaStore:
             self.stats.pending = self._pending()
             return rows
 
+    async def prune(self, older_than_ms: int) -> int:
+        """Delete the games last updated before the cutoff with their score timelines and odds,
+        and matches not updated since; returns the games deleted."""
+        old = "SELECT game_id FROM nba_games WHERE ts_ms < ?"
+        async with self._lock:
+            conn = self._conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                gone = [r[0] for r in await self._all(old, (older_than_ms,))]
+                for table in ("nba_scores", "nba_odds"):
+                    await conn.execute(f"DELETE FROM {table} WHERE game_id IN ({old})",
+                                       (older_than_ms,))  # fmt: skip
+                await conn.execute("DELETE FROM nba_games WHERE ts_ms < ?", (older_than_ms,))
+                await conn.execute("DELETE FROM nba_matches WHERE updated_ms < ?", (older_than_ms,))
+                await conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise
+        for game_id in gone:
+            self._last_game.pop(game_id, None)
+        for key in [k for k in self._last_odds if k[0] in set(gone)]:
+            del self._last_odds[key]
+        return len(gone)
+
     # ---- reads ---------------------------------------------------------------------------
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:

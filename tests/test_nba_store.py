@@ -114,3 +114,31 @@ async def test_a_failed_flush_keeps_the_rows_for_the_next_one(tmp_path: Path) ->
     finally:
         await blocker.close()
         await store.close()
+
+
+async def test_retention_prunes_old_games_with_their_scores_and_odds(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    try:
+        old, new = 18_000_001, 18_000_002
+        store.add_game(game(game_id=old))
+        store.add_game(game(game_id=old, status=GameStatus.FINAL, home_score=9, ts_ms=T0 + 5))
+        store.add_quote(quote(game_id=old))
+        store.set_match("KXNBAGAME-26JUN13NYKSAS", "KXNBAGAME", old, None)
+        await store.flush()
+        day = 86_400_000
+        clock.advance(day)
+        store.add_game(game(game_id=new, date="2026-06-14", ts_ms=T0 + day))
+        store.add_quote(quote(game_id=new, ts_ms=T0 + day))
+        store.set_match("KXNBAGAME-26JUN14NYKSAS", "KXNBAGAME", new, None)
+        await store.flush()
+
+        assert await store.prune(T0 + day // 2) == 1
+        assert await store.game(old) is None and await store.timeline(old) == []
+        assert await store.odds(old) == [] and await store.game(new) is not None
+        assert len(await store.timeline(new)) == 1 and len(await store.odds(new)) == 1
+        assert [m.event_ticker for m in await store.matches()] == ["KXNBAGAME-26JUN14NYKSAS"]
+        assert await store.prune(T0 + day // 2) == 0
+        assert store.add_game(game(game_id=old))  # forgotten: a new sighting is stored again
+    finally:
+        await store.close()
