@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 ALL_MARKET_CHANNELS = ("trade", "market_lifecycle_v2")
 TICKER_CHANNEL = "ticker"  # one frame per price/volume change of any market: opt-in
-SILENCE_RENEW_S = 1.0
-FRAMES_PER_TURN = 500  # how often the silence deadline is pushed back while frames flow
+SILENCE_RENEW_S = 1.0  # how often the silence deadline is pushed back while frames flow
+FRAMES_PER_TURN = 200  # buffered frames handled before the loop gets a turn
 BOOK_CHANNEL = "orderbook_delta"
 BAD_FRAME_LOG_CHARS = 300
 

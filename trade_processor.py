@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TIERS = (1_000_000_000, 5_000_000_000, 25_000_000_000)  # $1k, $5k, $25k taker notional
 LISTENER_MAX_FAILURES = 10
 RATE_SECONDS = 5
-DRAIN_SLICE = 500  # events handled per turn of the loop: the hub and the feed get theirs between
+DRAIN_SLICE = 200  # events handled per turn of the loop: the hub and the feed get theirs between
 FUTURE_TOLERANCE_MS = 5_000  # exchange stamps this far past our receipt are believed
 
 
