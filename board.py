@@ -82,6 +82,7 @@ class Board:
         self.hot_limit = hot_limit
         self._hot: dict[str, list[dict[str, Any]]] = {w: [] for w in WINDOWS}
         self._views: dict[str, dict[str, Any]] = {}
+        self._published: dict[str, dict[int, dict[str, Any]]] = {}  # mode -> buckets by start
         Spark = tuple[tuple[int, int], list[int]]
         self._sparks: dict[str, Spark] = {}
         self._sparks_next: dict[str, Spark] = {}
@@ -168,11 +169,23 @@ class Board:
         self._sparks, self._sparks_next = self._sparks_next, {}  # keep what is on the board
         self._views = {mode: view_json(self._analytics.view(mode, now_ms)) for mode in MODES}
 
+    def _changed_views(self) -> dict[str, dict[str, Any]]:
+        """Each mode's view with only the buckets that changed since the last one published
+        (``partial``): the current bucket, and a new one when a bucket rolls over. A client
+        merges them by ``start_ms`` into the full view it got in the snapshot."""
+        out = {}
+        for mode, view in self._views.items():
+            seen = self._published.get(mode, {})
+            changed = [b for b in view["buckets"] if seen.get(b["start_ms"]) != b]
+            out[mode] = {**view, "buckets": changed, "partial": True}
+            self._published[mode] = {b["start_ms"]: b for b in view["buckets"]}
+        return out
+
     def tick(self) -> None:
         started = time.perf_counter()
         now = self._clock.now_ms()
         self._compute(now)
-        self._hub.publish({"type": "analytics", **self._views})
+        self._hub.publish({"type": "analytics", **self._changed_views()})
         self._hub.publish_hot(self._hot)
         self._hub.publish({"type": "status", "status": self.status()})
         self.ticks += 1

@@ -140,3 +140,23 @@ async def test_restart_rebuilds_windows_and_keeps_every_trade(tmp_path: Path) ->
         await asyncio.wait_for(trades_handled(again, more), 10)
         await again.runtime.db.flush()
         assert await again.runtime.db.trade_count() == len(ids) + len(more)
+
+
+async def test_analytics_updates_carry_only_the_changed_buckets(tmp_path: Path) -> None:
+    async with running_app(sim_settings(tmp_path)) as app:
+        await app.runtime.source.sim.wait_clients(1)
+        async with websockets.connect(app.ws_url + "/ws/stream") as ws:
+            snapshot = await recv_type(ws, "snapshot")
+            full = snapshot["analytics"]["hour"]["buckets"]
+            assert len(full) == 60
+            app.runtime.board.tick()  # the first tick publishes every bucket it has not before
+            ids = await emit(app, 30)
+            await asyncio.wait_for(trades_handled(app, ids), 10)
+            app.runtime.board.tick()
+            hour = (await recv_type(ws, "analytics"))["hour"]
+            while hour["total_trades"] < 30:  # an update from before the trades
+                hour = (await recv_type(ws, "analytics"))["hour"]
+            assert hour["partial"] and 1 <= len(hour["buckets"]) <= 2
+            merged = {b["start_ms"]: b for b in full} | {b["start_ms"]: b for b in hour["buckets"]}
+            now = sorted(merged.values(), key=lambda b: b["start_ms"])[-60:]
+            assert sum(b["trades"] for b in now) == hour["total_trades"] >= 30

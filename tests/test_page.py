@@ -131,6 +131,20 @@ def test_hour_day_toggle_switches_buckets(page: Page, page_server: PageServer) -
     page.get_by_test_id("chart-toggle-hour").click()
     expect(chart).to_have_attribute("data-buckets", "60")
     expect(page.locator("#chart-summary")).to_contain_text("Volume")
+    # a partial update carries the changed buckets only: the current one and a new minute
+    first, last = hour["buckets"][0]["start_ms"], hour["buckets"][-1]["start_ms"]
+    changed = {**hour["buckets"][-1], "volume": 777_00}
+    new = {**changed, "start_ms": last + 60_000, "volume": 123_00}
+    partial = {**hour, "buckets": [changed, new], "partial": True}
+    page_server.send(
+        {"type": "analytics", "hour": partial, "day": {**day, "buckets": [], "partial": True}}
+    )
+    expect(chart).to_have_attribute("data-last-start", str(last + 60_000))
+    expect(chart).to_have_attribute("data-last-volume", "12300")
+    expect(chart).to_have_attribute("data-first-start", str(first + 60_000))
+    expect(chart).to_have_attribute("data-buckets", "60")
+    page.get_by_test_id("chart-toggle-day").click()
+    expect(chart).to_have_attribute("data-buckets", "24")
 
 
 def test_min_size_filter_hides_small_trades(page: Page, page_server: PageServer) -> None:

@@ -85,8 +85,8 @@ export class AnalyticsChart {
   }
 
   setViews(hour, day) {
-    if (hour) this.views.hour = hour;
-    if (day) this.views.day = day;
+    if (hour) this.views.hour = merged(this.views.hour, hour);
+    if (day) this.views.day = merged(this.views.day, day);
     this.dirty = true;
   }
 
@@ -138,6 +138,9 @@ export class AnalyticsChart {
     this.canvas.dataset.buckets = String(buckets.length);
     this.canvas.dataset.mode = this.mode;
     if (buckets.length === 0) return;
+    this.canvas.dataset.firstStart = String(buckets[0].start_ms);
+    this.canvas.dataset.lastStart = String(buckets[buckets.length - 1].start_ms);
+    this.canvas.dataset.lastVolume = String(buckets[buckets.length - 1].volume);
     const left = 48;
     const bottom = 18;
     const top = 6;
@@ -249,4 +252,14 @@ export function drawProbability(canvas, history, size) {
     ctx.fillStyle = s.color;
     for (const p of lone) ctx.fillRect(x(p[0]) - 1.5, y(p[s.col]) - 1.5, 3, 3);
   }
+}
+
+// A `partial` view carries only the buckets that changed: merge them by start_ms into the view
+// held, keeping its length (the oldest buckets leave as new ones arrive).
+function merged(held, view) {
+  if (!view.partial || !held) return view;
+  const byStart = new Map(held.buckets.map((b) => [b.start_ms, b]));
+  for (const b of view.buckets) byStart.set(b.start_ms, b);
+  const buckets = [...byStart.values()].sort((a, b) => a.start_ms - b.start_ms);
+  return { ...view, buckets: buckets.slice(Math.max(0, buckets.length - held.buckets.length)) };
 }
