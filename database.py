@@ -35,6 +35,7 @@ from db_schema import (
     insert_trades_sql,
 )
 from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
+from write_batch import WriteBatch, statement
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,17 @@ class Database:
         self._clock = clock
         self._interval = flush_interval_ms / 1000
         self._flush_rows = flush_rows
-        self._trades: list[TradeRow] = []
-        self._markets: dict[str, tuple[Any, ...]] = {}
-        self._series: dict[str, tuple[Any, ...]] = {}
-        self._gaps: list[tuple[Any, ...]] = []
-        self._recoveries: list[tuple[Any, ...]] = []
+        self._batch = WriteBatch(
+            conn,
+            lists=[("trades", insert_trades), ("gaps", statement(INSERT_GAP)),
+                   ("recoveries", statement(INSERT_RECOVERY))],
+            maps=[("markets", statement(UPSERT_MARKET)), ("series", statement(UPSERT_SERIES))],
+        )  # fmt: skip
+        self._trades = self._batch.lists["trades"]
+        self._gaps = self._batch.lists["gaps"]
+        self._recoveries = self._batch.lists["recoveries"]
+        self._markets = self._batch.maps["markets"]
+        self._series = self._batch.maps["series"]
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -206,10 +213,7 @@ class Database:
             self._wake.set()
 
     def _pending(self) -> int:
-        return (
-            len(self._trades) + len(self._markets) + len(self._series) + len(self._gaps)
-            + len(self._recoveries)
-        )  # fmt: skip
+        return len(self._batch)
 
     # ---- the writer ----------------------------------------------------------------------
 
@@ -228,44 +232,16 @@ class Database:
         """Write everything pending in one transaction; returns the rows written. On failure the
         batch goes back to the front of the queue, the error is counted and re-raised."""
         async with self._lock:
-            trades, self._trades = self._trades, []
-            markets, self._markets = self._markets, {}
-            series, self._series = self._series, {}
-            gaps, self._gaps = self._gaps, []
-            recoveries, self._recoveries = self._recoveries, []
-            rows = len(trades) + len(markets) + len(series) + len(gaps) + len(recoveries)
-            if not rows:
-                return 0
-            conn = self._conn
             try:
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if trades:
-                        await insert_trades(conn, trades)
-                    if markets:
-                        await conn.executemany(UPSERT_MARKET, markets.values())
-                    if series:
-                        await conn.executemany(UPSERT_SERIES, series.values())
-                    if gaps:
-                        await conn.executemany(INSERT_GAP, gaps)
-                    if recoveries:
-                        await conn.executemany(INSERT_RECOVERY, recoveries)
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        await conn.execute("ROLLBACK")
-                    raise
+                rows = await self._batch.write()
             except BaseException as exc:
-                self._trades[:0] = trades
-                self._markets = {**markets, **self._markets}
-                self._series = {**series, **self._series}
-                self._gaps[:0] = gaps
-                self._recoveries[:0] = recoveries
                 self.stats.pending = self._pending()
                 if isinstance(exc, Exception):
                     self.stats.errors += 1
-                    log.error("flush of %d rows failed, will retry: %r", rows, exc)
+                    log.error("flush of %d rows failed, will retry: %r", self._pending(), exc)
                 raise
+            if not rows:
+                return 0
             st = self.stats
             st.rows_written += rows
             st.flushes += 1

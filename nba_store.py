@@ -22,6 +22,7 @@ import aiosqlite
 from clock import Clock
 from db_schema import connect
 from models import GameState, GameStatus, OddsQuote
+from write_batch import WriteBatch, statement
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,15 @@ class NbaStore:
         self._conn = conn
         self._clock = clock
         self._interval = flush_interval_ms / 1000
-        self._games: dict[int, tuple[Any, ...]] = {}
-        self._scores: list[tuple[Any, ...]] = []
-        self._odds: list[tuple[Any, ...]] = []
-        self._matches: dict[str, tuple[Any, ...]] = {}
+        self._batch = WriteBatch(
+            conn,
+            maps=[("games", statement(UPSERT_GAME)), ("matches", statement(UPSERT_MATCH))],
+            lists=[("scores", statement(INSERT_SCORE)), ("odds", statement(INSERT_ODDS))],
+        )
+        self._games = self._batch.maps["games"]
+        self._matches = self._batch.maps["matches"]
+        self._scores = self._batch.lists["scores"]
+        self._odds = self._batch.lists["odds"]
         self._last_game: dict[int, tuple[object, ...]] = {}
         self._last_odds: dict[tuple[int, str, str], tuple[object, ...]] = {}
         self._last_match: dict[str, tuple[int | None, str | None]] = {}
@@ -192,7 +198,7 @@ class NbaStore:
         self.stats.pending = self._pending()
 
     def _pending(self) -> int:
-        return len(self._games) + len(self._scores) + len(self._odds) + len(self._matches)
+        return len(self._batch)
 
     # ---- the writer ----------------------------------------------------------------------
 
@@ -208,40 +214,16 @@ class NbaStore:
         """Write everything pending in one transaction; returns the rows written. On failure the
         batch is queued again in front of newer rows, counted and re-raised."""
         async with self._lock:
-            games, self._games = self._games, {}
-            scores, self._scores = self._scores, []
-            odds, self._odds = self._odds, []
-            matches, self._matches = self._matches, {}
-            rows = len(games) + len(scores) + len(odds) + len(matches)
-            if not rows:
-                return 0
-            conn = self._conn
             try:
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if games:
-                        await conn.executemany(UPSERT_GAME, games.values())
-                    if scores:
-                        await conn.executemany(INSERT_SCORE, scores)
-                    if odds:
-                        await conn.executemany(INSERT_ODDS, odds)
-                    if matches:
-                        await conn.executemany(UPSERT_MATCH, matches.values())
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        await conn.execute("ROLLBACK")
-                    raise
+                rows = await self._batch.write()
             except BaseException as exc:
-                self._games = {**games, **self._games}
-                self._scores[:0] = scores
-                self._odds[:0] = odds
-                self._matches = {**matches, **self._matches}
                 self.stats.pending = self._pending()
                 if isinstance(exc, Exception):
                     self.stats.errors += 1
-                    log.error("NBA flush of %d rows failed, will retry: %r", rows, exc)
+                    log.error("NBA flush failed, %d rows will be retried: %r", self._pending(), exc)
                 raise
+            if not rows:
+                return 0
             self.stats.rows_written += rows
             self.stats.flushes += 1
             self.stats.pending = self._pending()

@@ -1,0 +1,48 @@
+"""One transaction per flush; a failed one puts its rows back in front of newer ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from write_batch import Row, WriteBatch, statement
+
+
+async def test_a_failed_write_keeps_order_and_the_newest_row_per_key(tmp_path: Path) -> None:
+    conn = await aiosqlite.connect(tmp_path / "w.db", isolation_level=None)
+    try:
+        await conn.execute("CREATE TABLE log (n INTEGER)")
+        await conn.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)")
+        fail = [True]
+
+        async def log_rows(c: aiosqlite.Connection, rows: list[Row]) -> None:
+            await c.executemany("INSERT INTO log (n) VALUES (?)", rows)
+            if fail[0]:
+                fail[0] = False
+                raise OSError("disk went away")
+
+        batch = WriteBatch(
+            conn,
+            lists=[("log", log_rows)],
+            maps=[("kv", statement("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"))],
+        )
+        batch.lists["log"].extend([(1,), (2,)])
+        batch.maps["kv"]["a"] = ("a", 1)
+        batch.maps["kv"]["b"] = ("b", 1)
+        with pytest.raises(OSError):
+            await batch.write()
+        assert len(batch) == 4  # nothing lost, and the transaction left nothing behind
+        async with conn.execute("SELECT COUNT(*) FROM log") as cur:
+            assert (await cur.fetchone()) == (0,)
+        batch.lists["log"].append((3,))  # arrived while the write was failing
+        batch.maps["kv"]["a"] = ("a", 2)
+        assert await batch.write() == 5
+        assert len(batch) == 0 and await batch.write() == 0
+        async with conn.execute("SELECT n FROM log ORDER BY rowid") as cur:
+            assert [r[0] for r in await cur.fetchall()] == [1, 2, 3]
+        async with conn.execute("SELECT k, v FROM kv ORDER BY k") as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [("a", 2), ("b", 1)]
+    finally:
+        await conn.close()

@@ -1,0 +1,83 @@
+"""Rows waiting for one SQLite connection, written in one transaction per flush.
+
+Producers never await: rows join named buffers, either lists (kept in arrival order) or maps
+(a newer row for a key replaces the older one). ``write`` takes every buffer and writes them in
+one transaction, lists first, then maps, each in declared order. On failure the rows go back in
+front of what arrived meanwhile, so nothing is lost and order is kept, and the error is
+re-raised for the owner to count and log. Buffers are the same objects for the batch's whole
+life: owners may hold them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiosqlite
+
+Row = tuple[Any, ...]
+Writer = Callable[[aiosqlite.Connection, list[Row]], Awaitable[None]]
+
+
+def statement(sql: str) -> Writer:
+    """A writer that runs ``sql`` once per row."""
+
+    async def write(conn: aiosqlite.Connection, rows: list[Row]) -> None:
+        await conn.executemany(sql, rows)
+
+    return write
+
+
+class WriteBatch:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        *,
+        lists: Sequence[tuple[str, Writer]] = (),
+        maps: Sequence[tuple[str, Writer]] = (),
+    ) -> None:
+        self._conn = conn
+        self._order = [name for name, _ in (*lists, *maps)]
+        self._writers = dict((*lists, *maps))
+        self.lists: dict[str, list[Row]] = {name: [] for name, _ in lists}
+        self.maps: dict[str, dict[Any, Row]] = {name: {} for name, _ in maps}
+
+    def __len__(self) -> int:
+        return sum(map(len, self.lists.values())) + sum(map(len, self.maps.values()))
+
+    async def write(self) -> int:
+        """Write every pending row in one transaction; returns how many."""
+        lists = {name: rows[:] for name, rows in self.lists.items()}
+        maps = {name: dict(rows) for name, rows in self.maps.items()}
+        for rows in self.lists.values():
+            rows.clear()
+        for pending in self.maps.values():
+            pending.clear()
+        n = sum(map(len, lists.values())) + sum(map(len, maps.values()))
+        if not n:
+            return 0
+        conn = self._conn
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for name in self._order:
+                    rows = lists[name] if name in lists else list(maps[name].values())
+                    if rows:
+                        await self._writers[name](conn, rows)
+                await conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            for name, taken in lists.items():
+                self.lists[name][:0] = taken
+            for name, older in maps.items():
+                newer = self.maps[name]
+                merged = {**older, **newer}
+                newer.clear()
+                newer.update(merged)
+            raise
+        return n
