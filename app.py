@@ -100,7 +100,7 @@ class Runtime:
             queue_size=s.client_queue,
             batch_ms=s.trade_batch_ms,
         )
-        self.meta = MarketDirectory(db=self.db, fetch=None)
+        self.meta = MarketDirectory(db=self.db, fetch=None, clock=self.clock)
         self.pipeline = Pipeline(
             events=self.events,
             db=self.db,

@@ -94,7 +94,7 @@ class Board:
     def card(self, m: MarketWindow, spark: bool = True) -> dict[str, Any]:
         return {
             "ticker": m.ticker,
-            "title": self._meta.title(m.ticker),
+            "title": self._meta.shown(m.ticker),
             "series": self._meta.series_of(m.ticker),
             "window": m.window,
             "volume": m.volume,

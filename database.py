@@ -208,8 +208,9 @@ class Database:
         self._queued(1)
 
     def _queued(self, n: int) -> None:
-        self.stats.pending = self._pending()
-        if self.stats.pending >= self._flush_rows:
+        st = self.stats
+        st.pending += n  # a replaced market or series counts until the next flush recounts
+        if st.pending >= self._flush_rows:
             self._wake.set()
 
     def _pending(self) -> int:

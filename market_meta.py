@@ -3,8 +3,8 @@
 ``title`` never waits: an unknown ticker returns "" and is queued; the lookup task fetches queued
 tickers in batches, at most ``max_per_s`` requests a second, backing off when rate limited.
 With a clock, a market whose details are older than ``refresh_ms`` (or came from SQLite at a
-restart) is queued again when the board next shows it, and re-fetched from REST while the
-cached title keeps being shown: titles, status and close times change.
+restart) is queued again when the board next shows it (``shown``), and re-fetched from REST
+while the cached title keeps being shown: titles, status and close times change.
 """
 
 from __future__ import annotations
@@ -63,20 +63,25 @@ class MarketDirectory:
             self._wake.set()
 
     def title(self, ticker: str) -> str:
+        """The market's title, "" (and a lookup queued) while unknown. Cheap: per trade."""
         info = self._info.get(ticker)
         if info is not None:
-            if self._clock is not None and ticker not in self._refresh:
-                fetched = self._fetched_ms.get(ticker, 0)
-                if self._clock.now_ms() - fetched >= self._refresh_ms:
-                    self._refresh.add(ticker)
-                    self._queued[ticker] = None
-                    self._wake.set()
             return info.title
         if ticker not in self._asked:
             self._asked.add(ticker)
             self._queued[ticker] = None
             self._wake.set()
         return ""
+
+    def shown(self, ticker: str) -> str:
+        """The title of a market the board shows; its details are re-fetched when stale."""
+        if self._clock is not None and ticker in self._info and ticker not in self._refresh:
+            fetched = self._fetched_ms.get(ticker, 0)
+            if self._clock.now_ms() - fetched >= self._refresh_ms:
+                self._refresh.add(ticker)
+                self._queued[ticker] = None
+                self._wake.set()
+        return self.title(ticker)
 
     def info(self, ticker: str) -> MarketInfo | None:
         return self._info.get(ticker)

@@ -88,12 +88,14 @@ async def test_stale_details_are_refreshed_while_the_old_title_shows(
         d.title("KXA-1")
         await rest.answered(1)
         clock.advance(59_000)
-        assert d.title("KXA-1") == "Will A?"
+        assert d.shown("KXA-1") == "Will A?"
         assert len(rest.requests) == 1  # still fresh
         rest.markets["KXA-1"] = info("KXA-1", "Will A by Friday?", status="closed")
         rest.fail_next = 1  # the first refresh fails and is retried
         clock.advance(1_000)
-        assert d.title("KXA-1") == "Will A?"
+        assert d.title("KXA-1") == "Will A?"  # a trade's lookup does not refresh
+        assert len(rest.requests) == 1
+        assert d.shown("KXA-1") == "Will A?"  # the board's does
         await rest.answered(3)
         assert d.title("KXA-1") == "Will A by Friday?"
         assert d.info("KXA-1").status == "closed"  # type: ignore[union-attr]
@@ -112,7 +114,7 @@ async def test_details_from_storage_are_refreshed_after_a_restart(
     rest.markets["KXA-1"] = info("KXA-1", "New title")
     async with directory(tmp_path / "m.db", rest, clock) as d:
         await d.load(["KXA-1"])
-        assert d.title("KXA-1") == "Old title"  # from SQLite at once
+        assert d.shown("KXA-1") == "Old title"  # from SQLite at once
         await rest.answered(2)
         assert d.title("KXA-1") == "New title"
         assert len(rest.requests) == 2
