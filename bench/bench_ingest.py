@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_sqlite import raw_insert_rate
-from bench.procs import LoadMonitor, ServedApp, format_load, serve_app, spawn, write_keypair
+from bench.procs import (
+    LoadMonitor,
+    ServedApp,
+    format_load,
+    run_bench,
+    serve_app,
+    spawn,
+    write_keypair,
+)
 from config import Settings
 from models import Event, Trade
 
@@ -312,15 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sample", type=int, default=3, help="clients that check every trade id")
     p.add_argument("--raw-rows", type=int, default=None, help="rows for the raw rate (0: skip)")
     p.add_argument("--runs", type=int, default=3)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    try:
-        rc = asyncio.run(_main(args))
-    except KeyboardInterrupt:
-        print("interrupted; every helper process stopped", flush=True)
-        rc = 130
-    raise SystemExit(rc)
+    run_bench(_main(p.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ the table shows medians over the runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import statistics
@@ -33,6 +32,7 @@ from bench.procs import (
     LoadMonitor,
     ServedApp,
     format_load,
+    run_bench,
     serve_app,
     spawn,
     write_keypair,
@@ -238,15 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sample", type=int, default=5, help="clients that time every trade")
     p.add_argument("--batch-ms", type=int, default=None, help="the hub's trade batch interval")
     p.add_argument("--only", default="", help="e.g. 1000x100,5000x1000")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    try:
-        rc = asyncio.run(_main(args))
-    except KeyboardInterrupt:
-        print("interrupted; every helper process stopped", flush=True)
-        rc = 130
-    raise SystemExit(rc)
+    run_bench(_main(p.parse_args(argv)))
 
 
 if __name__ == "__main__":

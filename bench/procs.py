@@ -15,11 +15,11 @@ import os
 import socket
 import statistics
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import psutil
@@ -296,3 +296,16 @@ class LoadMonitor:
 def format_load(load: dict[str, float]) -> str:
     cpu = " ".join(f"{k} {v:.0f}%" for k, v in load.items() if k != "loadavg")
     return f"cpu {cpu}, loadavg {load.get('loadavg', 0.0):.1f}"
+
+
+def run_bench(main: Coroutine[Any, Any, int]) -> NoReturn:
+    """Run a benchmark's main coroutine and exit with its code; Ctrl-C exits 130 once the
+    benchmark has stopped its helper processes."""
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        rc = asyncio.run(main)
+    except KeyboardInterrupt:
+        print("interrupted; every helper process stopped", flush=True)
+        rc = 130
+    raise SystemExit(rc)
