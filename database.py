@@ -35,7 +35,7 @@ from db_schema import (
     insert_trades_sql,
 )
 from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
-from write_batch import WriteBatch, statement
+from write_batch import WriteBatch, final_flush, statement
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +160,7 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
-        for attempt in range(3):
-            try:
-                await self.flush()
-                break
-            except sqlite3.Error:
-                if attempt == 2:
-                    log.error("database closed with %d rows unwritten", self.stats.pending)
+        await final_flush(self.flush, self._pending, "database")
         await self._conn.close()
 
     # ---- writes: never await -------------------------------------------------------------

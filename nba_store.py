@@ -22,7 +22,7 @@ import aiosqlite
 from clock import Clock
 from db_schema import connect
 from models import GameState, GameStatus, OddsQuote
-from write_batch import WriteBatch, statement
+from write_batch import WriteBatch, final_flush, statement
 
 log = logging.getLogger(__name__)
 
@@ -146,13 +146,7 @@ class NbaStore:
             self._last_match[m.event_ticker] = (m.game_id, m.reason)
 
     async def close(self) -> None:
-        for attempt in range(3):
-            try:
-                await self.flush()
-                break
-            except sqlite3.Error:
-                if attempt == 2:
-                    log.error("NBA store closed with %d rows unwritten", self.stats.pending)
+        await final_flush(self.flush, self._pending, "NBA store")
         await self._conn.close()
 
     # ---- writes: never await -------------------------------------------------------------

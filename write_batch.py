@@ -11,11 +11,14 @@ life: owners may hold them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiosqlite
+
+log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
 Writer = Callable[[aiosqlite.Connection, list[Row]], Awaitable[None]]
@@ -81,3 +84,16 @@ class WriteBatch:
                 newer.update(merged)
             raise
         return n
+
+
+async def final_flush(flush: Callable[[], Awaitable[int]], pending: Callable[[], int],
+                      what: str, attempts: int = 3) -> None:  # fmt: skip
+    """Flush before closing, retrying a failed write; say how many rows were left if none
+    succeeds."""
+    for attempt in range(attempts):
+        try:
+            await flush()
+            return
+        except sqlite3.Error:
+            if attempt == attempts - 1:
+                log.error("%s closed with %d rows unwritten", what, pending())
