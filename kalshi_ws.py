@@ -14,10 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import InvalidStatus
-
 import kalshi_rest_wire as rest_wire
 import kalshi_wire as wire
 from clock import Clock
@@ -35,6 +31,8 @@ from models import (
     Trade,
 )
 from orderbook import BookError, OrderBook, SeqTracker
+from ws_client import ConnectionClosed, HandshakeRejected, WsConnection, connect
+from ws_frames import WsError
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +125,7 @@ class KalshiFeed:
         self._seen = RecentIds(dedupe_capacity)
         self.stats = FeedStats()
         self._books: dict[str, OrderBook] = {}
-        self._ws: ClientConnection | None = None
+        self._ws: WsConnection | None = None
         self._sids: dict[str, int] = {}
         self._sid_channel: dict[int, str] = {}
         self._seq = SeqTracker()
@@ -178,7 +176,7 @@ class KalshiFeed:
                 except KalshiAuthError as exc:
                     await self._status(FeedState.FAILED, str(exc))
                     raise
-                except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                except (OSError, TimeoutError, WsError) as exc:
                     log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
                 finally:
                     self._ws = None
@@ -204,16 +202,15 @@ class KalshiFeed:
     async def _session(self) -> bool:
         """One connection's life; returns whether any data frame arrived."""
         headers = self._signer.ws_headers() if self._signer else {}
-        # AsyncAPI control_frames: Kalshi pings every 10 s ("heartbeat"); websockets answers each
-        # ping with a pong by itself and also sends its own keepalive pings.
+        # AsyncAPI control_frames: Kalshi pings every 10 s ("heartbeat"); the connection answers
+        # each ping with a pong as it arrives. A dead connection shows as silence.
         try:
-            ws = await websockets.connect(
-                self._url, additional_headers=headers, open_timeout=self._silence_s,
-                max_size=16 * 1024 * 1024, compression=None,
-            )  # fmt: skip
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            body = rest_wire.parse_error_body(bytes(exc.response.body or b""))
+            ws = await connect(
+                self._url, headers=headers, open_timeout=self._silence_s, max_size=16 * 1024 * 1024
+            )
+        except HandshakeRejected as exc:
+            status = exc.status
+            body = rest_wire.parse_error_body(exc.body)
             text = " ".join(x for x in (body.code, body.message, body.details) if x)
             if status in (401, 403):
                 raise KalshiAuthError(
@@ -224,7 +221,7 @@ class KalshiFeed:
         self._reset_connection_state()
         got_data = False
         try:
-            async with ws:
+            try:
                 self._ws = ws
                 self.stats.connected = True
                 await self._status(FeedState.CONNECTED, self._url)
@@ -235,21 +232,25 @@ class KalshiFeed:
                 renew_s = min(SILENCE_RENEW_S, self._silence_s / 4)
                 async with asyncio.timeout_at(renewed + self._silence_s) as deadline:
                     frames = 0
-                    async for raw in ws:
+                    while True:
+                        batch = await ws.recv_batch()
                         got_data = True
                         now = loop.time()
                         if now - renewed >= renew_s:
                             deadline.reschedule(now + self._silence_s)
                             renewed = now
-                        await self._on_frame(raw)
-                        frames += 1
-                        if frames % FRAMES_PER_TURN == 0:
-                            # buffered frames come without a yield: a backlog must not hold
-                            # the loop (the pipeline, the hub) for its whole length
-                            await asyncio.sleep(0)
+                        for raw in batch:
+                            await self._on_frame(raw)
+                            frames += 1
+                            if frames % FRAMES_PER_TURN == 0:
+                                # a batch comes without a yield: a backlog must not hold the
+                                # loop (the pipeline, the hub) for its whole length
+                                await asyncio.sleep(0)
+            finally:
+                await ws.close()
         except TimeoutError:
             log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)
-        except websockets.ConnectionClosed as exc:
+        except ConnectionClosed as exc:
             log.warning("kalshi ws: connection closed: %s", exc)
         return got_data
 
@@ -273,8 +274,8 @@ class KalshiFeed:
         ws = self._ws
         if ws is None:
             return
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await ws.send(data.decode("utf-8"))
+        with contextlib.suppress(WsError):
+            await ws.send_text(data)
 
     async def _emit(self, event: Event) -> None:
         try:
