@@ -76,9 +76,10 @@ Control = Subscribed | Ok | Unsubscribed | WsError
 Payload = Trade | BookSnapshot | BookDelta | TickerUpdate | LifecycleEvent | Control
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WireMessage:
-    """One parsed frame: its type, subscription id and seq (when sent) and the parsed payload."""
+    """One parsed frame: its type, subscription id and seq (when sent) and the parsed payload.
+    (Not frozen: one is built per frame and read once; the payload is the immutable part.)"""
 
     type: str
     sid: int | None
@@ -102,6 +103,20 @@ def _price(text: Any) -> int:
         if len(_price_cache) < _PRICE_CACHE_MAX:
             _price_cache[text] = cc
     return cc
+
+
+_count_cache: dict[str, int] = {}
+_COUNT_CACHE_MAX = 20_000
+
+
+def _count(text: str) -> int:
+    """Fixed-point count string to hundredths; the common sizes are cached."""
+    count = _count_cache.get(text)
+    if count is None:
+        count = parse_count(text)
+        if len(_count_cache) < _COUNT_CACHE_MAX:
+            _count_cache[text] = count
+    return count
 
 
 def _int(value: Any, what: str) -> int:
@@ -158,7 +173,7 @@ def _count_field(msg: Mapping[str, Any], fp_key: str, int_key: str) -> int | Non
     if text is not None:
         if type(text) is not str:
             raise WireError(f"{fp_key} must be a string: {text!r}")
-        return parse_count(text)
+        return _count(text)
     legacy = msg.get(int_key)
     if legacy is not None:
         return count_from_int(legacy)
