@@ -110,30 +110,73 @@ def trade_json(trade: Trade, title: str, tier: int) -> dict[str, Any]:
     }
 
 
-# A `trades` message carries its trades as rows of these fields, and each ticker's title once.
-TRADE_FIELDS = ("id", "ticker", "yes_price", "count", "side", "ts_ms", "recv_ms", "tier")
+# A `trades` message carries its trades as rows of these fields, oldest first:
+#   {"type": "trades", "t0": ms, "fields": TRADE_FIELDS, "markets": [[ticker, title], ...],
+#    "rows": [[id, market, yes_price, count, side, ts_off, recv_off, tier], ...]}
+# ``market`` indexes ``markets`` (each ticker once); ``ts_off`` and ``recv_off`` are ``ts_ms``
+# and ``recv_ms`` in milliseconds after ``t0``, the batch's earliest of either. ``rows`` is last:
+# a client may count the trades without decoding the message (``],["`` separates two rows).
+TRADE_FIELDS = ("id", "market", "yes_price", "count", "side", "ts_off", "recv_off", "tier")
 
 Pending = tuple[Trade, str, int]  # trade, title, large-trade tier
 
 
 def trades_message(pending: list[Pending]) -> dict[str, Any]:
-    rows = []
-    titles: dict[str, str] = {}
+    if not pending:
+        return {"type": "trades", "t0": 0, "fields": TRADE_FIELDS, "markets": [], "rows": []}
+    # Offsets from the first trade, the earliest in all but rare batches (a backfilled trade, a
+    # clock step); then shifted once so that none is negative.
+    first = pending[0][0]
+    t0 = min(first.ts_ms, first.recv_ms)
+    lo = 0
+    index: dict[str, int] = {}
+    markets: list[list[str]] = []
+    rows: list[list[Any]] = []
+    append = rows.append
     for t, title, tier in pending:
-        rows.append([t.trade_id, t.ticker, t.yes_price, t.count, t.taker_side.value, t.ts_ms,
-                     t.recv_ms, tier])  # fmt: skip
-        titles[t.ticker] = title
-    return {"type": "trades", "fields": TRADE_FIELDS, "rows": rows, "titles": titles}
+        ticker = t.ticker
+        m = index.get(ticker)
+        if m is None:
+            m = index[ticker] = len(markets)
+            markets.append([ticker, title])
+        ts = t.ts_ms - t0
+        recv = t.recv_ms - t0
+        if ts < lo or recv < lo:
+            lo = min(ts, recv)
+        # taker_side is a str enum: orjson writes it as "yes"/"no"
+        append([t.trade_id, m, t.yes_price, t.count, t.taker_side, ts, recv, tier])
+    if lo < 0:
+        t0 += lo
+        for row in rows:
+            row[5] -= lo
+            row[6] -= lo
+    return {"type": "trades", "t0": t0, "fields": TRADE_FIELDS, "markets": markets, "rows": rows}
 
 
 def expand_trades(msg: dict[str, Any]) -> list[dict[str, Any]]:
-    """A `trades` message's rows as objects with their titles (what a Python client does)."""
-    fields, titles = msg["fields"], msg["titles"]
+    """A decoded `trades` message's rows as trade objects with ticker, title and epoch-ms times
+    (what a Python client does)."""
+    at = {name: i for i, name in enumerate(msg["fields"])}
+    i_id, i_market, i_price, i_count, i_side, i_ts, i_recv, i_tier = (
+        at[name] for name in TRADE_FIELDS
+    )
+    t0, markets = msg["t0"], msg["markets"]
     out = []
     for row in msg["rows"]:
-        t = dict(zip(fields, row, strict=True))
-        t["title"] = titles.get(t["ticker"], "")
-        out.append(t)
+        ticker, title = markets[row[i_market]]
+        out.append(
+            {
+                "id": row[i_id],
+                "ticker": ticker,
+                "title": title,
+                "yes_price": row[i_price],
+                "count": row[i_count],
+                "side": row[i_side],
+                "ts_ms": t0 + row[i_ts],
+                "recv_ms": t0 + row[i_recv],
+                "tier": row[i_tier],
+            }
+        )
     return out
 
 

@@ -43,7 +43,7 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 TRADES_PREFIX = b'{"type":"trades"'
 SNAPSHOT_PREFIX = b'{"type":"snapshot"'
 ROW_SEP = b'],["'  # between two trade rows (trade ids are strings)
-TITLES_KEY = b',"titles":'  # the rows come before the titles
+ROWS_KEY = b',"rows":['  # the rows come last, after the markets (whose pairs ROW_SEP joins too)
 HOT_WINDOW = b'{"type":"hot_window","window":"5m"}'
 CONNECT_BATCH = 50
 
@@ -78,6 +78,12 @@ class Latencies:
             total[received_ms - ts] += 1
             feed[recv - ts] += 1
             hub[received_ms - recv] += 1
+
+
+def trades_in(msg: bytes) -> int:
+    """The trades in an encoded ``trades`` message, counted without decoding it."""
+    start = msg.find(ROWS_KEY) + len(ROWS_KEY)
+    return 0 if msg.startswith(b"]", start) else msg.count(ROW_SEP, start) + 1
 
 
 def masked_frame(opcode: int, payload: bytes) -> bytes:
@@ -191,8 +197,7 @@ class StreamClient(asyncio.Protocol):
     def _message(self, msg: bytes, received: int) -> None:
         self.messages += 1
         if msg.startswith(TRADES_PREFIX):
-            end = msg.rfind(TITLES_KEY)
-            self.trades += msg.count(ROW_SEP, 0, end) + 1
+            self.trades += trades_in(msg)
             if self._latencies is not None:
                 trades = expand_trades(orjson.loads(msg))
                 self._latencies.record(trades, received)

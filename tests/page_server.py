@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +27,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from websocket_handler import TRADE_FIELDS
+from models import Side, Trade
+from websocket_handler import encode, trades_message
 
 log = logging.getLogger("flowboard.tests.page_server")
 
@@ -69,13 +71,13 @@ def trade(
 
 
 def trades_msg(trades: list[Json]) -> Json:
-    """Trade objects as the app puts them on the wire: rows of TRADE_FIELDS, titles once."""
-    return {
-        "type": "trades",
-        "fields": list(TRADE_FIELDS),
-        "rows": [[t[f] for f in TRADE_FIELDS] for t in trades],
-        "titles": {t["ticker"]: t["title"] for t in trades},
-    }
+    """Trade objects (oldest first) as the app puts them on the wire: the hub's own encoding."""
+    pending = [
+        (Trade(t["id"], t["ticker"], t["yes_price"], t["count"], Side(t["side"]), t["ts_ms"],
+               t["recv_ms"]), t["title"], t["tier"])
+        for t in trades
+    ]  # fmt: skip
+    return orjson.loads(encode(trades_message(pending)))
 
 
 def card(ticker: str, window: str, volume: int, last_price: int = 5000) -> Json:

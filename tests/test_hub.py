@@ -7,10 +7,22 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bench.ws_swarm import trades_in
 from clock import ManualClock
 from models import Side, Trade
-from websocket_handler import SLOW_CLIENT_CLOSE, FilterError, Hub, TradeFilter, expand_trades
+from websocket_handler import (
+    SLOW_CLIENT_CLOSE,
+    FilterError,
+    Hub,
+    Pending,
+    TradeFilter,
+    encode,
+    expand_trades,
+    trades_message,
+)
 
 
 def trade(n: int, count: int = 100, side: Side = Side.YES, ticker: str = "KXBTC-X") -> Trade:
@@ -73,7 +85,9 @@ async def test_snapshot_first_then_coalesced_trades() -> None:
     trades = expand_trades(msg)
     assert [t["id"] for t in trades] == [f"id-{n}" for n in range(5)]
     assert trades[0]["yes_price"] == 4500 and trades[0]["count"] == 100
-    assert trades[0]["title"] == "Bitcoin" and msg["titles"] == {trades[0]["ticker"]: "Bitcoin"}
+    assert trades[0]["title"] == "Bitcoin" and msg["markets"] == [["KXBTC-X", "Bitcoin"]]
+    assert [t["ts_ms"] for t in trades] == [1_000 + n for n in range(5)]
+    assert msg["t0"] == 1_000 and [r[-3] for r in msg["rows"]] == [0, 1, 2, 3, 4]
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -167,3 +181,97 @@ async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# ---- the `trades` message: rows, markets once, times after t0 -----------------------------------
+
+
+def wire(pending: list[Pending]) -> bytes:
+    return encode(trades_message(pending)).encode()
+
+
+def as_objects(pending: list[Pending]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": t.trade_id,
+            "ticker": t.ticker,
+            "title": title,
+            "yes_price": t.yes_price,
+            "count": t.count,
+            "side": t.taker_side.value,
+            "ts_ms": t.ts_ms,
+            "recv_ms": t.recv_ms,
+            "tier": tier,
+        }
+        for t, title, tier in pending
+    ]
+
+
+def test_trades_message_names_each_market_once_and_counts_from_the_earliest_time() -> None:
+    btc, nba = "KXBTCD-26JAN0117-T96999.99", "KXNBAGAME-26JAN04SACBOS-SAC"
+    pending: list[Pending] = [
+        (Trade("9b2f3c4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", btc, 4500, 100, Side.YES,
+               1_767_225_600_010, 1_767_225_600_030), "Bitcoin price today?", 0),
+        (Trade("0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", nba, 6100, 250_000, Side.NO,
+               1_767_225_600_020, 1_767_225_600_025), "SAC at BOS Winner?", 2),
+        # a backfilled trade, older than the first: t0 moves back so no offset is negative
+        (Trade("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", btc, 4400, 37, Side.YES,
+               1_767_225_599_000, 1_767_225_600_031), "Bitcoin price today?", 0),
+    ]  # fmt: skip
+    data = wire(pending)
+    msg = orjson.loads(data)
+    assert msg["t0"] == 1_767_225_599_000
+    assert msg["fields"] == ["id", "market", "yes_price", "count", "side", "ts_off", "recv_off",
+                             "tier"]  # fmt: skip
+    assert msg["markets"] == [[btc, "Bitcoin price today?"], [nba, "SAC at BOS Winner?"]]
+    assert msg["rows"] == [
+        ["9b2f3c4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", 0, 4500, 100, "yes", 1010, 1030, 0],
+        ["0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", 1, 6100, 250_000, "no", 1020, 1025, 2],
+        ["5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", 0, 4400, 37, "yes", 0, 1031, 0],
+    ]
+    assert list(msg)[-1] == "rows"  # last, for clients that count rows without decoding
+    assert expand_trades(msg) == as_objects(pending)
+    assert trades_in(data) == 3
+
+
+def test_an_empty_trades_message_is_well_formed() -> None:
+    data = wire([])
+    assert expand_trades(orjson.loads(data)) == []
+    assert trades_in(data) == 0
+
+
+TICKERS = st.sampled_from(["KXBTC-X", "KXNBAGAME-26JAN04SACBOS-SAC", "KXFED-26NOV-T3.75", "A"])
+TEXT = st.text(max_size=40)  # quotes, brackets, backslashes and non-ASCII included
+MS = st.integers(min_value=0, max_value=4_102_444_800_000)  # up to 2100
+
+
+@st.composite
+def pending_trades(draw: st.DrawFn) -> list[Pending]:
+    titles = {t: draw(TEXT) for t in ["KXBTC-X", "KXNBAGAME-26JAN04SACBOS-SAC",
+                                      "KXFED-26NOV-T3.75", "A"]}  # fmt: skip
+    base = draw(MS)
+    spread = draw(st.sampled_from([50, 5_000, 10**9]))
+    near = st.integers(min_value=max(0, base - spread), max_value=base + spread)
+    out: list[Pending] = []
+    for _ in range(draw(st.integers(min_value=1, max_value=30))):
+        ticker = draw(st.one_of(TICKERS, TEXT))
+        trade_id = draw(st.one_of(st.uuids().map(str), TEXT))
+        t = Trade(trade_id, ticker, draw(st.integers(1, 9999)), draw(st.integers(1, 10**9)),
+                  draw(st.sampled_from(Side)), draw(near), draw(near))  # fmt: skip
+        if ticker not in titles:
+            titles[ticker] = draw(TEXT)  # a market has one title
+        out.append((t, titles[ticker], draw(st.integers(0, 3))))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(pending_trades())
+def test_trades_message_round_trips_every_field(pending: list[Pending]) -> None:
+    data = wire(pending)
+    msg = orjson.loads(data)
+    assert expand_trades(msg) == as_objects(pending)
+    offsets = [v for row in msg["rows"] for v in row[5:7]]
+    assert min(offsets) == 0  # t0 is the earliest time in the batch
+    tickers = [ticker for ticker, _ in msg["markets"]]
+    assert len(set(tickers)) == len(tickers) == len({t.ticker for t, _, _ in pending})
+    assert trades_in(data) == len(pending)

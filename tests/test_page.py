@@ -108,6 +108,24 @@ def test_scripted_trades_appear_newest_first(page: Page, page_server: PageServer
     expect(row.locator(".t-title")).to_have_text("Market KXNEW-1")
 
 
+def test_trades_rows_expand_to_the_trades_sent(page: Page, page_server: PageServer) -> None:
+    open_page(page, page_server)
+    batch = [
+        trade(200, "KXNBAGAME-26JAN04SACBOS-SAC", 250, "yes", 6100, NOW_MS + 40, tier=1,
+              title='SAC at BOS "Winner"?'),
+        trade(201, "KXFED-26NOV-T3.75", 1_000_000, "no", 7400, NOW_MS + 45, tier=3),
+        trade(202, "KXNBAGAME-26JAN04SACBOS-SAC", 37, "no", 6000, NOW_MS - 90_000,
+              title='SAC at BOS "Winner"?'),  # backfilled: older than the rest
+    ]  # fmt: skip
+    batch[0]["id"] = "9b2f3c4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+    msg = trades_msg(batch)
+    assert len(msg["markets"]) == 2 and msg["t0"] == NOW_MS - 90_000
+    page_server.send(msg)
+    wait_for_top_id(page, "t-000202")
+    shown = page.evaluate("() => window.flowboard.page.tape.buffer.slice(0, 3)")
+    assert shown == batch[::-1]  # every field, newest first
+
+
 def test_tape_keeps_a_capped_number_of_rows(page: Page, page_server: PageServer) -> None:
     open_page(page, page_server)
     for start in range(0, 600, 150):

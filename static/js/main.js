@@ -182,21 +182,23 @@ const page = new Page();
 window.flowboard = { page, fmt, perf: watchLongTasks() };
 page.connect();
 
-// A `trades` message carries rows of `fields` and each ticker's title once; the tape takes
-// objects with the taker's price and the notional (integers: centicents, micro-dollars).
+// A `trades` message carries rows of `fields`, each ticker and title once in `markets` (rows
+// refer to them by index) and times as ms after `t0`; the tape takes objects with the taker's
+// price and the notional (integers: centicents, micro-dollars).
 function expandTrades(msg) {
   const f = msg.fields || [];
   const at = (name) => f.indexOf(name);
-  const [id, ticker, yes, count, side, ts, recv, tier] = [
-    "id", "ticker", "yes_price", "count", "side", "ts_ms", "recv_ms", "tier",
+  const [id, market, yes, count, side, ts, recv, tier] = [
+    "id", "market", "yes_price", "count", "side", "ts_off", "recv_off", "tier",
   ].map(at);
-  const titles = msg.titles || {};
+  const t0 = msg.t0 || 0;
+  const markets = msg.markets || [];
   return (msg.rows || []).map((r) => {
+    const [ticker, title] = markets[r[market]] || ["", ""];
     const price = r[side] === "yes" ? r[yes] : 10000 - r[yes];
     return {
-      id: r[id], ticker: r[ticker], title: titles[r[ticker]] || "", yes_price: r[yes],
-      count: r[count], side: r[side], price, notional: price * r[count], ts_ms: r[ts],
-      recv_ms: r[recv], tier: r[tier],
+      id: r[id], ticker, title, yes_price: r[yes], count: r[count], side: r[side], price,
+      notional: price * r[count], ts_ms: t0 + r[ts], recv_ms: t0 + r[recv], tier: r[tier],
     };
   });
 }
