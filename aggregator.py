@@ -3,11 +3,13 @@
 Pure and synchronous. Time comes only from the trades and from ``advance(now_ms)``.
 
 Windows: 1m, 5m, 15m and 1h are the current minute plus the previous N-1 minute buckets; 24h is
-the current hour plus the previous 23 hour buckets. Each market has a ring of 60 minute slots and
-24 hour slots (``windows.SlotTable``) and running sums per window, updated when a trade lands and
-when a bucket leaves a window. The rings and sums of all markets are one int64 table each, so at
-a minute or hour boundary the buckets that left a window are subtracted for every market in a
-few array operations (``_roll``), not market by market. A heap of ``(expires_ms, row)`` orders
+the current hour plus the previous 23 hour buckets. The windows nest, so each market keeps running
+sums per band, the part of a window outside the one before it (1m, 5m-1m, 15m-5m, 1h-15m,
+24h-1h): a trade lands in one band, and a window is the sum of its band and those inside it. Each
+market also has a ring of 60 minute slots and 24 hour slots (``windows.SlotTable``). The rings and
+sums of all markets are one int64 table each, so at a minute or hour boundary the buckets that
+crossed into the next band (or left the 24h window) are moved for every market in a few array
+operations (``_roll``), not market by market. A heap of ``(expires_ms, row)`` orders
 the evictions of markets: a market whose newest hour bucket leaves the 24h window is dropped and
 its row reused. Trades older than the 24h window are counted and ignored.
 """
@@ -132,20 +134,17 @@ class Aggregator:
             self._min.add(off, count, notional, yes, pv, packed)
         off, _ = self._hour.claim(row, hour)
         self._hour.add(off, count, notional, yes, pv, packed)
-        # windows nest (1m in 5m in 15m in 1h in 24h): add to the first one holding the minute
-        # and every later one
-        first = 0 if age < 1 else 1 if age < 5 else 2 if age < 15 else 3 if age < 60 else 4
+        # the band of the first window holding the minute (see the module's docstring)
+        band = 0 if age < 1 else 1 if age < 5 else 2 if age < 15 else 3 if age < 60 else 4
         d = self._sums.data
-        o = row * self._sums.stride + first * NSUM
-        for _ in range(first, DAY_WINDOW + 1):
-            d[o] += count
-            d[o + 1] += notional
-            d[o + 2] += 1
-            if yes:
-                d[o + 3] += count
-                d[o + 4] += notional
-            d[o + 5] += pv
-            o += NSUM
+        o = row * self._sums.stride + band * NSUM
+        d[o] += count
+        d[o + 1] += notional
+        d[o + 2] += 1
+        if yes:
+            d[o + 3] += count
+            d[o + 4] += notional
+        d[o + 5] += pv
         meta = self._meta
         m = row * META
         if packed > meta[m + LAST_TRADE]:
@@ -185,18 +184,29 @@ class Aggregator:
                 self._release(row)
 
     def _roll(self, old_min: int, new_min: int, old_hour: int, new_hour: int) -> None:
-        """Subtract, for every market at once, each bucket that left a window between the two
-        times. A bucket leaves a window of n buckets when the current one is n buckets later."""
+        """Move, for every market at once, each bucket that left a window between the two times
+        from that window's band to the next one (out of the 24h window: dropped). A bucket
+        leaves a window of n buckets when the current one is n buckets later."""
         if new_min == old_min:
             return
         rows = len(self._names)
-        sums = np.frombuffer(self._sums.data, dtype=np.int64).reshape(rows, len(WINDOWS), NSUM)
+        bands = np.frombuffer(self._sums.data, dtype=np.int64).reshape(rows, len(WINDOWS), NSUM)
+        hours = np.frombuffer(self._hour.data, dtype=np.int64).reshape(rows, DAY_HOURS, SLOT)
+        if new_min - old_min >= SPARK_MINUTES:
+            # every minute band emptied: what is left of the day is in its hour buckets
+            bands[:] = 0
+            keys = hours[:, :, KEY]
+            live = (keys > new_hour - DAY_HOURS) & (keys <= new_hour) & (hours[:, :, TRADES] > 0)
+            bands[:, DAY_WINDOW, :] = (hours[:, :, VOL : VOL + NSUM] * live[:, :, None]).sum(1)
+            return
         mins = np.frombuffer(self._min.data, dtype=np.int64).reshape(rows, SPARK_MINUTES, SLOT)
         for k, span in enumerate(MINUTE_WINDOWS):
-            _subtract_left(sums[:, k, :], mins, span, old_min, new_min)
-        if new_hour > old_hour:
-            hours = np.frombuffer(self._hour.data, dtype=np.int64).reshape(rows, DAY_HOURS, SLOT)
-            _subtract_left(sums[:, DAY_WINDOW, :], hours, DAY_HOURS, old_hour, new_hour)
+            for bucket in range(old_min - span + 1, new_min - span + 1):
+                moved = _held(mins, bucket)
+                bands[:, k, :] -= moved
+                bands[:, k + 1, :] += moved
+        for hour in range(old_hour - DAY_HOURS + 1, new_hour - DAY_HOURS + 1):
+            bands[:, DAY_WINDOW, :] -= _held(hours, hour)
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -208,9 +218,14 @@ class Aggregator:
         if limit <= 0 or not self._names:
             return []
         rows_n = len(self._names)
-        sums = np.frombuffer(self._sums.data, dtype=np.int64).reshape(rows_n, -1)
-        values = sums[:, k * NSUM + RANK_FIELDS[by]]
-        traded = sums[:, k * NSUM + 2] > 0  # freed rows are all zero
+        bands = np.frombuffer(self._sums.data, dtype=np.int64).reshape(rows_n, len(WINDOWS), NSUM)
+        field, count = RANK_FIELDS[by], RANK_FIELDS["trades"]
+        values = bands[:, 0, field].copy()
+        trades = bands[:, 0, count].copy()
+        for band in range(1, k + 1):
+            values += bands[:, band, field]
+            trades += bands[:, band, count]
+        traded = trades > 0  # freed rows are all zero
         if limit < rows_n:
             floor = int(values[np.argpartition(values, rows_n - limit)[rows_n - limit]])
             picked = traded & (values >= floor) if floor > 0 else traded
@@ -312,8 +327,15 @@ class Aggregator:
 
     def _window(self, row: int, ticker: str, window: str, k: int) -> MarketWindow:
         s = self._sums.data
-        off = row * self._sums.stride + k * NSUM
-        vol, notional, trades, yes_vol, yes_notional, pv = s[off : off + NSUM]
+        base = row * self._sums.stride
+        vol, notional, trades, yes_vol, yes_notional, pv = s[base : base + NSUM]
+        for off in range(base + NSUM, base + (k + 1) * NSUM, NSUM):
+            vol += s[off]
+            notional += s[off + 1]
+            trades += s[off + 2]
+            yes_vol += s[off + 3]
+            yes_notional += s[off + 4]
+            pv += s[off + 5]
         first, last = self._bounds(row, k) if trades else (-1, -1)
         no_notional = notional - yes_notional
         return MarketWindow(
@@ -373,17 +395,11 @@ class Aggregator:
             del self._large[0]
 
 
-def _subtract_left(sums: np.ndarray, slots: np.ndarray, span: int, old: int, new: int) -> None:
-    """``sums`` (rows x NSUM) of a window ``span`` buckets long, current bucket ``old`` -> ``new``;
-    ``slots`` is the rows x ring x SLOT table holding those buckets."""
-    if new - old >= span:
-        sums[:] = 0
-        return
-    ring = slots.shape[1]
-    for bucket in range(old - span + 1, new - span + 1):
-        slot = slots[:, bucket % ring, :]
-        held = slot[:, KEY] == bucket
-        sums -= slot[:, VOL : VOL + NSUM] * held[:, None]
+def _held(slots: np.ndarray, bucket: int) -> np.ndarray:
+    """The additive fields (rows x NSUM) of ``bucket`` in every market's ring ``slots`` (rows x
+    ring x SLOT), zero where the slot holds another bucket."""
+    slot = slots[:, bucket % slots.shape[1], :]
+    return slot[:, VOL : VOL + NSUM] * (slot[:, KEY] == bucket)[:, None]
 
 
 def _window_index(window: str) -> int:

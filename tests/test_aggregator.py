@@ -282,6 +282,34 @@ def test_matches_a_from_scratch_reference_and_restart_is_identical() -> None:
         assert fresh.sparkline(ticker) == agg.sparkline(ticker)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_the_reference_across_silences_of_minutes_hours_and_days(seed: int) -> None:
+    """Quiet spells of every length move buckets across several bands in one roll (and past
+    the minute ring's length), with late trades landing in every band."""
+    rng = random.Random(seed)
+    tickers = [f"Q{i}" for i in range(6)]
+    trades: list[Trade] = []
+    agg = Aggregator()
+    now = H0
+    for i in range(600):
+        now += rng.choice(
+            [rng.randrange(0, 30_000), rng.randrange(MINUTE_MS, 70 * MINUTE_MS),
+             rng.randrange(HOUR_MS, 30 * HOUR_MS), 59 * MINUTE_MS, 60 * MINUTE_MS]
+        )  # fmt: skip
+        late = rng.random() < 0.3
+        ts = now - rng.randrange(0, 26 * HOUR_MS) if late else now
+        t = trade(rng.choice(tickers), ts, rng.randrange(1, 10_000), rng.randrange(1, 10_000),
+                  rng.choice([Side.YES, Side.NO]))  # fmt: skip
+        trades.append(t)
+        agg.add_trade(t)
+        if i % 40 == 0:
+            _compare(agg, trades, max(x.ts_ms for x in trades), set(tickers))
+        if i % 97 == 0:
+            now += rng.randrange(0, 3 * HOUR_MS)
+            agg.advance(now)
+            _compare(agg, trades, now, set(tickers))
+
+
 def _compare(agg: Aggregator, trades: list[Trade], now: int, tickers: set[str]) -> None:
     ref = _reference(trades, now)
     expected = {
