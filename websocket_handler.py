@@ -3,7 +3,8 @@
 ``publish`` and ``add_trade`` never await: the feed and the pipeline are never slowed by a
 browser. Each message is JSON-encoded once and the same text is offered to every client; a
 client whose queue is full is dropped (close code 4001) and may reconnect to a fresh snapshot.
-Trades are coalesced and sent at most every ``batch_ms``.
+Trades are coalesced and sent at most every ``batch_ms``; a market's title goes out with its
+trades only when a client may not hold it yet (see ``Hub.announced``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,26 +113,50 @@ def trade_json(trade: Trade, title: str, tier: int) -> dict[str, Any]:
 
 
 # A `trades` message carries its trades as rows of these fields, oldest first:
-#   {"type": "trades", "t0": ms, "fields": TRADE_FIELDS, "markets": [[ticker, title], ...],
-#    "rows": [[id, market, yes_price, count, side, ts_off, recv_off, tier], ...]}
+#   {"type": "trades", "t0": ms, "fields": TRADE_FIELDS, "markets": [ticker, ...],
+#    "titles": {ticker: title, ...}, "rows": [[id, market, yes_price, count, side, ts_off,
+#    recv_off, tier], ...]}
 # ``market`` indexes ``markets`` (each ticker once); ``ts_off`` and ``recv_off`` are ``ts_ms``
-# and ``recv_ms`` in milliseconds after ``t0``, the batch's earliest of either. ``rows`` is last:
-# a client may count the trades without decoding the message (``],["`` separates two rows).
+# and ``recv_ms`` in milliseconds after ``t0``, the batch's earliest of either. ``titles`` holds
+# the titles a client may not have yet (see ``Hub``); a client keeps the titles it was given, from
+# the snapshot on. ``rows`` is last: a client may count the trades without decoding the message
+# (``],["`` separates two rows).
 TRADE_FIELDS = ("id", "market", "yes_price", "count", "side", "ts_off", "recv_off", "tier")
+
+# A market's title is announced (carried in a `trades` message's ``titles``) when it is new to
+# the hub, when it changed, and again once it was last announced longer ago than this.
+TITLE_REFRESH_MS = 60_000
 
 Pending = tuple[Trade, str, int]  # trade, title, large-trade tier
 
+# Which titles a `trades` message carries, given its markets (each once, first seen first) and
+# each one's title (from its first trade in the batch).
+TitleChoice = Callable[[list[str], list[str]], dict[str, str]]
 
-def trades_message(pending: list[Pending]) -> dict[str, Any]:
+
+def every_title(markets: list[str], titles: list[str]) -> dict[str, str]:
+    return dict(zip(markets, titles, strict=True))
+
+
+def trades_message(pending: list[Pending], choose: TitleChoice = every_title) -> dict[str, Any]:
+    """The `trades` message for ``pending``; by default it carries the title of each market."""
     if not pending:
-        return {"type": "trades", "t0": 0, "fields": TRADE_FIELDS, "markets": [], "rows": []}
+        return {
+            "type": "trades",
+            "t0": 0,
+            "fields": TRADE_FIELDS,
+            "markets": [],
+            "titles": choose([], []),
+            "rows": [],
+        }
     # Offsets from the first trade, the earliest in all but rare batches (a backfilled trade, a
     # clock step); then shifted once so that none is negative.
     first = pending[0][0]
     t0 = min(first.ts_ms, first.recv_ms)
     lo = 0
     index: dict[str, int] = {}
-    markets: list[list[str]] = []
+    markets: list[str] = []
+    names: list[str] = []
     rows: list[list[Any]] = []
     append = rows.append
     for t, title, tier in pending:
@@ -138,7 +164,8 @@ def trades_message(pending: list[Pending]) -> dict[str, Any]:
         m = index.get(ticker)
         if m is None:
             m = index[ticker] = len(markets)
-            markets.append([ticker, title])
+            markets.append(ticker)
+            names.append(title)
         ts = t.ts_ms - t0
         recv = t.recv_ms - t0
         if ts < lo or recv < lo:
@@ -150,25 +177,48 @@ def trades_message(pending: list[Pending]) -> dict[str, Any]:
         for row in rows:
             row[5] -= lo
             row[6] -= lo
-    return {"type": "trades", "t0": t0, "fields": TRADE_FIELDS, "markets": markets, "rows": rows}
+    return {
+        "type": "trades",
+        "t0": t0,
+        "fields": TRADE_FIELDS,
+        "markets": markets,
+        "titles": choose(markets, names),
+        "rows": rows,
+    }
 
 
-def expand_trades(msg: dict[str, Any]) -> list[dict[str, Any]]:
+class MissingTitle(KeyError):
+    """A `trades` message names a market whose title the client was never given."""
+
+
+def expand_trades(
+    msg: dict[str, Any], titles: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """A decoded `trades` message's rows as trade objects with ticker, title and epoch-ms times
-    (what a Python client does)."""
+    (what a Python client does). A market's title is the message's own, else ``titles``' (the
+    ones the client holds: see ``TradeDecoder``)."""
     at = {name: i for i, name in enumerate(msg["fields"])}
     i_id, i_market, i_price, i_count, i_side, i_ts, i_recv, i_tier = (
         at[name] for name in TRADE_FIELDS
     )
-    t0, markets = msg["t0"], msg["markets"]
+    t0, markets, own = msg["t0"], msg["markets"], msg.get("titles") or {}
+    held: Mapping[str, str] = titles if titles is not None else {}
+    named: list[str] = []
+    for ticker in markets:
+        title = own.get(ticker)
+        if title is None:
+            title = held.get(ticker)
+            if title is None:
+                raise MissingTitle(ticker)
+        named.append(title)
     out = []
     for row in msg["rows"]:
-        ticker, title = markets[row[i_market]]
+        m = row[i_market]
         out.append(
             {
                 "id": row[i_id],
-                "ticker": ticker,
-                "title": title,
+                "ticker": markets[m],
+                "title": named[m],
                 "yes_price": row[i_price],
                 "count": row[i_count],
                 "side": row[i_side],
@@ -178,6 +228,34 @@ def expand_trades(msg: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+class TradeDecoder:
+    """One client's side of the stream's titles: fed every message in order, it keeps the titles
+    the snapshot, `filter_ack` and `trades` messages carry and turns `trades` messages into trade
+    objects with their titles. A reconnect starts from a fresh snapshot: feed that one too."""
+
+    __slots__ = ("titles",)
+
+    def __init__(self) -> None:
+        self.titles: dict[str, str] = {}
+
+    def feed(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        """Any stream message; the trades of a `trades` message, none for the others."""
+        kind = msg.get("type")
+        if kind == "trades":
+            return self.trades(msg)
+        if kind == "snapshot":
+            self.titles = dict(msg.get("titles") or {})
+        elif kind == "filter_ack":
+            self.titles.update(msg.get("titles") or {})
+        return []
+
+    def trades(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        own = msg.get("titles")
+        if own:
+            self.titles.update(own)
+        return expand_trades(msg, self.titles)
 
 
 def encode(msg: dict[str, Any]) -> str:
@@ -222,6 +300,12 @@ class Hub:
         self._pending: list[Pending] = []
         self._hot: dict[str, list[dict[str, Any]]] = {}
         self._hot_encoded: dict[str | None, str] = {}
+        # Titles told to the unfiltered clients: ticker -> (title, when), oldest first. Every
+        # client that joins them (a snapshot, a filter cleared) gets them all, so an unfiltered
+        # client holds each one and a `trades` message may leave it out; entries older than
+        # TITLE_REFRESH_MS are dropped (and so announced again at the market's next trade).
+        self.announced: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._title_ms = 0  # the clock, never going back
         self.stats = HubStats()
         self._wake = asyncio.Event()
 
@@ -278,13 +362,54 @@ class Hub:
         # cancels it and closes the socket.
         sub.kill.set()
 
+    # ---- market titles ----------------------------------------------------------------------
+
+    def _titles_now(self) -> int:
+        """The clock for titles, held still if the clock steps back (ages must not shrink)."""
+        now = self._clock.now_ms()
+        if now > self._title_ms:
+            self._title_ms = now
+        return self._title_ms
+
+    def _prune_titles(self, now: int) -> None:
+        announced = self.announced
+        oldest = now - TITLE_REFRESH_MS
+        while announced and announced[next(iter(announced))][1] < oldest:
+            announced.popitem(last=False)
+
+    def known_titles(self) -> dict[str, str]:
+        """Every title announced within TITLE_REFRESH_MS: what a client joining the unfiltered
+        clients is given, so that it holds every title a later message may leave out."""
+        self._prune_titles(self._titles_now())
+        return {ticker: title for ticker, (title, _) in self.announced.items()}
+
+    def _announce(self, markets: list[str], titles: list[str]) -> dict[str, str]:
+        """The titles an unfiltered `trades` message carries: those of its markets that are not
+        announced (never, too long ago, or with another title). They count as announced now, at
+        the flush's time (``flush_trades`` pruned the entries older than a minute before it)."""
+        now = self._title_ms
+        announced = self.announced
+        out: dict[str, str] = {}
+        for ticker, title in zip(markets, titles, strict=True):
+            known = announced.get(ticker)
+            if known is None or known[0] != title:
+                out[ticker] = title
+                announced[ticker] = (title, now)
+                announced.move_to_end(ticker)
+        return out
+
     # ---- the batching loop -------------------------------------------------------------------
 
     def flush_trades(self) -> int:
-        """Send pending trades: one encoding for unfiltered clients, one per distinct filter."""
+        """Send pending trades: one encoding for unfiltered clients, one per distinct filter.
+
+        Unfiltered clients get only the titles they may not hold (``_announce``); a filtered
+        message carries the title of each of its markets, as filtered clients skip messages
+        (and so announcements) with none of their trades."""
         pending, self._pending = self._pending, []
         if not pending or not self._subs:
             return 0
+        self._prune_titles(self._titles_now())
         self.stats.trades_batches += 1
         by_filter: dict[TradeFilter, list[Subscriber]] = {}
         for sub in self._subs:
@@ -293,7 +418,7 @@ class Hub:
             chosen = pending if flt.is_empty else [p for p in pending if flt.matches(*p[:2])]
             if not chosen:
                 continue
-            data = encode(trades_message(chosen))
+            data = encode(trades_message(chosen, self._announce if flt.is_empty else every_title))
             for sub in subs:
                 self._offer(sub, data)
         return len(pending)
@@ -305,16 +430,21 @@ class Hub:
 
     # ---- one browser ------------------------------------------------------------------------
 
+    def subscribe(self, remote: str) -> Subscriber:
+        """A new client, its snapshot queued first. The snapshot is built and the subscriber
+        registered with no await in between, so the deltas that follow start exactly where the
+        snapshot ends, its titles included."""
+        sub = Subscriber(remote, self._queue_size)
+        sub.queue.put_nowait(encode({**self._snapshot(), "titles": self.known_titles()}))
+        self._subs.add(sub)
+        self.stats.connected_total += 1
+        return sub
+
     async def serve(self, websocket: WebSocket) -> None:
         await websocket.accept()
         client = websocket.client
         remote = f"{client.host}:{client.port}" if client else "?"
-        sub = Subscriber(remote, self._queue_size)
-        # The snapshot is built and the subscriber registered with no await in between, so the
-        # deltas that follow start exactly where the snapshot ends.
-        sub.queue.put_nowait(encode(self._snapshot()))
-        self._subs.add(sub)
-        self.stats.connected_total += 1
+        sub = self.subscribe(remote)
         sender = asyncio.create_task(self._send_loop(websocket, sub), name=f"ws-send {remote}")
         try:
             await self._receive_loop(websocket, sub, sender)
@@ -383,8 +513,13 @@ class Hub:
                 raise FilterError(
                     f"unknown message type {kind!r}; expected 'filter' or 'hot_window'"
                 )
-            sub.filter = TradeFilter.parse(msg)
-            self._offer(sub, encode({"type": "filter_ack", "filter": sub.filter.as_json()}))
+            flt = TradeFilter.parse(msg)
+            ack: dict[str, Any] = {"type": "filter_ack", "filter": flt.as_json()}
+            if flt.is_empty and not sub.filter.is_empty:
+                # back among the unfiltered clients, whose messages leave out announced titles
+                ack["titles"] = self.known_titles()
+            sub.filter = flt
+            self._offer(sub, encode(ack))
         except (orjson.JSONDecodeError, FilterError) as exc:
             self.stats.bad_messages += 1
             log.info("bad message from %s: %s: %.200s", sub.remote, exc, text)

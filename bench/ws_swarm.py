@@ -5,9 +5,10 @@
 Each client is a small RFC 6455 client on an asyncio Protocol (no per-message task, no parsing
 for most clients), so that one process can hold a thousand of them. Every client counts the
 trades in each ``trades`` message; ``--sample`` of them, spread over the set, also decode the
-message and record per trade the latency ``receive time - ts_ms`` (the exchange's emit time),
-split into ``recv_ms - ts_ms`` (exchange to app) and ``receive time - recv_ms`` (app to
-browser), in 1 ms histograms, and the trade ids.
+message (with the titles their snapshot and the messages carry) and record per trade the
+latency ``receive time - ts_ms`` (the exchange's emit time), split into ``recv_ms - ts_ms``
+(exchange to app) and ``receive time - recv_ms`` (app to browser), in 1 ms histograms, and the
+trade ids.
 
 Prints ``{"event": "ready"}`` once every client holds its snapshot and ``progress`` every second;
 obeys ``{"cmd": "measure", "from_ms": T}`` (time only trades with ``ts_ms >= T``, histograms
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.procs import commands, emit
-from websocket_handler import expand_trades
+from websocket_handler import TradeDecoder
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 TRADES_PREFIX = b'{"type":"trades"'
 SNAPSHOT_PREFIX = b'{"type":"snapshot"'
 ROW_SEP = b'],["'  # between two trade rows (trade ids are strings)
-ROWS_KEY = b',"rows":['  # the rows come last, after the markets (whose pairs ROW_SEP joins too)
+ROWS_KEY = b',"rows":['  # the rows come last, after the markets and titles
 HOT_WINDOW = b'{"type":"hot_window","window":"5m"}'
 CONNECT_BATCH = 50
 
@@ -103,6 +104,8 @@ class StreamClient(asyncio.Protocol):
         )
         self._key = base64.b64encode(os.urandom(16))
         self._latencies = latencies
+        # sampled clients keep the titles (from the snapshot on) to decode their trades
+        self._decoder = TradeDecoder() if latencies is not None else None
         self._buf = bytearray()
         self._parts: list[bytes] = []
         self._upgraded = False
@@ -198,11 +201,13 @@ class StreamClient(asyncio.Protocol):
         self.messages += 1
         if msg.startswith(TRADES_PREFIX):
             self.trades += trades_in(msg)
-            if self._latencies is not None:
-                trades = expand_trades(orjson.loads(msg))
+            if self._latencies is not None and self._decoder is not None:
+                trades = self._decoder.trades(orjson.loads(msg))
                 self._latencies.record(trades, received)
                 self.ids.extend(t["id"] for t in trades)
         elif msg.startswith(SNAPSHOT_PREFIX) and not self.snapshot.done():
+            if self._decoder is not None:
+                self._decoder.feed(orjson.loads(msg))
             # like the page: hot updates for the one window on show
             self._send(masked_frame(OP_TEXT, HOT_WINDOW))
             self.snapshot.set_result(None)

@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +70,19 @@ def trade(
     }
 
 
-def trades_msg(trades: list[Json]) -> Json:
-    """Trade objects (oldest first) as the app puts them on the wire: the hub's own encoding."""
+def trades_msg(trades: list[Json], announced: Collection[str] = ()) -> Json:
+    """Trade objects (oldest first) as the app puts them on the wire: the hub's own encoding,
+    without the titles of the ``announced`` tickers (the client holds them already)."""
     pending = [
         (Trade(t["id"], t["ticker"], t["yes_price"], t["count"], Side(t["side"]), t["ts_ms"],
                t["recv_ms"]), t["title"], t["tier"])
         for t in trades
     ]  # fmt: skip
-    return orjson.loads(encode(trades_message(pending)))
+
+    def choose(markets: list[str], titles: list[str]) -> dict[str, str]:
+        return {m: t for m, t in zip(markets, titles, strict=True) if m not in announced}
+
+    return orjson.loads(encode(trades_message(pending, choose)))
 
 
 def card(ticker: str, window: str, volume: int, last_price: int = 5000) -> Json:
@@ -167,7 +172,9 @@ def snapshot(
     now_ms: int = 1_780_000_000_000,
     source: str = "sim",
     games: list[Json] | None = None,
+    titles: dict[str, str] | None = None,
 ) -> Json:
+    """A snapshot; ``titles`` are the markets' titles announced before it (none by default)."""
     extra = {} if games is None else {"games": games}
     return {
         **extra,
@@ -179,6 +186,7 @@ def snapshot(
         "trades": trades_newest_first,
         "analytics": {"hour": view("hour", now_ms), "day": view("day", now_ms)},
         "large_trade_tiers": [1_000_000_000, 5_000_000_000, 25_000_000_000],
+        "titles": titles or {},
     }
 
 

@@ -13,7 +13,7 @@ import websockets
 from config import Settings
 from models import Trade
 from tests.serving import Running, running_app
-from websocket_handler import expand_trades
+from websocket_handler import TradeDecoder
 
 
 def sim_settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -61,12 +61,14 @@ async def test_a_simulated_trade_reaches_api_stream_and_windows(tmp_path: Path) 
             snapshot = await recv_type(ws, "snapshot")
             assert snapshot["source"] == "sim"
             assert set(snapshot["hot"]) == {"1m", "5m", "15m", "1h", "24h"}
+            decoder = TradeDecoder()
+            decoder.feed(snapshot)
             ids = await emit(app, 5)
             seen: list[str] = []
             async with asyncio.timeout(10):
                 while set(ids) - set(seen):
                     msg = await recv_type(ws, "trades")
-                    seen += [t["id"] for t in expand_trades(msg)]
+                    seen += [t["id"] for t in decoder.feed(msg)]  # every title known
             assert sorted(set(seen)) == sorted(ids)
             await app.runtime.db.flush()
             r = await http.get("/api/trades/recent", params={"limit": 50})

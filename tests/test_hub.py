@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bench.ws_swarm import trades_in
@@ -15,9 +15,13 @@ from clock import ManualClock
 from models import Side, Trade
 from websocket_handler import (
     SLOW_CLIENT_CLOSE,
+    TITLE_REFRESH_MS,
     FilterError,
     Hub,
+    MissingTitle,
     Pending,
+    Subscriber,
+    TradeDecoder,
     TradeFilter,
     encode,
     expand_trades,
@@ -85,7 +89,8 @@ async def test_snapshot_first_then_coalesced_trades() -> None:
     trades = expand_trades(msg)
     assert [t["id"] for t in trades] == [f"id-{n}" for n in range(5)]
     assert trades[0]["yes_price"] == 4500 and trades[0]["count"] == 100
-    assert trades[0]["title"] == "Bitcoin" and msg["markets"] == [["KXBTC-X", "Bitcoin"]]
+    assert trades[0]["title"] == "Bitcoin"
+    assert msg["markets"] == ["KXBTC-X"] and msg["titles"] == {"KXBTC-X": "Bitcoin"}
     assert [t["ts_ms"] for t in trades] == [1_000 + n for n in range(5)]
     assert msg["t0"] == 1_000 and [r[-3] for r in msg["rows"]] == [0, 1, 2, 3, 4]
     task.cancel()
@@ -223,7 +228,8 @@ def test_trades_message_names_each_market_once_and_counts_from_the_earliest_time
     assert msg["t0"] == 1_767_225_599_000
     assert msg["fields"] == ["id", "market", "yes_price", "count", "side", "ts_off", "recv_off",
                              "tier"]  # fmt: skip
-    assert msg["markets"] == [[btc, "Bitcoin price today?"], [nba, "SAC at BOS Winner?"]]
+    assert msg["markets"] == [btc, nba]
+    assert msg["titles"] == {btc: "Bitcoin price today?", nba: "SAC at BOS Winner?"}
     assert msg["rows"] == [
         ["9b2f3c4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", 0, 4500, 100, "yes", 1010, 1030, 0],
         ["0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", 1, 6100, 250_000, "no", 1020, 1025, 2],
@@ -272,6 +278,229 @@ def test_trades_message_round_trips_every_field(pending: list[Pending]) -> None:
     assert expand_trades(msg) == as_objects(pending)
     offsets = [v for row in msg["rows"] for v in row[5:7]]
     assert min(offsets) == 0  # t0 is the earliest time in the batch
-    tickers = [ticker for ticker, _ in msg["markets"]]
+    tickers = msg["markets"]
     assert len(set(tickers)) == len(tickers) == len({t.ticker for t, _, _ in pending})
     assert trades_in(data) == len(pending)
+
+
+# ---- market titles: announced once a minute, held by the clients -------------------------------
+
+T0 = 1_767_225_600_000
+
+
+def titled_hub(clock: ManualClock) -> Hub:
+    return Hub(
+        clock=clock,
+        snapshot=lambda: {"type": "snapshot", "trades": []},
+        queue_size=10_000,
+        batch_ms=50,
+    )
+
+
+def drain(sub: Subscriber) -> list[dict[str, Any]]:
+    out = []
+    while not sub.queue.empty():
+        out.append(orjson.loads(sub.queue.get_nowait()))
+    return out
+
+
+class Feed:
+    """Trades into a hub, one flush at a time; ``title`` per ticker as the pipeline gives it."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.n = 0
+
+    def flush(self, *trades: tuple[str, str], count: int = 100) -> None:
+        for ticker, title in trades:
+            self.hub.add_trade(trade(self.n, count=count, ticker=ticker), title, 0)
+            self.n += 1
+        self.hub.flush_trades()
+
+
+def only_trades(sub: Subscriber, decoder: TradeDecoder) -> tuple[dict[str, Any], list[Any]]:
+    """The one `trades` message ``sub`` got since last asked (everything else fed to
+    ``decoder`` too), and its trades as (ticker, title) pairs."""
+    msgs = drain(sub)
+    for m in msgs:
+        if m["type"] != "trades":
+            decoder.feed(m)
+    [msg] = [m for m in msgs if m["type"] == "trades"]
+    return msg, [(t["ticker"], t["title"]) for t in decoder.feed(msg)]
+
+
+def test_a_title_is_announced_once_a_minute_and_again_at_once_when_it_changes() -> None:
+    clock = ManualClock(T0)
+    hub = titled_hub(clock)
+    sub, decoder, feed = hub.subscribe("a"), TradeDecoder(), Feed(hub)
+    [snap] = drain(sub)
+    assert snap["titles"] == {}
+    decoder.feed(snap)
+    feed.flush(("A", "Alpha"), ("B", "Beta"), ("A", "Alpha"))
+    msg, got = only_trades(sub, decoder)
+    assert msg["titles"] == {"A": "Alpha", "B": "Beta"} and msg["markets"] == ["A", "B"]
+    assert got == [("A", "Alpha"), ("B", "Beta"), ("A", "Alpha")]
+    clock.advance(30_000)
+    feed.flush(("A", "Alpha"))
+    msg, got = only_trades(sub, decoder)
+    assert msg["titles"] == {} and got == [("A", "Alpha")]  # the client holds it
+    with pytest.raises(MissingTitle):
+        TradeDecoder().feed(msg)  # one that missed the first message does not
+    clock.advance(30_000)  # exactly TITLE_REFRESH_MS after the announcement: not more
+    feed.flush(("A", "Alpha"), ("B", "Beta"))
+    msg, got = only_trades(sub, decoder)
+    assert msg["titles"] == {} and got == [("A", "Alpha"), ("B", "Beta")]
+    clock.advance(1)
+    feed.flush(("A", "Alpha"))
+    assert only_trades(sub, decoder)[0]["titles"] == {"A": "Alpha"}  # re-announced
+    feed.flush(("A", "Alpha"), ("B", "Beta"))
+    assert only_trades(sub, decoder)[0]["titles"] == {"B": "Beta"}
+    feed.flush(("A", "Alpha, renamed"))
+    msg, got = only_trades(sub, decoder)
+    assert msg["titles"] == {"A": "Alpha, renamed"} and got == [("A", "Alpha, renamed")]
+    assert list(hub.announced) == ["B", "A"]  # oldest announcement first
+    clock.advance(TITLE_REFRESH_MS + 1)
+    feed.flush(("C", "Gamma"))
+    assert hub.announced == {"C": ("Gamma", clock.now_ms())}  # the others aged out
+    assert only_trades(sub, decoder)[1] == [("C", "Gamma")]
+
+
+def test_a_client_connecting_later_gets_every_title_it_may_need_in_its_snapshot() -> None:
+    clock = ManualClock(T0)
+    hub = titled_hub(clock)
+    first, feed = hub.subscribe("first"), Feed(hub)
+    feed.flush(("A", "Alpha"), ("B", "Beta"))
+    clock.advance(10_000)
+    feed.flush(("B", "Beta, renamed"))
+    clock.advance(10_000)
+    late, decoder = hub.subscribe("late"), TradeDecoder()
+    [snap] = drain(late)
+    assert snap["titles"] == {"A": "Alpha", "B": "Beta, renamed"}
+    decoder.feed(snap)
+    feed.flush(("A", "Alpha"), ("B", "Beta, renamed"))
+    msg, got = only_trades(late, decoder)
+    assert msg["titles"] == {} and got == [("A", "Alpha"), ("B", "Beta, renamed")]
+    clock.advance(40_001)  # A's announcement is older than a minute now, B's is not
+    later = hub.subscribe("later")
+    assert drain(later)[0]["titles"] == {"B": "Beta, renamed"}
+    assert drain(first)[-1]["titles"] == {}
+
+
+def test_filtered_clients_get_the_title_of_every_market_they_get_trades_of() -> None:
+    clock = ManualClock(T0)
+    hub = titled_hub(clock)
+    everything, big = hub.subscribe("everything"), hub.subscribe("big")
+    decoders = {everything: TradeDecoder(), big: TradeDecoder()}
+    for sub, decoder in decoders.items():
+        decoder.feed(drain(sub)[0])
+    hub._handle_client_message(big, '{"type":"filter","min_count":500}')
+    ack = drain(big)[0]
+    assert ack["type"] == "filter_ack" and "titles" not in ack  # its messages name every title
+    feed = Feed(hub)
+    feed.flush(("KXNBA-A", "Game"), ("KXBTC-B", "Bitcoin"))  # too small for `big`
+    assert only_trades(everything, decoders[everything])[0]["titles"] == {
+        "KXNBA-A": "Game",
+        "KXBTC-B": "Bitcoin",
+    }
+    assert drain(big) == []  # so it never saw those announcements
+    feed.flush(("KXNBA-A", "Game"), count=1000)
+    assert only_trades(everything, decoders[everything])[0]["titles"] == {}
+    msg, got = only_trades(big, decoders[big])
+    assert msg["titles"] == {"KXNBA-A": "Game"} and got == [("KXNBA-A", "Game")]
+    # back among the unfiltered clients: the ack carries every title announced to them
+    hub._handle_client_message(big, '{"type":"filter"}')
+    ack = drain(big)[0]
+    assert ack["type"] == "filter_ack"
+    assert ack["titles"] == {"KXNBA-A": "Game", "KXBTC-B": "Bitcoin"}
+    decoders[big].feed(ack)
+    feed.flush(("KXBTC-B", "Bitcoin"))
+    for sub, decoder in decoders.items():
+        msg, got = only_trades(sub, decoder)
+        assert msg["titles"] == {} and got == [("KXBTC-B", "Bitcoin")]
+
+
+TITLE_TICKERS = ["KXBTC-A", "KXBTC-B", "KXNBA-C", "KXNBA-D", "KXFED-E"]
+FILTERS = [
+    '{"type":"filter"}',
+    '{"type":"filter","min_count":500}',
+    '{"type":"filter","search":"KXNBA"}',
+    '{"type":"filter","side":"no","search":"kxbtc"}',
+]
+STEPS = st.sampled_from([0, 1, 50, 50, 1_000, 30_000, 59_999, 60_000, 60_001, 200_000])
+CLIENTS = st.integers(0, 7)  # which of the connected clients, modulo their number
+EVENTS = st.one_of(
+    st.none(),
+    st.tuples(st.just("connect")),
+    st.tuples(st.just("filter"), CLIENTS, st.sampled_from(FILTERS)),
+    st.tuples(st.just("leave"), CLIENTS),
+    st.tuples(st.just("rename"), st.sampled_from(TITLE_TICKERS)),
+)
+TRADES = st.lists(
+    st.tuples(st.sampled_from(TITLE_TICKERS), st.sampled_from(Side), st.sampled_from([100, 1000])),
+    max_size=5,
+)
+# one batch: a client or title event, a clock step, trades (the event may fall between them)
+ROUNDS = st.lists(st.tuples(EVENTS, STEPS, TRADES, st.integers(0, 5)), min_size=1, max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ROUNDS)
+@example(  # a client that clears its filter after announcements it was not sent
+    [
+        (("connect",), 0, [], 0),
+        (("filter", 1, FILTERS[1]), 0, [("KXBTC-A", Side.YES, 100)], 0),
+        (("filter", 1, FILTERS[0]), 1_000, [("KXBTC-A", Side.YES, 100)], 0),
+    ]
+)
+def test_every_client_always_holds_the_titles_of_the_trades_it_gets(
+    rounds: list[tuple[Any, int, list[tuple[str, Side, int]], int]],
+) -> None:
+    """Random trades, renames, clock steps, connects, filter changes and leaves: every client,
+    decoding what it is sent from its snapshot on, knows the title of every trade it gets."""
+    clock = ManualClock(T0)
+    hub = titled_hub(clock)
+    titles = {t: f"{t} title" for t in TITLE_TICKERS}
+    given_title: dict[str, str] = {}  # trade id -> the title the pipeline gave with it
+    clients = [(hub.subscribe("c0"), TradeDecoder())]
+    n = 0
+
+    def check(sub: Subscriber, decoder: TradeDecoder) -> None:
+        for msg in drain(sub):
+            trades = decoder.feed(msg)  # MissingTitle if the client lacks one
+            first: dict[str, str] = {}  # a message carries a market's title once: its first
+            for t in trades:
+                want = first.setdefault(t["ticker"], given_title[t["id"]])
+                assert t["title"] == want
+
+    def happen(event: tuple[Any, ...]) -> None:
+        kind = event[0]
+        if kind == "connect":
+            clients.append((hub.subscribe(f"c{len(clients)}"), TradeDecoder()))
+        elif kind == "rename":
+            titles[event[1]] += "'"
+        elif kind == "filter" and clients:
+            sub, decoder = clients[event[1] % len(clients)]
+            check(sub, decoder)  # what came before the filter change
+            hub._handle_client_message(sub, event[2])
+        elif kind == "leave" and clients:
+            sub, _ = clients.pop(event[1] % len(clients))
+            hub._subs.discard(sub)
+
+    for event, step, trades, at in rounds:
+        clock.advance(step)
+        for i, (ticker, side, count) in enumerate(trades):
+            if event is not None and i == at:
+                happen(event)
+            t = Trade(f"id-{n}", ticker, 4500, count, side, clock.now_ms(), clock.now_ms())
+            given_title[t.trade_id] = titles[ticker]
+            hub.add_trade(t, titles[ticker], 0)
+            n += 1
+        if event is not None and at >= len(trades):
+            happen(event)
+        if hub.flush_trades():  # and so pruned: what traded in the last minute, at most
+            assert all(
+                clock.now_ms() - when <= TITLE_REFRESH_MS for _, when in hub.announced.values()
+            )
+        for sub, decoder in clients:
+            check(sub, decoder)
+    assert hub.stats.dropped_slow == 0

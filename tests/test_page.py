@@ -15,6 +15,7 @@ from tests.page_server import (
     NOW_MS,
     PageServer,
     card,
+    first_snapshot,
     first_trades,
     hot,
     snapshot,
@@ -124,6 +125,45 @@ def test_trades_rows_expand_to_the_trades_sent(page: Page, page_server: PageServ
     wait_for_top_id(page, "t-000202")
     shown = page.evaluate("() => window.flowboard.page.tape.buffer.slice(0, 3)")
     assert shown == batch[::-1]  # every field, newest first
+
+
+def test_titles_announced_before_the_page_connected_or_in_earlier_messages_are_shown(
+    page: Page, page_server: PageServer, console: Console
+) -> None:
+    """`trades` messages leave out the titles a client holds: from its snapshot, an earlier
+    message or a `filter_ack`; a reconnect starts again from the new snapshot's titles."""
+    page_server.snapshot = {**first_snapshot(), "titles": {"KXOLD-1": "Announced before?"}}
+    open_page(page, page_server)
+    title = page.locator(ROWS).first.locator(".t-title")
+
+    def send(n: int, ticker: str, name: str, announced: bool) -> None:
+        msg = trades_msg([trade(n, ticker, 100 + n, title=name)], {ticker} if announced else ())
+        assert msg["markets"] == [ticker] and msg["titles"] == ({} if announced else {ticker: name})
+        page_server.send(msg)
+        wait_for_top_id(page, f"t-{n:06d}")
+
+    send(700, "KXOLD-1", "Announced before?", announced=True)
+    expect(title).to_have_text("Announced before?")
+    send(701, "KXNEW-2", "Announced now?", announced=False)
+    expect(title).to_have_text("Announced now?")
+    send(702, "KXNEW-2", "Announced now?", announced=True)
+    expect(title).to_have_text("Announced now?")
+    send(703, "KXNEW-2", "Renamed?", announced=False)
+    expect(title).to_have_text("Renamed?")
+    page_server.send(
+        {"type": "filter_ack", "filter": {}, "titles": {"KXACK-3": "Announced with the ack?"}}
+    )
+    send(704, "KXACK-3", "Announced with the ack?", announced=True)
+    expect(title).to_have_text("Announced with the ack?")
+    page_server.snapshot = {**first_snapshot(), "titles": {"KXR-9": "After the reconnect?"}}
+    page_server.close_clients()
+    page.wait_for_function("() => document.body.dataset.snapshots === '2'")
+    page_server.wait_for_connections(2)
+    send(705, "KXR-9", "After the reconnect?", announced=True)
+    expect(title).to_have_text("After the reconnect?")
+    send(706, "KXOLD-1", "Announced before?", announced=True)  # not in the new snapshot
+    expect(title).to_have_text("KXOLD-1")  # the ticker stands in
+    assert console.errors == []
 
 
 def test_tape_keeps_a_capped_number_of_rows(page: Page, page_server: PageServer) -> None:

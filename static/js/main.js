@@ -24,6 +24,7 @@ class Page {
     this.attempt = 0;
     this.retryTimer = 0;
     this.messages = 0;
+    this.titles = new Map(); // ticker -> title: from the snapshot, then as messages announce them
     const schedule = () => this.schedule();
     for (const p of this.parts) p.onDirty = schedule;
     this.tape.onFilter = (f) => this.sendFilter(f);
@@ -124,6 +125,7 @@ class Page {
         this.status.setSource(msg.source);
         this.status.setStatus(msg.status);
         this.tape.setTiers(msg.large_trade_tiers);
+        this.titles = new Map(Object.entries(msg.titles || {}));
         this.tape.reset(msg.trades || []);
         this.grid.reset();
         this.grid.setHot(msg.hot);
@@ -134,7 +136,7 @@ class Page {
         document.body.dataset.serverMs = String(msg.server_ms);
         break;
       case "trades":
-        this.tape.add(expandTrades(msg));
+        this.tape.add(expandTrades(msg, this.titles));
         break;
       case "analytics":
         this.chart.setViews(msg.hour, msg.day);
@@ -152,6 +154,7 @@ class Page {
         this.games.setOdds(msg);
         break;
       case "filter_ack":
+        learnTitles(this.titles, msg.titles);
         document.body.dataset.filterAck = JSON.stringify(msg.filter);
         break;
       case "error":
@@ -182,10 +185,15 @@ const page = new Page();
 window.flowboard = { page, fmt, perf: watchLongTasks() };
 page.connect();
 
-// A `trades` message carries rows of `fields`, each ticker and title once in `markets` (rows
-// refer to them by index) and times as ms after `t0`; the tape takes objects with the taker's
-// price and the notional (integers: centicents, micro-dollars).
-function expandTrades(msg) {
+function learnTitles(titles, more) {
+  if (more) for (const [ticker, title] of Object.entries(more)) titles.set(ticker, title);
+}
+
+// A `trades` message carries rows of `fields`, each ticker once in `markets` (rows refer to them
+// by index), the `titles` the page may not have yet (kept in `titles` from the snapshot on) and
+// times as ms after `t0`; the tape takes objects with the taker's price and the notional
+// (integers: centicents, micro-dollars).
+function expandTrades(msg, titles) {
   const f = msg.fields || [];
   const at = (name) => f.indexOf(name);
   const [id, market, yes, count, side, ts, recv, tier] = [
@@ -193,8 +201,11 @@ function expandTrades(msg) {
   ].map(at);
   const t0 = msg.t0 || 0;
   const markets = msg.markets || [];
+  learnTitles(titles, msg.titles);
+  const named = markets.map((ticker) => titles.get(ticker) ?? "");
   return (msg.rows || []).map((r) => {
-    const [ticker, title] = markets[r[market]] || ["", ""];
+    const ticker = markets[r[market]] ?? "";
+    const title = named[r[market]] ?? "";
     const price = r[side] === "yes" ? r[yes] : 10000 - r[yes];
     return {
       id: r[id], ticker, title, yes_price: r[yes], count: r[count], side: r[side], price,
