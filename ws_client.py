@@ -98,18 +98,16 @@ async def connect(
     loop = asyncio.get_running_loop()
     conn = WsConnection(request, accept_for(key), max_size)
     context = (ssl_context or ssl.create_default_context()) if secure else None
-    transport: asyncio.BaseTransport | None = None
     try:
         async with asyncio.timeout(open_timeout):
-            transport, _ = await loop.create_connection(
+            await loop.create_connection(
                 lambda: conn, host, port, ssl=context, server_hostname=host if secure else None
             )
             await conn.opened
     except BaseException:
         if not conn.opened.done():
             conn.opened.cancel()
-        if transport is not None:
-            transport.abort()
+        conn.abort()
         raise
     return conn
 
@@ -234,6 +232,11 @@ class WsConnection(asyncio.Protocol):
                 await asyncio.shield(self._closed)
         if not self._closed.done():
             transport.abort()
+
+    def abort(self) -> None:
+        """Drop the socket at once, without a closing handshake."""
+        if self._transport is not None:
+            self._transport.abort()
 
     @property
     def closed(self) -> bool:
