@@ -15,7 +15,6 @@ import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -56,16 +55,6 @@ def _insert_sql(n: int) -> str:
 
 
 TradeRow = tuple[str, str, int, int, int, int, int]
-
-
-@dataclass(slots=True)
-class WriterStats:
-    rows_written: int = 0  # rows sent to SQLite in committed flushes (duplicates included)
-    flushes: int = 0
-    last_flush_ms: int | None = None
-    pending: int = 0
-    errors: int = 0
-    max_batch: int = 0
 
 
 def trade_row(t: Trade) -> TradeRow:
@@ -117,7 +106,7 @@ class Database:
         self._interval = flush_interval_ms / 1000
         self._flush_rows = flush_rows
         self._batch = WriteBatch(
-            conn,
+            conn, clock=clock, what="database",
             lists=[("trades", insert_trades), ("gaps", statement(INSERT_GAP)),
                    ("recoveries", statement(INSERT_RECOVERY))],
             maps=[("markets", statement(UPSERT_MARKET)), ("series", statement(UPSERT_SERIES))],
@@ -127,11 +116,11 @@ class Database:
         self._recoveries = self._batch.lists["recoveries"]
         self._markets = self._batch.maps["markets"]
         self._series = self._batch.maps["series"]
-        self._lock = asyncio.Lock()
+        self._lock = self._batch.lock
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._flush_waiters: list[asyncio.Future[int]] = []
-        self.stats = WriterStats()
+        self.stats = self._batch.stats
 
     @classmethod
     async def open(
@@ -226,28 +215,13 @@ class Database:
     async def flush(self) -> int:
         """Write everything pending in one transaction; returns the rows written. On failure the
         batch goes back to the front of the queue, the error is counted and re-raised."""
-        async with self._lock:
-            try:
-                rows = await self._batch.write()
-            except BaseException as exc:
-                self.stats.pending = self._pending()
-                if isinstance(exc, Exception):
-                    self.stats.errors += 1
-                    log.error("flush of %d rows failed, will retry: %r", self._pending(), exc)
-                raise
-            if not rows:
-                return 0
-            st = self.stats
-            st.rows_written += rows
-            st.flushes += 1
-            st.last_flush_ms = self._clock.now_ms()
-            st.max_batch = max(st.max_batch, rows)
-            st.pending = self._pending()
+        rows = await self._batch.flush()
+        if rows:
             waiters, self._flush_waiters = self._flush_waiters, []
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(rows)
-            return rows
+        return rows
 
     async def flushed(self) -> int:
         """Wait for the next successful flush (by the writer or anyone); returns its row count."""

@@ -86,14 +86,6 @@ def _quote(r: Any) -> OddsQuote:
     return OddsQuote(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8]), int(r[9]))
 
 
-@dataclass(slots=True)
-class StoreStats:
-    rows_written: int = 0
-    flushes: int = 0
-    errors: int = 0
-    pending: int = 0
-
-
 class NbaStore:
     def __init__(self, conn: aiosqlite.Connection, *, clock: Clock, flush_interval_ms: int) -> None:
         self._conn = conn
@@ -101,6 +93,8 @@ class NbaStore:
         self._interval = flush_interval_ms / 1000
         self._batch = WriteBatch(
             conn,
+            clock=clock,
+            what="NBA store",
             maps=[("games", statement(UPSERT_GAME)), ("matches", statement(UPSERT_MATCH))],
             lists=[("scores", statement(INSERT_SCORE)), ("odds", statement(INSERT_ODDS))],
         )
@@ -111,8 +105,8 @@ class NbaStore:
         self._last_game: dict[int, tuple[object, ...]] = {}
         self._last_odds: dict[tuple[int, str, str], tuple[object, ...]] = {}
         self._last_match: dict[str, tuple[int | None, str | None]] = {}
-        self._lock = asyncio.Lock()
-        self.stats = StoreStats()
+        self._lock = self._batch.lock
+        self.stats = self._batch.stats
 
     @classmethod
     async def open(
@@ -207,21 +201,7 @@ class NbaStore:
     async def flush(self) -> int:
         """Write everything pending in one transaction; returns the rows written. On failure the
         batch is queued again in front of newer rows, counted and re-raised."""
-        async with self._lock:
-            try:
-                rows = await self._batch.write()
-            except BaseException as exc:
-                self.stats.pending = self._pending()
-                if isinstance(exc, Exception):
-                    self.stats.errors += 1
-                    log.error("NBA flush failed, %d rows will be retried: %r", self._pending(), exc)
-                raise
-            if not rows:
-                return 0
-            self.stats.rows_written += rows
-            self.stats.flushes += 1
-            self.stats.pending = self._pending()
-            return rows
+        return await self._batch.flush()
 
     async def prune(self, older_than_ms: int) -> int:
         """Delete the games last updated before the cutoff with their score timelines and odds,

@@ -4,19 +4,24 @@ Producers never await: rows join named buffers, either lists (kept in arrival or
 (a newer row for a key replaces the older one). ``write`` takes every buffer and writes them in
 one transaction, lists first, then maps, each in declared order. On failure the rows go back in
 front of what arrived meanwhile, so nothing is lost and order is kept, and the error is
-re-raised for the owner to count and log. Buffers are the same objects for the batch's whole
-life: owners may hold them.
+re-raised. ``flush`` is ``write`` under the batch's lock (which the owner also takes for its
+other transactions on the connection), counted in ``stats``, with a failure logged. Buffers are
+the same objects for the batch's whole life: owners may hold them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
+
+from clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +38,31 @@ def statement(sql: str) -> Writer:
     return write
 
 
+@dataclass(slots=True)
+class BatchStats:
+    rows_written: int = 0  # rows sent to SQLite in committed flushes (duplicates included)
+    flushes: int = 0
+    last_flush_ms: int | None = None
+    pending: int = 0  # owners may count rows as they queue them; each flush recounts
+    errors: int = 0
+    max_batch: int = 0
+
+
 class WriteBatch:
     def __init__(
         self,
         conn: aiosqlite.Connection,
         *,
+        clock: Clock,
+        what: str,
         lists: Sequence[tuple[str, Writer]] = (),
         maps: Sequence[tuple[str, Writer]] = (),
     ) -> None:
         self._conn = conn
+        self._clock = clock
+        self._what = what
+        self.lock = asyncio.Lock()
+        self.stats = BatchStats()
         self._order = [name for name, _ in (*lists, *maps)]
         self._writers = dict((*lists, *maps))
         self.lists: dict[str, list[Row]] = {name: [] for name, _ in lists}
@@ -49,6 +70,28 @@ class WriteBatch:
 
     def __len__(self) -> int:
         return sum(map(len, self.lists.values())) + sum(map(len, self.maps.values()))
+
+    async def flush(self) -> int:
+        """``write`` under the lock, counted; a failure is counted, logged and re-raised (its
+        rows are queued again)."""
+        async with self.lock:
+            st = self.stats
+            try:
+                rows = await self.write()
+            except BaseException as exc:
+                st.pending = len(self)
+                if isinstance(exc, Exception):
+                    st.errors += 1
+                    log.error("%s: flush of %d rows failed, will retry: %r", self._what,
+                              st.pending, exc)  # fmt: skip
+                raise
+            st.pending = len(self)
+            if rows:
+                st.rows_written += rows
+                st.flushes += 1
+                st.last_flush_ms = self._clock.now_ms()
+                st.max_batch = max(st.max_batch, rows)
+            return rows
 
     async def write(self) -> int:
         """Write every pending row in one transaction; returns how many."""

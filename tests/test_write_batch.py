@@ -7,7 +7,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from write_batch import Row, WriteBatch, statement
+from clock import ManualClock
+from write_batch import BatchStats, Row, WriteBatch, statement
 
 
 async def test_a_failed_write_keeps_order_and_the_newest_row_per_key(tmp_path: Path) -> None:
@@ -25,6 +26,8 @@ async def test_a_failed_write_keeps_order_and_the_newest_row_per_key(tmp_path: P
 
         batch = WriteBatch(
             conn,
+            clock=ManualClock(1_000),
+            what="test",
             lists=[("log", log_rows)],
             maps=[("kv", statement("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"))],
         )
@@ -32,14 +35,17 @@ async def test_a_failed_write_keeps_order_and_the_newest_row_per_key(tmp_path: P
         batch.maps["kv"]["a"] = ("a", 1)
         batch.maps["kv"]["b"] = ("b", 1)
         with pytest.raises(OSError):
-            await batch.write()
+            await batch.flush()
         assert len(batch) == 4  # nothing lost, and the transaction left nothing behind
+        assert batch.stats == BatchStats(errors=1, pending=4)
         async with conn.execute("SELECT COUNT(*) FROM log") as cur:
             assert (await cur.fetchone()) == (0,)
         batch.lists["log"].append((3,))  # arrived while the write was failing
         batch.maps["kv"]["a"] = ("a", 2)
-        assert await batch.write() == 5
-        assert len(batch) == 0 and await batch.write() == 0
+        assert await batch.flush() == 5
+        assert len(batch) == 0 and await batch.flush() == 0
+        assert batch.stats == BatchStats(rows_written=5, flushes=1, last_flush_ms=1_000,
+                                         pending=0, errors=1, max_batch=5)  # fmt: skip
         async with conn.execute("SELECT n FROM log ORDER BY rowid") as cur:
             assert [r[0] for r in await cur.fetchall()] == [1, 2, 3]
         async with conn.execute("SELECT k, v FROM kv ORDER BY k") as cur:
