@@ -361,12 +361,16 @@ async def serve(settings: Settings) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
+    # listening before the app starts: a browser opened at the printed URL waits in the backlog
+    # until uvicorn accepts, instead of being refused
+    sock.listen(2048)
     port = sock.getsockname()[1]
     app = create_app(settings, banner=f"http://{settings.host}:{port}/")
     config = uvicorn.Config(
         app,
         ws_per_message_deflate=False,  # deflate doubles the fan-out cost (DESIGN.md)
         log_level=settings.log_level.lower(),
+        access_log=False,  # the embedded simulators' polls would fill it
         lifespan="on",
     )
     await uvicorn.Server(config).serve(sockets=[sock])
@@ -388,7 +392,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     if settings.log_level.upper() != "DEBUG":
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn has shut the app down (feed, simulators, last writes) and raised the
+        # signal again once done
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import os
 import socket
 import statistics
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import Runtime, create_app
 from config import Settings
+from sim.embedded import EmbeddedServer
 
 log = logging.getLogger(__name__)
 
@@ -215,14 +216,6 @@ class ServedApp:
         return f"ws://127.0.0.1:{self.port}/ws/stream"
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: Ctrl-C cancels the bench, which shuts down."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @asynccontextmanager
 async def serve_app(
     settings: Settings, *, on_abort: Callable[[], Awaitable[object]] | None = None
@@ -241,7 +234,7 @@ async def serve_app(
     config = uvicorn.Config(
         app, lifespan="on", ws_per_message_deflate=False, log_level="warning", backlog=2048
     )
-    server = _Server(config)
+    server = EmbeddedServer(config)  # Ctrl-C cancels the bench, which shuts down
     task = asyncio.create_task(server.serve(sockets=[sock]), name="bench-uvicorn")
     try:
         async with asyncio.timeout(60):

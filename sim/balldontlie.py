@@ -13,12 +13,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from clock import Clock, SystemClock
 from models import GameState, GameStatus, OddsQuote
+from sim.embedded import EmbeddedServer, embedded_config
 from sim.nba_games import TEAM_BY_ABBR, TEAMS, NightSim
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class SimBalldontlie:
         self.requests = 0
         self.rejected_429 = 0
         self.rejected_401 = 0
-        self._server: uvicorn.Server | None = None
+        self._server: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self.url = ""
@@ -302,8 +303,10 @@ class SimBalldontlie:
         sock.listen(128)  # early connections wait in the backlog until uvicorn accepts
         self._sock = sock
         self.url = f"http://{host}:{sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, lifespan="on", log_level="warning")
-        self._server = uvicorn.Server(config)
+        # idle keep-alive connections are kept longer than the pollers' intervals, as real
+        # API servers do (uvicorn's 5 s races a poll every 5 s: a reused connection is closed)
+        config = embedded_config(self.app, lifespan="on", timeout_keep_alive=75)
+        self._server = EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         ready = asyncio.create_task(self._ready.wait())
         async with asyncio.timeout(30):
@@ -325,10 +328,13 @@ class SimBalldontlie:
 async def _main(args: argparse.Namespace) -> None:
     sim = SimBalldontlie(args.api_key, args.seed, SystemClock(), rate_limit_per_min=args.rate_limit)
     await sim.start(args.host, args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     print(f"READY url={sim.url}", flush=True)
     try:
-        assert sim._task is not None
-        await sim._task
+        await stop.wait()
     finally:
         await sim.stop()
 
@@ -342,8 +348,7 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=600, help="requests per minute")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(args))
+    asyncio.run(_main(args))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -28,6 +27,7 @@ from clock import Clock, SystemClock
 from models import MarketInfo, format_count, format_price
 from sim.auth import Verifier
 from sim.connection import Connection
+from sim.embedded import EmbeddedServer, embedded_config
 from sim.faults import Faults
 from sim.market_model import DeltaEv, LifeEv, MarketModel, SimEvent, TickerEv, TradeEv
 from sim.nba_games import NightSim
@@ -79,7 +79,7 @@ class SimExchange:
         )
         self._conns: set[Connection] = set()
         self._clients_changed = asyncio.Event()
-        self._server: uvicorn.Server | None = None
+        self._server: EmbeddedServer | None = None
         self._sock: socket.socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
@@ -110,16 +110,14 @@ class SimExchange:
         self.port = sock.getsockname()[1]
         self.rest_url = f"http://{host}:{self.port}/trade-api/v2"
         self.ws_url = f"ws://{host}:{self.port}{WS_PATH}"
-        config = uvicorn.Config(
+        config = embedded_config(
             app,
             ws="websockets-sansio",
             ws_ping_interval=None,
             ws_per_message_deflate=False,
             lifespan="off",
-            log_level="warning",
-            access_log=False,
         )
-        server = uvicorn.Server(config)
+        server = EmbeddedServer(config)
         self._server = server
         serve = asyncio.create_task(server.serve(sockets=[sock]))
         self._tasks.append(serve)
