@@ -348,7 +348,8 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=600, help="requests per minute")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    asyncio.run(_main(args))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C during start-up
+        asyncio.run(_main(args))
 
 
 if __name__ == "__main__":
