@@ -54,6 +54,7 @@ def test_ctrl_c_stops_in_order_and_keeps_every_trade(tmp_path: Path) -> None:
     assert "kalshi ws:" not in log  # the simulator did not go first under the feed
     assert "balldontlie transport error" not in log
     assert "Application shutdown complete" in log
+    assert log.count("Started server process") == 1  # the simulators' servers keep quiet
     with sqlite3.connect(db) as conn:
         stored = {r[0] for r in conn.execute("SELECT trade_id FROM trades")}
     assert seen <= stored
