@@ -12,7 +12,6 @@ the same objects for the batch's whole life: owners may hold them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -94,7 +93,9 @@ class WriteBatch:
             return rows
 
     async def write(self) -> int:
-        """Write every pending row in one transaction; returns how many."""
+        """Write every pending row in one transaction; returns how many. On an error or a cancel
+        the transaction is rolled back and the rows are queued again in front of newer ones,
+        unless the COMMIT had landed."""
         lists = {name: rows[:] for name, rows in self.lists.items()}
         maps = {name: dict(rows) for name, rows in self.maps.items()}
         for rows in self.lists.values():
@@ -105,28 +106,37 @@ class WriteBatch:
         if not n:
             return 0
         conn = self._conn
+        commit_sent = False
         try:
+            # BEGIN inside the try: a cancel that lands while the connection's thread runs it
+            # must still roll back, or every later BEGIN fails on the open transaction
             await conn.execute("BEGIN IMMEDIATE")
-            try:
-                for name in self._order:
-                    rows = lists[name] if name in lists else list(maps[name].values())
-                    if rows:
-                        await self._writers[name](conn, rows)
-                await conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await conn.execute("ROLLBACK")
-                raise
+            for name in self._order:
+                rows = lists[name] if name in lists else list(maps[name].values())
+                if rows:
+                    await self._writers[name](conn, rows)
+            commit_sent = True
+            await conn.execute("COMMIT")
         except BaseException:
-            for name, taken in lists.items():
-                self.lists[name][:0] = taken
-            for name, older in maps.items():
-                newer = self.maps[name]
-                merged = {**older, **newer}
-                newer.clear()
-                newer.update(merged)
+            # the connection's thread runs the ROLLBACK after whatever was sent before it
+            try:
+                await conn.execute("ROLLBACK")
+                committed = False
+            except sqlite3.Error:  # no transaction open: BEGIN never ran, or the COMMIT landed
+                committed = commit_sent
+            if not committed:
+                self._requeue(lists, maps)
             raise
         return n
+
+    def _requeue(self, lists: dict[str, list[Row]], maps: dict[str, dict[Any, Row]]) -> None:
+        for name, taken in lists.items():
+            self.lists[name][:0] = taken
+        for name, older in maps.items():
+            newer = self.maps[name]
+            merged = {**older, **newer}
+            newer.clear()
+            newer.update(merged)
 
 
 async def final_flush(flush: Callable[[], Awaitable[int]], pending: Callable[[], int],

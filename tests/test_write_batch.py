@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -50,5 +52,38 @@ async def test_a_failed_write_keeps_order_and_the_newest_row_per_key(tmp_path: P
             assert [r[0] for r in await cur.fetchall()] == [1, 2, 3]
         async with conn.execute("SELECT k, v FROM kv ORDER BY k") as cur:
             assert [tuple(r) for r in await cur.fetchall()] == [("a", 2), ("b", 1)]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("landed_on", ["BEGIN", "COMMIT"])
+async def test_a_cancel_while_the_thread_runs_a_statement(tmp_path: Path, landed_on: str) -> None:
+    """The task is cancelled while the connection's thread runs BEGIN (as when a store closes
+    while another connection holds the write lock) or COMMIT. No transaction is left open, and
+    each row is written exactly once: queued again after a BEGIN, not after a COMMIT."""
+    conn = await aiosqlite.connect(tmp_path / "c.db", isolation_level=None)
+    try:
+        await conn.execute("CREATE TABLE log (n INTEGER)")
+        insert = statement("INSERT INTO log (n) VALUES (?)")
+        batch = WriteBatch(conn, clock=ManualClock(0), what="test", lists=[("log", insert)])
+        real_execute = conn.execute
+
+        async def cancelled_after(sql: str, *args: Any) -> Any:
+            result = await real_execute(sql, *args)
+            if sql.startswith(landed_on):
+                raise asyncio.CancelledError  # the await is cancelled; the thread ran it
+            return result
+
+        batch.lists["log"].extend([(1,), (2,)])
+        conn.execute = cancelled_after  # type: ignore[method-assign]
+        with pytest.raises(asyncio.CancelledError):
+            await batch.flush()
+        conn.execute = real_execute  # type: ignore[method-assign]
+        assert not conn.in_transaction
+        assert len(batch) == (2 if landed_on == "BEGIN" else 0)
+        batch.lists["log"].append((3,))
+        await batch.flush()
+        async with conn.execute("SELECT n FROM log ORDER BY rowid") as cur:
+            assert [r[0] for r in await cur.fetchall()] == [1, 2, 3]
     finally:
         await conn.close()
