@@ -65,10 +65,6 @@ class SlotTable(_RowTable):
         super().__init__(slots * SLOT)
         self.slots = slots
 
-    def offset(self, row: int, bucket: int) -> int:
-        """Offset of the slot that ``bucket`` maps to (occupied by it or not)."""
-        return row * self.stride + (bucket % self.slots) * SLOT
-
     def find(self, row: int, bucket: int) -> int:
         """Offset of ``bucket``'s slot if it holds that bucket with trades, else -1."""
         off = row * self.stride + (bucket % self.slots) * SLOT
@@ -100,16 +96,10 @@ class SlotTable(_RowTable):
 
 
 class SumTable(_RowTable):
-    """``rows`` markets x ``windows`` x NSUM running sums, in one array('q')."""
+    """``rows`` markets x ``bands`` x NSUM running sums, in one array('q')."""
 
-    __slots__ = ("windows",)
+    __slots__ = ("bands",)
 
-    def __init__(self, windows: int) -> None:
-        super().__init__(windows * NSUM)
-        self.windows = windows
-
-    def offset(self, row: int, window: int) -> int:
-        return row * self.stride + window * NSUM
-
-    def clear(self, off: int) -> None:
-        self.data[off : off + NSUM] = array("q", bytes(NSUM * 8))
+    def __init__(self, bands: int) -> None:
+        super().__init__(bands * NSUM)
+        self.bands = bands
