@@ -75,6 +75,7 @@ class Runtime:
         self.nba: NbaService | None = None
         self._nba_store: NbaStore | None = None
         self._nba_client: NbaClient | None = None
+        self._switch_interval: float | None = None  # the interval before start, restored at stop
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock) -> Runtime:
@@ -148,6 +149,7 @@ class Runtime:
         gc.freeze()
         # The SQLite writer thread needs the GIL back after each statement; while the event loop
         # is busy it waits up to the switch interval, 5 ms by default (bench ingest: +2-6%).
+        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
         log.info("flowboard running: source=%s db=%s", s.source, s.db_path)
 
@@ -251,6 +253,8 @@ class Runtime:
         if hasattr(self, "db"):
             await self.db.close()
         gc.unfreeze()  # what the app held may be collected again
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
 
     # ---- helpers for the API -----------------------------------------------------------------
 
