@@ -23,25 +23,26 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-import api
-import api_games
 from aggregator import Aggregator
 from analytics import Analytics
-from board import Board
 from clock import Clock, SystemClock
 from config import ConfigError, Settings, load
 from database import Database
-from market_meta import MarketDirectory
-from metrics import Metrics, Sample
+from ingest.sources import Source, open_source, replay_clock
 from models import Event, Side, Trade
-from nba_client import NbaClient
-from nba_kalshi import KalshiSide
-from nba_service import NbaService
-from nba_store import NbaStore
-from sources import Source, open_source, replay_clock
+from nba.client import NbaClient
+from nba.kalshi_markets import KalshiSide
+from nba.service import NbaService
+from nba.store import NbaStore
+from storage.market_meta import MarketDirectory
+from stream.messages import trade_json
 from tasks import TaskOwner
 from trade_processor import Pipeline, tier_of
-from websocket_handler import Hub, trade_json
+from web import api
+from web import games as api_games
+from web.board import Board
+from web.metrics import Metrics, Sample
+from websocket_handler import Hub
 
 log = logging.getLogger("flowboard")
 

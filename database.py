@@ -22,7 +22,8 @@ from typing import Any
 import aiosqlite
 
 from clock import Clock
-from db_schema import (
+from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
+from storage.schema import (
     INSERT_GAP,
     INSERT_RECOVERY,
     TRADE_COLUMNS,
@@ -33,8 +34,7 @@ from db_schema import (
     file_size,
     insert_trades_sql,
 )
-from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
-from write_batch import WriteBatch, final_flush, statement
+from storage.write_batch import WriteBatch, final_flush, statement
 
 log = logging.getLogger(__name__)
 

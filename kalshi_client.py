@@ -1,278 +1,85 @@
-"""Async Kalshi REST client (httpx): market data endpoints, paging, retries, typed errors."""
+"""The way into Kalshi: one client (REST plus the WebSocket feed) built from endpoints and a
+signer. Code outside ``kalshi/`` imports what it needs of Kalshi from here; nothing inside
+``kalshi/`` imports this module."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import random
-from collections.abc import AsyncIterator, Iterable, Mapping
-from types import TracebackType
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
-import httpx
-
-import kalshi_rest_wire as rest_wire
 from clock import Clock
-from kalshi_auth import Signer
-from models import BookSnapshot, EventInfo, MarketInfo, SeriesInfo, Trade
+from kalshi.auth import Signer
+from kalshi.endpoints import KalshiEndpoints, KalshiEnvError, resolve_endpoints
+from kalshi.feed import FeedStats, FrameSink, KalshiFeed
+from kalshi.orderbook import OrderBook
+from kalshi.rest import (
+    KalshiAuthError,
+    KalshiError,
+    KalshiHTTPError,
+    KalshiRateLimited,
+    KalshiRest,
+)
+from models import Event
 
-log = logging.getLogger(__name__)
-
-
-class KalshiError(Exception):
-    """Base of every error this client raises. ``status`` 0 means no HTTP response."""
-
-    def __init__(self, message: str, *, status: int = 0, code: str = "", details: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.details = details
-
-
-class KalshiAuthError(KalshiError):
-    """401/403, bad keys or a rejected handshake: fatal, retrying cannot help."""
-
-
-class KalshiRateLimited(KalshiError):
-    """429 that outlasted every retry."""
-
-
-class KalshiHTTPError(KalshiError):
-    """Any other failed request (4xx, 5xx after retries, network errors after retries)."""
-
-
-class Backoff:
-    """Capped exponential backoff with jitter: attempt n waits in [(1-jitter)*d, d] where
-    d = min(cap_s, base_s * factor**n)."""
-
-    def __init__(
-        self,
-        base_s: float = 0.5,
-        cap_s: float = 30.0,
-        factor: float = 2.0,
-        jitter: float = 0.5,
-        rng: random.Random | None = None,
-    ) -> None:
-        if not (0 < base_s <= cap_s) or factor < 1 or not 0 <= jitter <= 1:
-            raise ValueError("backoff needs 0 < base <= cap, factor >= 1, 0 <= jitter <= 1")
-        self.base_s, self.cap_s, self.factor, self.jitter = base_s, cap_s, factor, jitter
-        self._rng = rng or random.Random()
-
-    def delay(self, attempt: int) -> float:
-        d = min(self.cap_s, self.base_s * self.factor ** min(attempt, 64))
-        return d * (1 - self.jitter * self._rng.random())
-
-    async def wait(self, attempt: int) -> None:
-        await asyncio.sleep(self.delay(attempt))
+__all__ = [
+    "FeedStats",
+    "KalshiAuthError",
+    "KalshiClient",
+    "KalshiEndpoints",
+    "KalshiEnvError",
+    "KalshiError",
+    "KalshiFeed",
+    "KalshiHTTPError",
+    "KalshiRateLimited",
+    "KalshiRest",
+    "OrderBook",
+    "Signer",
+    "open_client",
+    "resolve_endpoints",
+    "signer_from_file",
+]
 
 
-MARKET_FILTERS = frozenset(
-    {
-        "event_ticker", "series_ticker", "status", "tickers", "mve_filter",
-        "min_created_ts", "max_created_ts", "min_updated_ts", "min_close_ts", "max_close_ts",
-        "min_settled_ts", "max_settled_ts",
-    }
-)  # fmt: skip
-EVENT_FILTERS = frozenset({"status", "series_ticker", "min_close_ts", "min_updated_ts"})
+@dataclass(slots=True)
+class KalshiClient:
+    """REST and the feed over one signer. The feed backfills through ``rest``."""
 
-
-def _error_from(resp: httpx.Response) -> KalshiError:
-    body = rest_wire.parse_error_body(resp.content)
-    text = body.message or body.code or resp.reason_phrase
-    if body.details:
-        text = f"{text} ({body.details})"
-    msg = f"HTTP {resp.status_code} {resp.request.method} {resp.request.url.path}: {text}"
-    cls: type[KalshiError]
-    if resp.status_code in (401, 403):
-        cls = KalshiAuthError
-    elif resp.status_code == 429:
-        cls = KalshiRateLimited
-    else:
-        cls = KalshiHTTPError
-    return cls(msg, status=resp.status_code, code=body.code, details=body.details)
-
-
-def _clean_params(params: Mapping[str, Any]) -> dict[str, str | int]:
-    out: dict[str, str | int] = {}
-    for k, v in params.items():
-        if v is None:
-            continue
-        if isinstance(v, bool):
-            out[k] = "true" if v else "false"
-        elif isinstance(v, int | str):
-            out[k] = v
-        else:
-            out[k] = ",".join(v)
-    return out
-
-
-class KalshiRest:
-    """REST client. Requests are signed when a ``Signer`` is given (market data is public)."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        signer: Signer | None,
-        clock: Clock,
-        backoff: Backoff | None = None,
-        max_retries: int = 6,
-        timeout_s: float = 15.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._signer = signer
-        self._clock = clock
-        self._backoff = backoff or Backoff()
-        self._max_retries = max_retries
-        self._http = httpx.AsyncClient(timeout=timeout_s, transport=transport)
-        self.requests = 0
-        self.retries = 0
+    rest: KalshiRest
+    feed: KalshiFeed
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.rest.aclose()
 
-    async def __aenter__(self) -> KalshiRest:
-        return self
 
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
+def signer_from_file(key_id: str, path: str | Path, clock: Clock) -> Signer:
+    return Signer.from_file(key_id, path, clock)
 
-    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> bytes:
-        """GET ``base_url + path``; returns the raw 200 body. 429/5xx/network errors are retried."""
-        url = self.base_url + path
-        query = _clean_params(params or {})
-        attempt = 0
-        while True:
-            headers = self._signer.headers("GET", url) if self._signer else {}
-            self.requests += 1
-            try:
-                resp = await self._http.get(url, params=query, headers=headers)
-            except httpx.TransportError as exc:
-                err: KalshiError = KalshiHTTPError(f"GET {path}: {type(exc).__name__}: {exc}")
-            else:
-                if resp.status_code == 200:
-                    return resp.content
-                err = _error_from(resp)
-                if not (resp.status_code == 429 or resp.status_code >= 500):
-                    raise err
-            if attempt >= self._max_retries:
-                raise err
-            log.warning("retrying %s (attempt %d): %s", path, attempt + 1, err)
-            self.retries += 1
-            await self._backoff.wait(attempt)
-            attempt += 1
 
-    # ---- endpoints ------------------------------------------------------------------------------
-
-    async def exchange_status(self) -> tuple[bool, bool]:
-        """(exchange_active, trading_active)."""
-        return rest_wire.parse_exchange_status(await self.get("/exchange/status"))
-
-    async def markets_page(
-        self, *, cursor: str | None = None, limit: int = 1000, **filters: Any
-    ) -> tuple[list[MarketInfo], str | None]:
-        unknown = set(filters) - MARKET_FILTERS
-        if unknown:
-            raise ValueError(f"unknown market filters: {sorted(unknown)}")
-        body = await self.get("/markets", {"limit": limit, "cursor": cursor, **filters})
-        return rest_wire.parse_markets_page(body)
-
-    async def iter_markets(self, *, limit: int = 1000, **filters: Any) -> AsyncIterator[MarketInfo]:
-        """Every market matching the filters, following the cursor until it comes back empty."""
-        cursor: str | None = None
-        while True:
-            page, cursor = await self.markets_page(cursor=cursor, limit=limit, **filters)
-            for m in page:
-                yield m
-            if not cursor:
-                return
-
-    async def markets(self, *, limit: int = 1000, **filters: Any) -> list[MarketInfo]:
-        return [m async for m in self.iter_markets(limit=limit, **filters)]
-
-    async def market(self, ticker: str) -> MarketInfo:
-        return rest_wire.parse_market_body(await self.get(f"/markets/{ticker}"))
-
-    async def trades_page(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        cursor: str | None = None,
-        limit: int = 1000,
-    ) -> tuple[list[Trade], str | None]:
-        """One page of `/markets/trades`; ``min_ts``/``max_ts`` are unix SECONDS as Kalshi takes."""
-        params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts, "cursor": cursor}
-        body = await self.get("/markets/trades", {"limit": limit, **params})
-        return rest_wire.parse_trades_page(body, self._clock.now_ms())
-
-    async def iter_trades(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int = 1000,
-    ) -> AsyncIterator[Trade]:
-        cursor: str | None = None
-        while True:
-            page, cursor = await self.trades_page(
-                ticker=ticker, min_ts=min_ts, max_ts=max_ts, cursor=cursor, limit=limit
-            )
-            for t in page:
-                yield t
-            if not cursor or not page:
-                return
-
-    async def trades(
-        self,
-        *,
-        ticker: str | None = None,
-        min_ts: int | None = None,
-        max_ts: int | None = None,
-        limit: int = 1000,
-    ) -> list[Trade]:
-        it = self.iter_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts, limit=limit)
-        return [t async for t in it]
-
-    async def orderbook(self, ticker: str, depth: int | None = None) -> BookSnapshot:
-        body = await self.get(f"/markets/{ticker}/orderbook", {"depth": depth})
-        return rest_wire.parse_orderbook_body(ticker, body, self._clock.now_ms())
-
-    async def events_page(
-        self,
-        *,
-        cursor: str | None = None,
-        limit: int = 200,
-        with_nested_markets: bool = True,
-        **filters: Any,
-    ) -> tuple[list[EventInfo], str | None]:
-        unknown = set(filters) - EVENT_FILTERS
-        if unknown:
-            raise ValueError(f"unknown event filters: {sorted(unknown)}")
-        params = {"limit": limit, "cursor": cursor, "with_nested_markets": with_nested_markets}
-        return rest_wire.parse_events_page(await self.get("/events", {**params, **filters}))
-
-    async def events(
-        self, *, limit: int = 200, with_nested_markets: bool = True, **filters: Any
-    ) -> list[EventInfo]:
-        out: list[EventInfo] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = await self.events_page(
-                cursor=cursor, limit=limit, with_nested_markets=with_nested_markets, **filters
-            )
-            out.extend(page)
-            if not cursor:
-                return out
-
-    async def series(self, series_ticker: str) -> SeriesInfo:
-        """Series metadata, including ``fee_type`` and ``fee_multiplier``."""
-        return rest_wire.parse_series_body(await self.get(f"/series/{series_ticker}"))
-
-    async def series_many(self, tickers: Iterable[str]) -> dict[str, SeriesInfo]:
-        return {t: await self.series(t) for t in tickers}
+def open_client(
+    *,
+    rest_url: str,
+    ws_url: str,
+    signer: Signer,
+    events: asyncio.Queue[Event],
+    clock: Clock,
+    silence_timeout_s: float,
+    book_tickers: Iterable[str] = (),
+    resume_from_ms: int | None = None,
+    recorder: FrameSink | None = None,
+) -> KalshiClient:
+    """The client; nothing connects until ``feed.run()`` is awaited."""
+    rest = KalshiRest(rest_url, signer=signer, clock=clock)
+    feed = KalshiFeed(
+        ws_url=ws_url,
+        rest=rest,
+        signer=signer,
+        out=events,
+        clock=clock,
+        silence_timeout_s=silence_timeout_s,
+        book_tickers=book_tickers,
+        resume_from_ms=resume_from_ms,
+        recorder=recorder,
+    )
+    return KalshiClient(rest=rest, feed=feed)

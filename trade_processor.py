@@ -19,7 +19,6 @@ from aggregator import Aggregator
 from analytics import Analytics
 from clock import Clock
 from database import Database
-from market_meta import MarketDirectory
 from models import (
     Event,
     FeedGap,
@@ -29,7 +28,9 @@ from models import (
     LifecycleEvent,
     Trade,
 )
-from websocket_handler import Hub, Pending
+from storage.market_meta import MarketDirectory
+from stream.messages import Pending
+from websocket_handler import Hub
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from aggregator import WINDOWS
 from clock import Clock
-from models import PRICE_SCALE, Side, Trade
+from models import Trade
+from stream.filters import NO_FILTER, FilterError, TradeFilter
+from stream.messages import TITLE_REFRESH_MS, Pending, encode, every_title, trades_message
 
 log = logging.getLogger(__name__)
 
@@ -31,244 +33,13 @@ BAD_MESSAGE_CLOSE = 4002
 CLOSE_TIMEOUT_S = 2.0
 
 
-class FilterError(ValueError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TradeFilter:
-    """What a client wants to see in its `trades` messages."""
-
-    min_count: int | None = None  # hundredths of a contract
-    min_notional: int | None = None  # micro-dollars
-    side: Side | None = None
-    search: str | None = None  # upper-cased ticker/series prefix or title words
-
-    @classmethod
-    def parse(cls, msg: dict[str, Any]) -> TradeFilter:
-        def nonneg_int(name: str) -> int | None:
-            value = msg.get(name)
-            if value is None:
-                return None
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise FilterError(f"{name} must be a non-negative integer or null")
-            return value
-
-        side = msg.get("side")
-        if side not in (None, "yes", "no"):
-            raise FilterError("side must be 'yes', 'no' or null")
-        search = msg.get("search")
-        if search is not None and (not isinstance(search, str) or len(search) > 100):
-            raise FilterError("search must be a string of at most 100 characters or null")
-        return cls(
-            min_count=nonneg_int("min_count"),
-            min_notional=nonneg_int("min_notional"),
-            side=Side(side) if side else None,
-            search=search.strip().upper() or None if search else None,
-        )
-
-    @property
-    def is_empty(self) -> bool:
-        return self == _NO_FILTER
-
-    def matches(self, trade: Trade, title: str) -> bool:
-        if self.min_count is not None and trade.count < self.min_count:
-            return False
-        if self.min_notional is not None and trade.notional < self.min_notional:
-            return False
-        if self.side is not None and trade.taker_side is not self.side:
-            return False
-        if self.search is not None:
-            return trade.ticker.startswith(self.search) or self.search in title.upper()
-        return True
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "min_count": self.min_count,
-            "min_notional": self.min_notional,
-            "side": self.side.value if self.side else None,
-            "search": self.search,
-        }
-
-
-_NO_FILTER = TradeFilter()
-
-
-def trade_json(trade: Trade, title: str, tier: int) -> dict[str, Any]:
-    yes_price = trade.yes_price
-    price = yes_price if trade.taker_side is Side.YES else PRICE_SCALE - yes_price
-    return {
-        "id": trade.trade_id,
-        "ticker": trade.ticker,
-        "title": title,
-        "yes_price": yes_price,
-        "count": trade.count,
-        "side": trade.taker_side.value,
-        "price": price,
-        "notional": price * trade.count,
-        "ts_ms": trade.ts_ms,
-        "recv_ms": trade.recv_ms,
-        "tier": tier,
-    }
-
-
-# A `trades` message carries its trades as rows of these fields, oldest first:
-#   {"type": "trades", "t0": ms, "fields": TRADE_FIELDS, "markets": [ticker, ...],
-#    "titles": {ticker: title, ...}, "rows": [[id, market, yes_price, count, side, ts_off,
-#    recv_off, tier], ...]}
-# ``market`` indexes ``markets`` (each ticker once); ``ts_off`` and ``recv_off`` are ``ts_ms``
-# and ``recv_ms`` in milliseconds after ``t0``, the batch's earliest of either. ``titles`` holds
-# the titles a client may not have yet (see ``Hub``); a client keeps the titles it was given, from
-# the snapshot on. ``rows`` is last: a client may count the trades without decoding the message
-# (``],["`` separates two rows).
-TRADE_FIELDS = ("id", "market", "yes_price", "count", "side", "ts_off", "recv_off", "tier")
-
-# A market's title is announced (carried in a `trades` message's ``titles``) when it is new to
-# the hub, when it changed, and again once it was last announced longer ago than this.
-TITLE_REFRESH_MS = 60_000
-
-Pending = tuple[Trade, str, int]  # trade, title, large-trade tier
-
-# Which titles a `trades` message carries, given its markets (each once, first seen first) and
-# each one's title (from its first trade in the batch).
-TitleChoice = Callable[[list[str], list[str]], dict[str, str]]
-
-
-def every_title(markets: list[str], titles: list[str]) -> dict[str, str]:
-    return dict(zip(markets, titles, strict=True))
-
-
-def trades_message(pending: list[Pending], choose: TitleChoice = every_title) -> dict[str, Any]:
-    """The `trades` message for ``pending``; by default it carries the title of each market."""
-    if not pending:
-        return {
-            "type": "trades",
-            "t0": 0,
-            "fields": TRADE_FIELDS,
-            "markets": [],
-            "titles": choose([], []),
-            "rows": [],
-        }
-    # Offsets from the first trade, the earliest in all but rare batches (a backfilled trade, a
-    # clock step); then shifted once so that none is negative.
-    first = pending[0][0]
-    t0 = min(first.ts_ms, first.recv_ms)
-    lo = 0
-    index: dict[str, int] = {}
-    markets: list[str] = []
-    names: list[str] = []
-    rows: list[list[Any]] = []
-    append = rows.append
-    for t, title, tier in pending:
-        ticker = t.ticker
-        m = index.get(ticker)
-        if m is None:
-            m = index[ticker] = len(markets)
-            markets.append(ticker)
-            names.append(title)
-        ts = t.ts_ms - t0
-        recv = t.recv_ms - t0
-        if ts < lo or recv < lo:
-            lo = min(ts, recv)
-        # taker_side is a str enum: orjson writes it as "yes"/"no"
-        append([t.trade_id, m, t.yes_price, t.count, t.taker_side, ts, recv, tier])
-    if lo < 0:
-        t0 += lo
-        for row in rows:
-            row[5] -= lo
-            row[6] -= lo
-    return {
-        "type": "trades",
-        "t0": t0,
-        "fields": TRADE_FIELDS,
-        "markets": markets,
-        "titles": choose(markets, names),
-        "rows": rows,
-    }
-
-
-class MissingTitle(KeyError):
-    """A `trades` message names a market whose title the client was never given."""
-
-
-def expand_trades(
-    msg: dict[str, Any], titles: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """A decoded `trades` message's rows as trade objects with ticker, title and epoch-ms times
-    (what a Python client does). A market's title is the message's own, else ``titles``' (the
-    ones the client holds: see ``TradeDecoder``)."""
-    at = {name: i for i, name in enumerate(msg["fields"])}
-    i_id, i_market, i_price, i_count, i_side, i_ts, i_recv, i_tier = (
-        at[name] for name in TRADE_FIELDS
-    )
-    t0, markets, own = msg["t0"], msg["markets"], msg.get("titles") or {}
-    held: Mapping[str, str] = titles if titles is not None else {}
-    named: list[str] = []
-    for ticker in markets:
-        title = own.get(ticker)
-        if title is None:
-            title = held.get(ticker)
-            if title is None:
-                raise MissingTitle(ticker)
-        named.append(title)
-    out = []
-    for row in msg["rows"]:
-        m = row[i_market]
-        out.append(
-            {
-                "id": row[i_id],
-                "ticker": markets[m],
-                "title": named[m],
-                "yes_price": row[i_price],
-                "count": row[i_count],
-                "side": row[i_side],
-                "ts_ms": t0 + row[i_ts],
-                "recv_ms": t0 + row[i_recv],
-                "tier": row[i_tier],
-            }
-        )
-    return out
-
-
-class TradeDecoder:
-    """One client's side of the stream's titles: fed every message in order, it keeps the titles
-    the snapshot, `filter_ack` and `trades` messages carry and turns `trades` messages into trade
-    objects with their titles. A reconnect starts from a fresh snapshot: feed that one too."""
-
-    __slots__ = ("titles",)
-
-    def __init__(self) -> None:
-        self.titles: dict[str, str] = {}
-
-    def feed(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
-        """Any stream message; the trades of a `trades` message, none for the others."""
-        kind = msg.get("type")
-        if kind == "trades":
-            return self.trades(msg)
-        if kind == "snapshot":
-            self.titles = dict(msg.get("titles") or {})
-        elif kind == "filter_ack":
-            self.titles.update(msg.get("titles") or {})
-        return []
-
-    def trades(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
-        own = msg.get("titles")
-        if own:
-            self.titles.update(own)
-        return expand_trades(msg, self.titles)
-
-
-def encode(msg: dict[str, Any]) -> str:
-    return orjson.dumps(msg).decode()
-
-
 class Subscriber:
     __slots__ = ("dropped", "filter", "hot_window", "kill", "queue", "remote")
 
     def __init__(self, remote: str, queue_size: int) -> None:
         self.remote = remote
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        self.filter = _NO_FILTER
+        self.filter = NO_FILTER
         self.hot_window: str | None = None  # None: every window
         self.dropped = False
         self.kill = asyncio.Event()

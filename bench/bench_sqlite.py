@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import median, report, synthetic_trades
 from database import TradeRow, insert_trades, trade_row
-from db_schema import INSERT_TRADE, MIGRATIONS, WAL_CHECKPOINT_PAGES, connect
+from storage.schema import INSERT_TRADE, MIGRATIONS, WAL_CHECKPOINT_PAGES, connect
 
 BATCH = 1000
 COLUMNS = """

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.procs import commands, emit
-from websocket_handler import TradeDecoder
+from stream.decoder import TradeDecoder
 
 log = logging.getLogger(__name__)
 

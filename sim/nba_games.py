@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from models import GameState, GameStatus, OddsQuote
-from strategies import winprob
-from strategies.odds import american_from_probability
+from nba import winprob
+from nba.odds import american_from_probability
 
 QUARTER_S = 720
 OT_S = 300

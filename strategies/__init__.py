@@ -1,1 +1,1 @@
-"""Paper-trading strategies and the maths they share (odds, win probability)."""
+"""Paper-trading strategies, one module each."""

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models import Side, Trade
-from websocket_handler import encode, trades_message
+from stream.messages import encode, trades_message
 
 log = logging.getLogger("flowboard.tests.page_server")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 from websockets.sync.client import connect
 
-from websocket_handler import TradeDecoder
+from stream.decoder import TradeDecoder
 
 ROOT = Path(__file__).parent.parent
 

@@ -12,8 +12,8 @@ import websockets
 
 from config import Settings
 from models import Trade
+from stream.decoder import TradeDecoder
 from tests.serving import Running, running_app
-from websocket_handler import TradeDecoder
 
 
 def sim_settings(tmp_path: Path, **changes: Any) -> Settings:

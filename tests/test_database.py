@@ -11,8 +11,8 @@ from aggregator import WINDOWS, Aggregator
 from analytics import Analytics
 from clock import ManualClock
 from database import PRUNE_CHUNK, Database
-from db_schema import SCHEMA_VERSION, SchemaError
 from models import FeedGap, GapKind, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
+from storage.schema import SCHEMA_VERSION, SchemaError
 
 T0 = 1_767_225_600_000
 

@@ -13,20 +13,10 @@ from hypothesis import strategies as st
 from bench.ws_swarm import trades_in
 from clock import ManualClock
 from models import Side, Trade
-from websocket_handler import (
-    SLOW_CLIENT_CLOSE,
-    TITLE_REFRESH_MS,
-    FilterError,
-    Hub,
-    MissingTitle,
-    Pending,
-    Subscriber,
-    TradeDecoder,
-    TradeFilter,
-    encode,
-    expand_trades,
-    trades_message,
-)
+from stream.decoder import MissingTitle, TradeDecoder, expand_trades
+from stream.filters import FilterError, TradeFilter
+from stream.messages import TITLE_REFRESH_MS, Pending, encode, trades_message
+from websocket_handler import SLOW_CLIENT_CLOSE, Hub, Subscriber
 
 
 def trade(n: int, count: int = 100, side: Side = Side.YES, ticker: str = "KXBTC-X") -> Trade:

@@ -10,8 +10,8 @@ from aggregator import Aggregator
 from analytics import Analytics
 from clock import ManualClock
 from database import Database
-from market_meta import MarketDirectory
 from models import Side, Trade
+from storage.market_meta import MarketDirectory
 from trade_processor import FUTURE_TOLERANCE_MS, Pipeline
 from websocket_handler import Hub
 

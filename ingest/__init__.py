@@ -1,0 +1,1 @@
+"""Where events come from: the sources (sim, live, replay), recording and replay."""

@@ -1,0 +1,511 @@
+"""The Kalshi WebSocket feed: subscribe, seq checks, book repair, REST trade backfill, reconnect.
+
+Output goes to one bounded queue as ``models`` events. Trades are delivered at most once (deduped
+by ``trade_id``) and, as long as REST backfill succeeds, at least once across gaps and reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from clock import Clock
+from kalshi import rest_wire as rest_wire
+from kalshi import wire as wire
+from kalshi.auth import Signer
+from kalshi.connection import ConnectionClosed, HandshakeRejected, WsConnection, connect
+from kalshi.frames import WsError
+from kalshi.orderbook import BookError, OrderBook, SeqTracker
+from kalshi.rest import Backoff, KalshiAuthError, KalshiError, KalshiRest
+from models import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    FeedGap,
+    FeedState,
+    FeedStatus,
+    GapKind,
+    GapRecovered,
+    Trade,
+)
+
+log = logging.getLogger(__name__)
+
+ALL_MARKET_CHANNELS = ("trade", "market_lifecycle_v2")
+TICKER_CHANNEL = "ticker"  # one frame per price/volume change of any market: opt-in
+SILENCE_RENEW_S = 1.0  # how often the silence deadline is pushed back while frames flow
+FRAMES_PER_TURN = 200  # buffered frames handled before the loop gets a turn
+BOOK_CHANNEL = "orderbook_delta"
+BAD_FRAME_LOG_CHARS = 300
+
+
+@dataclass(slots=True)
+class FeedStats:
+    frames: int = 0
+    trades: int = 0
+    bad_frames: int = 0
+    reconnects: int = 0
+    trade_gaps: int = 0
+    book_gaps: int = 0
+    gaps_recovered: int = 0
+    trades_recovered: int = 0
+    last_trade_ts_ms: int | None = None
+    last_frame_recv_ms: int | None = None
+    connected: bool = False
+
+
+class RecentIds:
+    """A bounded set of recently seen ids; the oldest inserted are forgotten first."""
+
+    def __init__(self, capacity: int = 500_000) -> None:
+        self._capacity = capacity
+        self._order: deque[str] = deque()
+        self._set: set[str] = set()
+
+    def add(self, item: str) -> bool:
+        """True if ``item`` was not already present."""
+        if item in self._set:
+            return False
+        self._set.add(item)
+        self._order.append(item)
+        if len(self._order) > self._capacity:
+            self._set.discard(self._order.popleft())
+        return True
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+
+class FrameSink(Protocol):
+    """Where raw frames and backfilled trades go as they arrive (a recording)."""
+
+    def frame(self, recv_ms: int, raw: str | bytes) -> None: ...
+
+    def backfill(self, recv_ms: int, trades: list[Trade]) -> None: ...
+
+
+class KalshiFeed:
+    def __init__(
+        self,
+        *,
+        ws_url: str,
+        rest: KalshiRest,
+        signer: Signer | None,
+        out: asyncio.Queue[Event],
+        clock: Clock,
+        backoff: Backoff | None = None,
+        silence_timeout_s: float = 30.0,
+        book_tickers: Iterable[str] = (),
+        resume_from_ms: int | None = None,
+        dedupe_capacity: int = 500_000,
+        recorder: FrameSink | None = None,
+        snapshot_timeout_ms: int = 5_000,
+        ticker_channel: bool = False,
+    ) -> None:
+        self._url = ws_url
+        self._recorder = recorder
+        self._channels = ALL_MARKET_CHANNELS + ((TICKER_CHANNEL,) if ticker_channel else ())
+        self._rest = rest
+        self._signer = signer
+        self._out = out
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._silence_s = silence_timeout_s
+        self._want_books: set[str] = set(book_tickers)
+        self._watermark_ms = resume_from_ms  # exchange ts of the last live trade
+        self._needs_backfill = resume_from_ms is not None
+        self._seen = RecentIds(dedupe_capacity)
+        self.stats = FeedStats()
+        self._books: dict[str, OrderBook] = {}
+        self._ws: WsConnection | None = None
+        self._sids: dict[str, int] = {}
+        self._sid_channel: dict[int, str] = {}
+        self._seq = SeqTracker()
+        self._book_subscribed: set[str] = set()
+        self._book_sub_pending = False
+        self._cmd_id = 0
+        # get_snapshot commands awaiting their snapshots: id -> (tickers, sent at)
+        self._snapshot_cmds: dict[int, tuple[tuple[str, ...], int]] = {}
+        self._snapshot_timeout_ms = snapshot_timeout_ms
+        self._stale_since: dict[str, int] = {}
+        self._backfill_from: int | None = None
+        self._backfill_wakeup = asyncio.Event()
+        self._backfill_idle = asyncio.Event()
+        self._backfill_idle.set()
+
+    # ---- public API -----------------------------------------------------------------------------
+
+    def books(self) -> dict[str, OrderBook]:
+        return dict(self._books)
+
+    async def backfill_idle(self) -> None:
+        """Resolves when no backfill is pending or running."""
+        await self._backfill_idle.wait()
+
+    async def add_book_tickers(self, tickers: Iterable[str]) -> None:
+        self._want_books |= set(tickers)
+        await self._sync_books()
+
+    async def remove_book_tickers(self, tickers: Iterable[str]) -> None:
+        gone = set(tickers)
+        self._want_books -= gone
+        for t in gone:
+            self._books.pop(t, None)
+            self._stale_since.pop(t, None)
+        await self._sync_books()
+
+    async def run(self) -> None:
+        """Connect, read and reconnect until cancelled. Raises KalshiAuthError on rejected keys."""
+        backfiller = asyncio.create_task(self._backfill_loop(), name="kalshi-backfill")
+        attempt = 0
+        first_ms = self._clock.now_ms()
+        try:
+            while True:
+                await self._status(FeedState.CONNECTING, self._url)
+                got_data = False
+                try:
+                    got_data = await self._session()
+                except KalshiAuthError as exc:
+                    await self._status(FeedState.FAILED, str(exc))
+                    raise
+                except (OSError, TimeoutError, WsError) as exc:
+                    log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
+                finally:
+                    self._ws = None
+                    self.stats.connected = False
+                if backfiller.done():
+                    backfiller.result()
+                if got_data:
+                    attempt = 0
+                if self._watermark_ms is None:
+                    self._watermark_ms = first_ms
+                self._needs_backfill = True
+                self.stats.reconnects += 1
+                await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
+                await self._backoff.wait(attempt)
+                attempt += 1
+        finally:
+            backfiller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backfiller
+
+    # ---- connection -----------------------------------------------------------------------------
+
+    async def _session(self) -> bool:
+        """One connection's life; returns whether any data frame arrived."""
+        headers = self._signer.ws_headers() if self._signer else {}
+        # AsyncAPI control_frames: Kalshi pings every 10 s ("heartbeat"); the connection answers
+        # each ping with a pong as it arrives. A dead connection shows as silence.
+        try:
+            ws = await connect(
+                self._url, headers=headers, open_timeout=self._silence_s, max_size=16 * 1024 * 1024
+            )
+        except HandshakeRejected as exc:
+            status = exc.status
+            body = rest_wire.parse_error_body(exc.body)
+            text = " ".join(x for x in (body.code, body.message, body.details) if x)
+            if status in (401, 403):
+                raise KalshiAuthError(
+                    f"websocket handshake rejected: HTTP {status}: {text}",
+                    status=status, code=body.code, details=body.details,
+                ) from None  # fmt: skip
+            raise
+        self._reset_connection_state()
+        got_data = False
+        try:
+            try:
+                self._ws = ws
+                self.stats.connected = True
+                await self._status(FeedState.CONNECTED, self._url)
+                await self._send(wire.subscribe_cmd(self._next_id(), self._channels))
+                await self._sync_books()
+                loop = asyncio.get_running_loop()
+                renewed = loop.time()
+                renew_s = min(SILENCE_RENEW_S, self._silence_s / 4)
+                async with asyncio.timeout_at(renewed + self._silence_s) as deadline:
+                    frames = 0
+                    while True:
+                        batch = await ws.recv_batch()
+                        got_data = True
+                        now = loop.time()
+                        if now - renewed >= renew_s:
+                            deadline.reschedule(now + self._silence_s)
+                            renewed = now
+                        for raw in batch:
+                            await self._on_frame(raw)
+                            frames += 1
+                            if frames % FRAMES_PER_TURN == 0:
+                                # a batch comes without a yield: a backlog must not hold the
+                                # loop (the pipeline, the hub) for its whole length
+                                await asyncio.sleep(0)
+            finally:
+                await ws.close()
+        except TimeoutError:
+            log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)
+        except ConnectionClosed as exc:
+            log.warning("kalshi ws: connection closed: %s", exc)
+        return got_data
+
+    def _reset_connection_state(self) -> None:
+        self._sids.clear()
+        self._sid_channel.clear()
+        self._seq.reset()
+        self._book_subscribed.clear()
+        self._book_sub_pending = False
+        self._snapshot_cmds.clear()
+        now = self._clock.now_ms()
+        for t, book in self._books.items():
+            book.mark_stale()
+            self._stale_since.setdefault(t, now)
+
+    def _next_id(self) -> int:
+        self._cmd_id += 1
+        return self._cmd_id
+
+    async def _send(self, data: bytes) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        with contextlib.suppress(WsError):
+            await ws.send_text(data)
+
+    async def _emit(self, event: Event) -> None:
+        try:
+            self._out.put_nowait(event)
+        except asyncio.QueueFull:
+            await self._out.put(event)
+
+    async def _status(self, state: FeedState, detail: str) -> None:
+        now = self._clock.now_ms()
+        await self._emit(FeedStatus(state, detail, now, now))
+
+    # ---- frames ---------------------------------------------------------------------------------
+
+    async def _on_frame(self, raw: str | bytes) -> None:
+        recv_ms = self._clock.now_ms()
+        stats = self.stats
+        stats.frames += 1
+        stats.last_frame_recv_ms = recv_ms
+        if self._recorder is not None:
+            self._recorder.frame(recv_ms, raw)
+        try:
+            m = wire.parse_frame(raw, recv_ms)
+        except wire.WireError as exc:
+            stats.bad_frames += 1
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            log.warning("bad kalshi frame (%s): %.*s", exc, BAD_FRAME_LOG_CHARS, text)
+            return
+        p = m.payload
+        if m.sid is not None and m.seq is not None:
+            check = self._seq.check(m.sid, m.seq)
+            if not check.ok:
+                await self._on_seq_gap(m.sid, check.expected, m.seq, recv_ms)
+        if type(p) is Trade:
+            self._watermark_ms = max(self._watermark_ms or 0, p.ts_ms)
+            stats.last_trade_ts_ms = self._watermark_ms
+            if self._seen.add(p.trade_id):
+                stats.trades += 1
+                await self._emit(p)
+        elif type(p) is BookDelta:
+            await self._on_delta(p)
+        elif type(p) is BookSnapshot:
+            await self._on_snapshot(p)
+        elif isinstance(p, wire.Subscribed):
+            await self._on_subscribed(p, recv_ms)
+        elif isinstance(p, wire.Ok):
+            if p.sid is not None and p.sid == self._sids.get(BOOK_CHANNEL) and p.market_tickers:
+                self._book_subscribed = set(p.market_tickers)
+        elif isinstance(p, wire.WsError):
+            await self._on_ws_error(p)
+        elif isinstance(p, wire.Unsubscribed):
+            if p.sid is not None:
+                self._sids.pop(self._sid_channel.pop(p.sid, ""), None)
+        else:
+            await self._emit(p)
+        if self._snapshot_cmds:
+            await self._expire_snapshot_cmds(recv_ms)
+
+    async def _on_subscribed(self, p: wire.Subscribed, recv_ms: int) -> None:
+        self._sids[p.channel] = p.sid
+        self._sid_channel[p.sid] = p.channel
+        if p.channel == BOOK_CHANNEL:
+            self._book_sub_pending = False
+            await self._sync_books()
+        elif p.channel == "trade" and self._needs_backfill:
+            self._needs_backfill = False
+            from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
+            gap = FeedGap(GapKind.RECONNECT, "trade", p.sid, None, None, None, from_ms,
+                          recv_ms, recv_ms)  # fmt: skip
+            await self._emit(gap)
+            self._request_backfill(from_ms)
+
+    async def _on_seq_gap(self, sid: int, expected: int | None, got: int, recv_ms: int) -> None:
+        channel = self._sid_channel.get(sid, "")
+        log.warning(
+            "kalshi ws: seq gap on %s sid %d: expected %s got %d", channel, sid, expected, got
+        )
+        if channel == "trade":
+            self.stats.trade_gaps += 1
+            from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
+            await self._emit(FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms,
+                                     recv_ms, recv_ms))  # fmt: skip
+            self._request_backfill(from_ms)
+        elif channel == BOOK_CHANNEL:
+            # seq is per subscription, so any book on it may have missed the lost message
+            await self._book_gap(list(self._books), sid, expected, got, recv_ms)
+
+    async def _book_gap(
+        self, tickers: list[str], sid: int | None, expected: int | None, got: int | None, now: int
+    ) -> None:
+        fresh = [t for t in tickers if t not in self._stale_since]
+        for t in fresh:
+            self.stats.book_gaps += 1
+            self._books[t].mark_stale()
+            self._stale_since[t] = now
+            await self._emit(FeedGap(GapKind.BOOK, BOOK_CHANNEL, sid, expected, got, t, now, now,
+                                     now))  # fmt: skip
+        book_sid = self._sids.get(BOOK_CHANNEL)
+        if fresh and book_sid is not None:
+            cmd_id = self._next_id()
+            self._snapshot_cmds[cmd_id] = (tuple(fresh), now)
+            await self._send(wire.update_subscription_cmd(cmd_id, book_sid, "get_snapshot", fresh))
+
+    async def _on_snapshot(self, snap: BookSnapshot) -> None:
+        if snap.ticker not in self._want_books:
+            return
+        book = self._books.get(snap.ticker)
+        if book is None:
+            book = self._books[snap.ticker] = OrderBook(snap.ticker)
+        book.apply_snapshot(snap)
+        since = self._stale_since.pop(snap.ticker, None)
+        await self._emit(snap)
+        if since is not None:
+            self.stats.gaps_recovered += 1
+            await self._emit(GapRecovered(GapKind.BOOK, since, snap.recv_ms, 0, snap.ticker,
+                                          snap.ts_ms, snap.recv_ms))  # fmt: skip
+
+    async def _on_delta(self, d: BookDelta) -> None:
+        book = self._books.get(d.ticker)
+        if book is None or book.stale:
+            return  # a fresh snapshot will supersede it
+        try:
+            book.apply_delta(d)
+        except BookError as exc:
+            log.warning("kalshi ws: %s", exc)
+            await self._book_gap([d.ticker], d.sid, None, d.seq, d.recv_ms)
+            return
+        await self._emit(d)
+
+    async def _on_ws_error(self, err: wire.WsError) -> None:
+        log.warning("kalshi ws error %d on command %s: %s", err.code, err.id, err.msg)
+        pending = self._snapshot_cmds.pop(err.id, None) if err.id is not None else None
+        if pending:
+            await self._resubscribe_books(pending[0])
+
+    async def _resubscribe_books(self, tickers: tuple[str, ...]) -> None:
+        """Drop and re-add the markets, which makes the exchange send fresh snapshots."""
+        book_sid = self._sids.get(BOOK_CHANNEL)
+        if book_sid is not None:
+            await self._send(wire.update_subscription_cmd(
+                self._next_id(), book_sid, "delete_markets", tickers))  # fmt: skip
+            self._book_subscribed -= set(tickers)
+            await self._sync_books()
+
+    async def _expire_snapshot_cmds(self, now: int) -> None:
+        """A get_snapshot answered neither with snapshots nor an error within the timeout is
+        treated as refused for the books still stale."""
+        for cmd_id, (tickers, sent) in list(self._snapshot_cmds.items()):
+            still = tuple(t for t in tickers if t in self._stale_since)
+            if not still:
+                del self._snapshot_cmds[cmd_id]
+            elif now - sent >= self._snapshot_timeout_ms:
+                del self._snapshot_cmds[cmd_id]
+                log.warning("kalshi ws: no snapshot for %d books %d ms after get_snapshot; "
+                            "resubscribing them", len(still), now - sent)  # fmt: skip
+                await self._resubscribe_books(still)
+
+    async def _sync_books(self) -> None:
+        """Bring the server-side orderbook subscription in line with the wanted tickers."""
+        if self._ws is None or self._book_sub_pending:
+            return
+        for t in self._want_books:
+            if t not in self._books:
+                self._books[t] = OrderBook(t)
+                self._stale_since.setdefault(t, self._clock.now_ms())
+        sid = self._sids.get(BOOK_CHANNEL)
+        if sid is None:
+            if self._want_books:
+                self._book_sub_pending = True
+                self._book_subscribed = set(self._want_books)
+                await self._send(wire.subscribe_cmd(
+                    self._next_id(), [BOOK_CHANNEL], sorted(self._want_books)))  # fmt: skip
+            return
+        add = sorted(self._want_books - self._book_subscribed)
+        delete = sorted(self._book_subscribed - self._want_books)
+        if add:
+            self._book_subscribed |= set(add)
+            await self._send(wire.update_subscription_cmd(self._next_id(), sid, "add_markets", add))
+        if delete:
+            self._book_subscribed -= set(delete)
+            await self._send(
+                wire.update_subscription_cmd(self._next_id(), sid, "delete_markets", delete)
+            )
+
+    # ---- REST backfill --------------------------------------------------------------------------
+
+    def _request_backfill(self, from_ms: int) -> None:
+        cur = self._backfill_from
+        self._backfill_from = from_ms if cur is None else min(cur, from_ms)
+        self._backfill_idle.clear()
+        self._backfill_wakeup.set()
+
+    async def _backfill_loop(self) -> None:
+        attempt = 0
+        while True:
+            await self._backfill_wakeup.wait()
+            self._backfill_wakeup.clear()
+            from_ms = self._backfill_from
+            if from_ms is None:
+                self._backfill_idle.set()
+                continue
+            self._backfill_from = None
+            try:
+                await self._backfill(from_ms)
+                attempt = 0
+            except KalshiAuthError:
+                raise
+            except KalshiError as exc:
+                log.warning("kalshi backfill from %d failed: %s", from_ms, exc)
+                self._request_backfill(from_ms)
+                await self._backoff.wait(attempt)
+                attempt += 1
+            if self._backfill_from is None:
+                self._backfill_idle.set()
+
+    async def _backfill(self, from_ms: int) -> None:
+        to_ms = max(self._clock.now_ms(), self._watermark_ms or 0)
+        # /markets/trades takes whole seconds: widen by one second each side
+        min_ts, max_ts = from_ms // 1000 - 1, to_ms // 1000 + 1
+        found = [t async for t in self._rest.iter_trades(min_ts=min_ts, max_ts=max_ts)]
+        found.sort(key=lambda t: t.ts_ms)
+        fresh = [t for t in found if self._seen.add(t.trade_id)]
+        if self._recorder is not None and fresh:
+            self._recorder.backfill(fresh[0].recv_ms, fresh)
+        n = len(fresh)
+        for t in fresh:
+            await self._emit(t)
+        self.stats.trades += n
+        self.stats.trades_recovered += n
+        self.stats.gaps_recovered += 1
+        now = self._clock.now_ms()
+        log.info("kalshi backfill %d..%d: %d of %d trades were missing", from_ms, to_ms, n,
+                 len(found))  # fmt: skip
+        await self._emit(GapRecovered(GapKind.TRADE, from_ms, to_ms, n, None, now, now))

@@ -1,0 +1,155 @@
+"""Polls balldontlie on a schedule set by the key's tier; emits only what changed.
+
+Tier request limits (balldontlie account tiers): Free 5/min, ALL-STAR 60/min, GOAT 600/min.
+Scores come from ``/v1/games?dates[]=`` (it carries score, period and clock with the game id);
+odds from ``/v2/odds?dates[]=``. A 429 that outlasts the client's retries doubles that source's
+interval (up to 8x) until a request succeeds; odds refused for the key's tier are switched off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clock import Clock
+from models import GameState, OddsQuote
+from nba.client import NbaAuthError, NbaClient, NbaError, Sleeper
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TierPlan:
+    name: str
+    requests_per_min: int
+    scores_every_ms: int
+    odds_every_ms: int | None  # None: odds not polled at this tier
+
+
+TIERS: dict[str, TierPlan] = {
+    "free": TierPlan("free", 5, 30_000, None),
+    "all-star": TierPlan("all-star", 60, 10_000, 30_000),
+    "goat": TierPlan("goat", 600, 5_000, 10_000),
+}
+
+SCORES = "scores"
+ODDS = "odds"
+MAX_SLOWDOWN = 8
+
+
+def _game_key(g: GameState) -> tuple[object, ...]:
+    return (g.home_score, g.away_score, g.status, g.period, g.seconds_left, g.start_ms)
+
+
+def _odds_key(q: OddsQuote) -> tuple[object, ...]:
+    return (q.home_odds, q.away_odds, q.line_tenths, q.over_odds, q.under_odds)
+
+
+class NbaPoller:
+    """``dates()`` says which US dates to follow (e.g. today and yesterday near midnight)."""
+
+    def __init__(
+        self,
+        client: NbaClient,
+        clock: Clock,
+        sleeper: Sleeper,
+        dates: Callable[[], list[str]],
+        *,
+        tier: str = "goat",
+    ) -> None:
+        if tier not in TIERS:
+            raise ValueError(f"unknown balldontlie tier {tier!r}; one of {sorted(TIERS)}")
+        self.plan = TIERS[tier]
+        self._client = client
+        self._clock = clock
+        self._sleep = sleeper
+        self._dates = dates
+        self._games: dict[int, tuple[object, ...]] = {}
+        self._odds: dict[tuple[int, str, str], tuple[object, ...]] = {}
+        self._next: dict[str, int] = {SCORES: 0}
+        if self.plan.odds_every_ms is not None:
+            self._next[ODDS] = 0
+        self._slowdown = {SCORES: 1, ODDS: 1}
+        self.last_ok_ms: dict[str, int | None] = {SCORES: None, ODDS: None}
+        self.errors: dict[str, int] = {SCORES: 0, ODDS: 0}
+        self.odds_disabled_reason: str | None = None
+
+    def interval_ms(self, source: str) -> int:
+        base = self.plan.scores_every_ms if source == SCORES else self.plan.odds_every_ms
+        assert base is not None
+        return base * self._slowdown[source]
+
+    def next_due_ms(self) -> int:
+        return min(self._next.values())
+
+    def freshness_ms(self) -> dict[str, int | None]:
+        """Per source, ms since its last good update (None: never)."""
+        now = self._clock.now_ms()
+        return {s: None if t is None else now - t for s, t in self.last_ok_ms.items()}
+
+    def _diff_games(self, games: list[GameState]) -> list[GameState]:
+        out = []
+        for g in games:
+            key = _game_key(g)
+            if self._games.get(g.game_id) != key:
+                self._games[g.game_id] = key
+                out.append(g)
+        return out
+
+    def _diff_odds(self, quotes: list[OddsQuote]) -> list[OddsQuote]:
+        out = []
+        for q in quotes:
+            k, key = (q.game_id, q.vendor, q.market), _odds_key(q)
+            if self._odds.get(k) != key:
+                self._odds[k] = key
+                out.append(q)
+        return out
+
+    async def _fetch(self, source: str) -> list[GameState | OddsQuote]:
+        dates = self._dates()
+        if source == SCORES:
+            return list(self._diff_games(await self._client.games(dates)))
+        return list(self._diff_odds(await self._client.odds(dates=dates)))
+
+    async def poll_due(self) -> list[GameState | OddsQuote]:
+        """Run every source that is due now; returns only new or changed games and quotes."""
+        out: list[GameState | OddsQuote] = []
+        for source in list(self._next):
+            now = self._clock.now_ms()
+            if self._next[source] > now:
+                continue
+            try:
+                out.extend(await self._fetch(source))
+            except NbaAuthError as exc:
+                if source == SCORES:
+                    raise
+                self.odds_disabled_reason = str(exc)
+                del self._next[ODDS]
+                log.warning("odds polling off: %s", exc)
+                continue
+            except NbaError as exc:
+                self.errors[source] += 1
+                self._slowdown[source] = min(MAX_SLOWDOWN, self._slowdown[source] * 2)
+                log.warning(
+                    "balldontlie %s poll failed (%s); interval now %d ms",
+                    source,
+                    exc,
+                    self.interval_ms(source),
+                )
+            else:
+                self._slowdown[source] = 1
+                self.last_ok_ms[source] = self._clock.now_ms()
+            self._next[source] = now + self.interval_ms(source)
+        return out
+
+    async def run(self, emit: Callable[[GameState | OddsQuote], None], stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; auth failure on scores propagates."""
+        while not stop.is_set():
+            for item in await self.poll_due():
+                emit(item)
+            wait = max(0, self.next_due_ms() - self._clock.now_ms())
+            if stop.is_set():
+                return
+            await self._sleep(wait)

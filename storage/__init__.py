@@ -1,0 +1,2 @@
+"""SQLite storage beneath ``database``: the versioned schema, the batched writer, market
+metadata."""

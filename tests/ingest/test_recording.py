@@ -1,0 +1,127 @@
+"""Recording the feed from the simulator and playing it back through the same parser."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from clock import ManualClock
+from ingest.recording import Recorder, RecordingError, read_recording, trade_fields
+from ingest.replay import ReplaySource
+from models import Event, FeedStatus, Side, Trade
+from tests.kalshi.test_client_vs_sim import key, running, sim  # noqa: F401 - fixtures
+
+T0 = 1_780_000_000_000
+
+
+async def replay_all(path: Path, speed: str = "max") -> tuple[ReplaySource, list[Event]]:
+    out: asyncio.Queue[Event] = asyncio.Queue()
+    clock = ManualClock(0)
+    src = ReplaySource(str(path), out=out, clock=clock, speed=speed)
+    async with asyncio.timeout(10):
+        await src.run()
+    events = []
+    while not out.empty():
+        events.append(out.get_nowait())
+    return src, events
+
+
+async def test_record_then_replay_delivers_the_same_trades(
+    sim: Any,
+    key: rsa.RSAPrivateKey,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "feed.rec"
+    rec = Recorder(str(path), source="sim", started_ms=T0, flush_ms=10)
+    async with running(sim, key, recorder=rec) as run:
+        target = set(await sim.emit_trades(150))
+        await run.until(lambda: set(run.trades) >= target)
+        sim.faults.drop_connections()
+        target |= set(await sim.emit_trades(120))  # while the feed is away: backfilled
+        await run.until(lambda: run.feed.stats.reconnects >= 1)
+        async with asyncio.timeout(10):
+            await sim.wait_clients(1)
+        target |= set(await sim.emit_trades(80))
+        await run.until(lambda: set(run.trades) >= target, limit_s=20)
+        async with asyncio.timeout(10):
+            await run.feed.backfill_idle()
+        run_trades = [t for t in run.events if isinstance(t, Trade)]
+    await rec.close()
+    assert run.feed.stats.trades_recovered >= 120
+
+    kinds = {r.kind for r in read_recording(path)}
+    assert kinds == {"ws", "backfill"}
+    src, events = await replay_all(path)
+    replayed = [e for e in events if isinstance(e, Trade)]
+    assert [t.trade_id for t in replayed] == [t.trade_id for t in run_trades]
+    live = {t.trade_id: t for t in run_trades}
+    for t in replayed:  # same fields, same receipt times
+        assert t == live[t.trade_id]
+    assert src.stats.trades == len(run_trades) == 350
+    assert src.read.skipped == 0
+    assert isinstance(events[0], FeedStatus) and isinstance(events[-1], FeedStatus)
+
+
+def write(path: Path, lines: list[bytes]) -> None:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def frame(seq: int, trade_id: str, recv_ms: int) -> bytes:
+    msg = {"type": "trade", "sid": 1, "seq": seq, "msg": {
+        "trade_id": trade_id, "market_ticker": "KXNBAGAME-26MAY04MINSAS-SAS",
+        "yes_price_dollars": "0.8600", "no_price_dollars": "0.1400", "count_fp": "1.32",
+        "taker_side": "yes", "ts": recv_ms // 1000}}  # fmt: skip
+    return orjson.dumps([recv_ms, "ws", orjson.dumps(msg).decode()])
+
+
+async def test_damaged_lines_are_counted_and_the_rest_replays(tmp_path: Path) -> None:
+    path = tmp_path / "bad.rec"
+    good_backfill = trade_fields(Trade("bf-1", "KXA-1", 4_200, 300, Side.NO, T0 + 5, T0 + 9))
+    write(path, [
+        orjson.dumps({"flowboard_recording": 1, "source": "live", "started_ms": T0}),
+        frame(1, "t-1", T0 + 1_000),
+        b'[12, "ws", "{not json',  # cut off
+        b'{"an": "object"}',  # wrong shape
+        frame(2, "t-2", T0 + 2_000),
+        frame(3, "t-3", T0 + 1_500),  # time goes back
+        orjson.dumps([T0 + 2_100, "ws", '{"type": "trade", "msg": {"trade_id": 5}}']),  # bad frame
+        orjson.dumps([T0 + 2_200, "backfill", {**good_backfill, "yes_price": 42.0}]),  # float
+        orjson.dumps([T0 + 2_300, "backfill", good_backfill]),
+        frame(5, "t-2", T0 + 2_400),  # a duplicate id, after a seq skip
+    ])  # fmt: skip
+    src, events = await replay_all(path)
+    trades = [e for e in events if isinstance(e, Trade)]
+    assert [t.trade_id for t in trades] == ["t-1", "t-2", "bf-1"]
+    assert trades[0].yes_price == 8_600 and trades[0].count == 132
+    assert trades[0].taker_side is Side.YES and trades[0].recv_ms == T0 + 1_000
+    assert trades[2].recv_ms == T0 + 2_300 and trades[2].ts_ms == T0 + 5
+    assert src.read.skipped == 3
+    assert src.stats.bad_frames == 2
+    assert src.stats.trade_gaps == 1
+
+
+def test_a_file_that_is_not_a_recording_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.rec"
+    path.write_text("hello\n")
+    with pytest.raises(RecordingError, match="not a Flowboard recording"):
+        list(read_recording(path))
+    path.write_bytes(orjson.dumps({"flowboard_recording": 9}) + b"\n")
+    with pytest.raises(RecordingError, match="format 9"):
+        list(read_recording(path))
+
+
+async def test_replay_at_a_speed_moves_the_clock_with_the_recording(tmp_path: Path) -> None:
+    path = tmp_path / "s.rec"
+    write(path, [
+        orjson.dumps({"flowboard_recording": 1, "source": "live", "started_ms": T0}),
+        frame(1, "a", T0 + 1_000),
+        frame(2, "b", T0 + 1_040),
+    ])  # fmt: skip
+    src, events = await replay_all(path, speed="1")
+    assert [e.trade_id for e in events if isinstance(e, Trade)] == ["a", "b"]
+    assert src._clock.now_ms() == T0 + 1_040

@@ -1,0 +1,174 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from clock import ManualClock
+from models import GameStatus
+from nba.client import (
+    NbaAuthError,
+    NbaClient,
+    NbaRateLimited,
+    NbaWireError,
+    parse_clock,
+    parse_game,
+    parse_odds_row,
+    parse_status,
+)
+from sim.balldontlie import SimBalldontlie
+from sim.nba_games import NightSim
+
+FIX = Path(__file__).parents[1] / "fixtures" / "nba"
+T0 = 1_767_830_400_000  # 2026-01-08T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("status", "period", "clock", "expected"),
+    [
+        ("2026-01-08T01:00:00Z", 0, None, (GameStatus.SCHEDULED, 0, 720)),
+        ("1st Qtr", 1, "5:32", (GameStatus.LIVE, 1, 332)),
+        ("4th Qtr", 4, "0:45.2", (GameStatus.LIVE, 4, 45)),
+        ("4th Qtr", 4, "12.7", (GameStatus.LIVE, 4, 12)),
+        ("Halftime", 2, "", (GameStatus.HALFTIME, 2, 0)),
+        ("End of 3rd Qtr", 3, "", (GameStatus.LIVE, 3, 0)),
+        ("OT", 5, "3:10", (GameStatus.LIVE, 5, 190)),
+        ("2OT", 6, "0:04", (GameStatus.LIVE, 6, 4)),
+        ("Final", 4, "Final", (GameStatus.FINAL, 4, 0)),
+        ("Final/OT", 5, "Final", (GameStatus.FINAL, 5, 0)),
+        ("Final/2OT", None, None, (GameStatus.FINAL, 6, 0)),
+    ],
+)
+def test_status_forms(
+    status: str, period: int | None, clock: str | None, expected: tuple[GameStatus, int, int]
+) -> None:
+    st = parse_status(status, period, clock)
+    assert (st.status, st.period, st.seconds_left) == expected
+    if expected[0] is GameStatus.SCHEDULED:
+        assert st.start_ms == T0 + 3_600_000
+
+
+def test_bad_status_and_clock() -> None:
+    with pytest.raises(NbaWireError):
+        parse_status("Delayed?", 1, "")
+    assert parse_clock("Final") is None and parse_clock(None) is None
+    assert parse_clock("11:07") == 667
+
+
+def test_parse_spec_shaped_payloads() -> None:
+    games = json.loads((FIX / "bdl_games_page.json").read_text())["data"]
+    parsed = [parse_game(g, 5) for g in games]
+    assert [g.status for g in parsed] == [GameStatus.SCHEDULED] + [GameStatus.LIVE] + [
+        GameStatus.HALFTIME
+    ] + [GameStatus.LIVE] * 3 + [GameStatus.FINAL] * 2
+    live = parsed[1]
+    assert (live.home, live.away, live.home_score, live.away_score) == ("SAS", "LAL", 14, 12)
+    assert (live.period, live.seconds_left, live.date, live.ts_ms) == (1, 332, "2026-01-07", 5)
+    assert parsed[0].start_ms == T0 + 3_600_000
+    rows = json.loads((FIX / "bdl_odds_page.json").read_text())["data"]
+    dk = parse_odds_row(rows[0], 9)
+    assert [q.market for q in dk] == ["moneyline", "spread", "total"]
+    assert (dk[0].home_odds, dk[0].away_odds) == (-220, 180)
+    assert (dk[1].line_tenths, dk[1].home_odds) == (-55, -110)
+    assert (dk[2].line_tenths, dk[2].over_odds, dk[2].under_odds) == (2275, -105, -115)
+    assert dk[0].ts_ms == T0 + 80 * 60_000 and dk[0].recv_ms == 9
+    assert [q.market for q in parse_odds_row(rows[1], 9)] == ["moneyline"]
+
+
+class Sleeps:
+    """A sleeper that moves the manual clock instead of waiting."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.calls: list[int] = []
+
+    async def __call__(self, ms: int) -> None:
+        self.calls.append(ms)
+        self.clock.advance(ms)
+
+
+async def _serve(clock: ManualClock, limit: int = 600) -> SimBalldontlie:
+    night = NightSim(5, "2026-01-07", T0, 15, acceleration=30.0)
+    sim = SimBalldontlie("KEY", 5, clock, night, rate_limit_per_min=limit)
+    await sim.start("127.0.0.1", 0)
+    return sim
+
+
+@pytest.mark.parametrize("prefix", ["", "/nba"])
+async def test_client_pages_games_and_odds_over_loopback(prefix: str) -> None:
+    clock = ManualClock(T0 + 30_000)  # x30: 15 game minutes in, 2nd quarter
+    sim = await _serve(clock)
+    sleeps = Sleeps(clock)
+    try:
+        async with NbaClient(
+            sim.url, "KEY", clock, prefix=prefix, per_page=4, sleeper=sleeps
+        ) as client:
+            games = await client.games(["2026-01-07"])
+            assert len(games) == 15 and len({g.game_id for g in games}) == 15
+            assert client.requests == 4  # 4 + 4 + 4 + 3
+            assert all(g.status is GameStatus.LIVE and g.period == 2 for g in games)
+            one = await client.game(games[0].game_id)
+            assert (one.game_id, one.home, one.away) == (
+                games[0].game_id,
+                games[0].home,
+                games[0].away,
+            )
+            odds = await client.odds(dates=["2026-01-07"])
+            assert {q.market for q in odds} == {"moneyline", "spread", "total"}
+            assert {q.vendor for q in odds} >= {"draftkings", "kalshi", "polymarket"}
+            by_id = await client.odds(game_ids=[games[0].game_id])
+            assert {q.game_id for q in by_id} == {games[0].game_id}
+            teams = await client.teams()
+            assert len(teams) == 30 and "SAS" in {t.abbreviation for t in teams}
+            live = await client.live_box_scores()
+            assert len(live) == 15 and {x.home for x in live} == {g.home for g in games}
+            assert await client.games(["2026-01-08"]) == []
+    finally:
+        await sim.stop()
+    assert sleeps.calls == []
+
+
+async def test_429_backs_off_on_the_injected_sleeper() -> None:
+    clock = ManualClock(T0 + 10_000)  # 50 s left in this clock minute
+    sim = await _serve(clock, limit=2)
+    sleeps = Sleeps(clock)
+    try:
+        async with NbaClient(
+            sim.url, "KEY", clock, retry_delays_ms=(20_000, 40_000), sleeper=sleeps, jitter=0.0
+        ) as client:
+            await client.teams()
+            await client.teams()
+            teams = await client.teams()  # 3rd in the minute: 429, then retried
+            assert len(teams) == 30
+            assert sim.rejected_429 >= 1 and client.retries == len(sleeps.calls) >= 1
+            # Retry-After (seconds to the next minute) lengthens the first delay to 50 s
+            assert sleeps.calls[0] == 50_000
+        clock.advance(60_000)  # a fresh clock minute: two requests allowed again
+        held: list[int] = []
+
+        async def no_time_passes(ms: int) -> None:
+            held.append(ms)
+
+        async with NbaClient(
+            sim.url, "KEY", clock, retry_delays_ms=(1,), sleeper=no_time_passes, jitter=0.0
+        ) as client:
+            await client.teams()
+            await client.teams()
+            with pytest.raises(NbaRateLimited):
+                await client.teams()
+            assert len(held) == 1
+    finally:
+        await sim.stop()
+
+
+async def test_auth_failure_names_the_env_var_and_does_not_retry() -> None:
+    clock = ManualClock(T0)
+    sim = await _serve(clock)
+    sleeps = Sleeps(clock)
+    try:
+        async with NbaClient(sim.url, "WRONG", clock, sleeper=sleeps) as client:
+            with pytest.raises(NbaAuthError, match="BALLDONTLIE_API_KEY"):
+                await client.games(["2026-01-07"])
+            assert client.requests == 1 and sleeps.calls == []
+        assert sim.rejected_401 == 1
+    finally:
+        await sim.stop()

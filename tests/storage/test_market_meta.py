@@ -1,0 +1,120 @@
+"""Market names: looked up without blocking, stored, and refreshed from REST when stale."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from clock import ManualClock
+from database import Database
+from models import MarketInfo
+from storage.market_meta import MarketDirectory
+
+T0 = 1_780_000_000_000
+
+
+def info(ticker: str, title: str, status: str = "active") -> MarketInfo:
+    return MarketInfo(ticker, ticker.rsplit("-", 1)[0], ticker.split("-")[0], title, "", status,
+                      None, None)  # fmt: skip
+
+
+class Rest:
+    """Stands in for KalshiRest.markets: answers from a dict, records each request."""
+
+    def __init__(self) -> None:
+        self.markets: dict[str, MarketInfo] = {}
+        self.requests: list[list[str]] = []
+        self.fail_next = 0
+        self._answered = asyncio.Event()
+
+    async def fetch(self, tickers: list[str]) -> list[MarketInfo]:
+        self.requests.append(list(tickers))
+        self._answered.set()  # the directory stores the answer before it next yields
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("reset by peer")
+        return [self.markets[t] for t in tickers if t in self.markets]
+
+    async def answered(self, n: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.requests) < n:
+                self._answered.clear()
+                await self._answered.wait()
+            await asyncio.sleep(0)  # one turn of the loop: the answer is stored
+
+
+@contextlib.asynccontextmanager
+async def directory(path: Path, rest: Rest, clock: ManualClock) -> AsyncIterator[MarketDirectory]:
+    db = await Database.open(str(path), clock=clock, flush_interval_ms=10)
+    d = MarketDirectory(db=db, fetch=rest.fetch, max_per_s=10_000, retry_after_s=0,
+                        clock=clock, refresh_ms=60_000)  # fmt: skip
+    task = asyncio.create_task(d.run())
+    try:
+        yield d
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await db.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+async def test_unknown_ticker_is_fetched_in_the_background(tmp_path: Path, clock: ManualClock
+                                                           ) -> None:  # fmt: skip
+    rest = Rest()
+    rest.markets["KXA-1"] = info("KXA-1", "Will A?")
+    async with directory(tmp_path / "m.db", rest, clock) as d:
+        assert d.title("KXA-1") == ""  # never waits
+        assert d.title("KXA-1") == ""  # and asks once
+        await rest.answered(1)
+        assert d.title("KXA-1") == "Will A?"
+        assert rest.requests == [["KXA-1"]]
+
+
+async def test_stale_details_are_refreshed_while_the_old_title_shows(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rest = Rest()
+    rest.markets["KXA-1"] = info("KXA-1", "Will A?")
+    async with directory(tmp_path / "m.db", rest, clock) as d:
+        d.title("KXA-1")
+        await rest.answered(1)
+        clock.advance(59_000)
+        assert d.shown("KXA-1") == "Will A?"
+        assert len(rest.requests) == 1  # still fresh
+        rest.markets["KXA-1"] = info("KXA-1", "Will A by Friday?", status="closed")
+        rest.fail_next = 1  # the first refresh fails and is retried
+        clock.advance(1_000)
+        assert d.title("KXA-1") == "Will A?"  # a trade's lookup does not refresh
+        assert len(rest.requests) == 1
+        assert d.shown("KXA-1") == "Will A?"  # the board's does
+        await rest.answered(3)
+        assert d.title("KXA-1") == "Will A by Friday?"
+        assert d.info("KXA-1").status == "closed"  # type: ignore[union-attr]
+        assert d.refreshed == 1 and d.lookup_errors == 1
+        assert rest.requests == [["KXA-1"]] * 3
+
+
+async def test_details_from_storage_are_refreshed_after_a_restart(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rest = Rest()
+    rest.markets["KXA-1"] = info("KXA-1", "Old title")
+    async with directory(tmp_path / "m.db", rest, clock) as d:
+        d.title("KXA-1")
+        await rest.answered(1)
+    rest.markets["KXA-1"] = info("KXA-1", "New title")
+    async with directory(tmp_path / "m.db", rest, clock) as d:
+        await d.load(["KXA-1"])
+        assert d.shown("KXA-1") == "Old title"  # from SQLite at once
+        await rest.answered(2)
+        assert d.title("KXA-1") == "New title"
+        assert len(rest.requests) == 2
