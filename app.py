@@ -28,6 +28,7 @@ from analytics import Analytics
 from clock import Clock, SystemClock
 from config import ConfigError, Settings, load
 from database import Database
+from infra.tasks import TaskOwner
 from ingest.sources import Source, open_source, replay_clock
 from models import Event, Side, Trade
 from nba.client import NbaClient
@@ -36,7 +37,6 @@ from nba.service import NbaService
 from nba.store import NbaStore
 from storage.market_meta import MarketDirectory
 from stream.messages import trade_json
-from tasks import TaskOwner
 from trade_processor import Pipeline, tier_of
 from web import api
 from web import games as api_games
