@@ -9,7 +9,8 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,9 +20,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, WebSocketRoute
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket
 
 from aggregator import Aggregator
 from analytics import Analytics
@@ -30,18 +30,19 @@ from config import ConfigError, Settings, load
 from database import Database
 from infra.tasks import TaskOwner
 from ingest.sources import Source, open_source, replay_clock
-from models import Event, Side, Trade
+from models import Event, FeedStatus
 from nba.client import NbaClient
 from nba.kalshi_markets import KalshiSide
 from nba.service import NbaService
 from nba.store import NbaStore
 from storage.market_meta import MarketDirectory
-from stream.messages import trade_json
 from trade_processor import Pipeline, tier_of
-from web import api
-from web import games as api_games
+from web import api, games
+from web.api import ApiDeps
 from web.board import Board
-from web.metrics import Metrics, Sample
+from web.games import GamesDeps
+from web.metrics import Metrics, app_samples
+from web.params import ApiError, error_response, json_response
 from websocket_handler import Hub
 
 log = logging.getLogger("flowboard")
@@ -52,11 +53,14 @@ HOUR_MS = 3_600_000
 EVENT_QUEUE = 50_000
 
 
-class Runtime:
-    """Everything one running Flowboard holds, built in dependency order and closed in reverse."""
+@dataclass(frozen=True, slots=True)
+class Flowboard:
+    """One running Flowboard's parts, as the lifespan assembled them (tests read them)."""
 
     settings: Settings
     clock: Clock
+    tasks: TaskOwner
+    events: asyncio.Queue[Event]
     db: Database
     aggregator: Aggregator
     analytics: Analytics
@@ -66,261 +70,171 @@ class Runtime:
     board: Board
     source: Source
     metrics: Metrics
+    nba: NbaService | None
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.tasks = TaskOwner()
-        self.events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE)
-        self._trades_stored = 0
-        self.nba: NbaService | None = None
-        self._nba_store: NbaStore | None = None
-        self._nba_client: NbaClient | None = None
-        self._switch_interval: float | None = None  # the interval before start, restored at stop
 
-    @classmethod
-    async def start(cls, settings: Settings, clock: Clock) -> Runtime:
-        rt = cls(settings, clock)
-        try:
-            await rt._build()
-        except BaseException:
-            await rt.stop()
-            raise
-        return rt
+async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Flowboard:
+    """Build every part in dependency order; each one's teardown joins ``stack`` as soon as it
+    exists, so closing the stack undoes exactly what was built, last first."""
+    s = settings
+    if s.source == "live":
+        s.check_live()
+    db = await Database.open(s.db_path, clock=clock, flush_interval_ms=s.flush_interval_ms)
+    stack.push_async_callback(db.close)
+    events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE)
+    last_ms = await db.last_trade_ms()
+    source = await open_source(s, events=events, clock=clock, resume_from_ms=last_ms)
+    stack.push_async_callback(source.close)
+    aggregator, analytics = Aggregator(), Analytics()
+    hub = Hub(clock=clock, queue_size=s.client_queue, batch_ms=s.trade_batch_ms)
+    meta = MarketDirectory(db=db, fetch=source.fetch_markets, clock=clock)
+    pipeline = Pipeline(events=events, db=db, aggregator=aggregator, analytics=analytics,
+                        hub=hub, meta=meta, clock=clock)  # fmt: skip
+    if last_ms is not None:
+        await warm_restart(db, aggregator, analytics, meta, pipeline, clock)
+    nba = await open_nba(s, source, db, hub, aggregator, meta, clock, stack) if s.nba else None
+    board = Board(
+        source=s.source, clock=clock, aggregator=aggregator, analytics=analytics,
+        pipeline=pipeline, hub=hub, meta=meta, feed_stats=source.stats, db=db,
+        games=nba[0].views if nba is not None else list,
+    )  # fmt: skip
+    pipeline.listen("board-status", board.on_status, kinds=(FeedStatus,))
+    if nba is not None:
+        pipeline.listen("nba", nba[0].on_event)
+    metrics = Metrics(app_samples(pipeline, hub, db, board, source.stats, events.qsize))
 
-    async def _build(self) -> None:
-        s = self.settings
-        if s.source == "live":
-            s.check_live()
-        self.db = await Database.open(
-            s.db_path, clock=self.clock, flush_interval_ms=s.flush_interval_ms
+    tasks = TaskOwner()
+    # After the tasks stop (the feed first), what the feed delivered is handled and stored.
+    stack.callback(_drain, events, pipeline)
+    stack.push_async_callback(tasks.close)
+    for name, coro in (
+        ("db-writer", db.run()),
+        ("pipeline", pipeline.run()),
+        ("hub", hub.run()),
+        ("board-tick", board.run()),
+        ("market-meta", meta.run()),
+        ("retention", retention(db, nba[1] if nba else None, s.retention_days, clock)),
+        *source.tasks(),
+    ):
+        tasks.start(name, coro)
+    if nba is not None:
+        tasks.start("nba-poll", nba[0].run())
+        tasks.start("nba-publish", nba[0].run_publisher())
+    # What exists now lives as long as the app: the collector stops walking it (the feed's
+    # dedupe set alone holds up to half a million ids), and a full collection takes a few
+    # ms instead of tens of ms in the middle of the stream.
+    gc.freeze()
+    stack.callback(gc.unfreeze)
+    # The SQLite writer thread needs the GIL back after each statement; while the event loop
+    # is busy it waits up to the switch interval, 5 ms by default (bench ingest: +2-6%).
+    stack.callback(sys.setswitchinterval, sys.getswitchinterval())
+    sys.setswitchinterval(0.001)
+    log.info("flowboard running: source=%s db=%s", s.source, s.db_path)
+    return Flowboard(
+        settings=s, clock=clock, tasks=tasks, events=events, db=db, aggregator=aggregator,
+        analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
+        source=source, metrics=metrics, nba=nba[0] if nba is not None else None,
+    )  # fmt: skip
+
+
+def _drain(events: asyncio.Queue[Event], pipeline: Pipeline) -> None:
+    while not events.empty():
+        pipeline.handle(events.get_nowait())
+
+
+async def open_nba(
+    settings: Settings,
+    source: Source,
+    db: Database,
+    hub: Hub,
+    aggregator: Aggregator,
+    meta: MarketDirectory,
+    clock: Clock,
+    stack: AsyncExitStack,
+) -> tuple[NbaService, NbaStore] | None:
+    """The NBA side, when the source has a balldontlie server (sim) or key (live)."""
+    if source.nba_url is None or source.nba_key is None:
+        log.info("NBA side off for source %s", source.name)
+        return None
+    url = urlsplit(source.nba_url)
+    client = NbaClient(f"{url.scheme}://{url.netloc}", source.nba_key, clock, prefix=url.path)
+    stack.push_async_callback(client.aclose)
+    store = await NbaStore.attach(db, clock=clock)
+    feed, night = source.feed, source.night
+
+    def last_price(ticker: str) -> int | None:
+        w = aggregator.market(ticker, "24h")
+        return w.last_price if w is not None else None
+
+    lines = None
+    if night is not None:
+
+        def lines(game_id: int) -> int | None:
+            g = night.games.get(game_id)
+            return g.home_spread_tenths if g is not None else None
+
+    follow = (
+        {"follow": feed.add_book_tickers, "unfollow": feed.remove_book_tickers}
+        if feed is not None
+        else {}
+    )
+    kalshi = KalshiSide(rest=source.rest, books=source.books, last_price=last_price,
+                        on_market=meta.put, **follow)  # fmt: skip
+    nba = NbaService(
+        client=client, store=store, hub=hub, clock=clock, kalshi=kalshi,
+        tier=settings.balldontlie_tier, lines=lines,
+    )  # fmt: skip
+    await nba.load()
+    log.info("NBA side on: balldontlie %s, tier %s", source.nba_url, settings.balldontlie_tier)
+    return nba, store
+
+
+async def warm_restart(
+    db: Database,
+    aggregator: Aggregator,
+    analytics: Analytics,
+    meta: MarketDirectory,
+    pipeline: Pipeline,
+    clock: Clock,
+) -> None:
+    """Rebuild windows, analytics and the tape from SQLite."""
+    now = clock.now_ms()
+    rebuilt = 0
+    async for batch in db.trades_between(now - DAY_MS - HOUR_MS, now + 1):
+        for trade in batch:
+            aggregator.add_trade(trade)
+            analytics.add_trade(trade)
+        rebuilt += len(batch)
+    recent = await db.recent_trades(limit=pipeline.recent.maxlen or 200)
+    await meta.load(list({t.ticker for t in recent}))
+    for trade in reversed(recent):
+        pipeline.recent.append(
+            (trade, meta.title(trade.ticker), tier_of(trade.notional, pipeline.tiers))
         )
-        self.aggregator = Aggregator()
-        self.analytics = Analytics()
-        self.hub = Hub(
-            clock=self.clock,
-            snapshot=lambda: self.board.snapshot(),
-            queue_size=s.client_queue,
-            batch_ms=s.trade_batch_ms,
-        )
-        self.meta = MarketDirectory(db=self.db, fetch=None, clock=self.clock)
-        self.pipeline = Pipeline(
-            events=self.events,
-            db=self.db,
-            aggregator=self.aggregator,
-            analytics=self.analytics,
-            hub=self.hub,
-            meta=self.meta,
-            clock=self.clock,
-        )
-        self.board = Board(
-            source=s.source,
-            clock=self.clock,
-            aggregator=self.aggregator,
-            analytics=self.analytics,
-            pipeline=self.pipeline,
-            hub=self.hub,
-            meta=self.meta,
-            feed_stats=self.feed_stats,
-            trades_stored=lambda: self._trades_stored,
-            games=lambda: self.nba.views() if self.nba is not None else [],
-        )
-        self.pipeline.on_status = lambda: self.hub.publish(
-            {"type": "status", "status": self.board.status()}
-        )
-        last_ms = await self._warm_restart()
-        self.source = await open_source(
-            s, events=self.events, clock=self.clock, resume_from_ms=last_ms
-        )
-        self.meta.set_fetch(self.source.fetch_markets)
-        self.metrics = Metrics(self._samples())
-        self.tasks.start("pipeline", self.pipeline.run())
-        self.tasks.start("hub", self.hub.run())
-        self.tasks.start("board-tick", self.board.run())
-        self.tasks.start("market-meta", self.meta.run())
-        self.tasks.start("retention", self._retention())
-        self.tasks.start("stored-count", self._count_stored())
-        for name, coro in self.source.tasks():
-            self.tasks.start(name, coro)
-        if s.nba:
-            await self._start_nba()
-        # What exists now lives as long as the app: the collector stops walking it (the feed's
-        # dedupe set alone holds up to half a million ids), and a full collection takes a few
-        # ms instead of tens of ms in the middle of the stream.
-        gc.freeze()
-        # The SQLite writer thread needs the GIL back after each statement; while the event loop
-        # is busy it waits up to the switch interval, 5 ms by default (bench ingest: +2-6%).
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.001)
-        log.info("flowboard running: source=%s db=%s", s.source, s.db_path)
+    log.info("warm restart: %d trades of the last day rebuilt into the windows", rebuilt)
 
-    async def _start_nba(self) -> None:
-        """The NBA side, when the source has a balldontlie server (sim) or key (live)."""
-        src = self.source
-        if src.nba_url is None or src.nba_key is None:
-            log.info("NBA side off for source %s", src.name)
-            return
-        url = urlsplit(src.nba_url)
-        self._nba_client = NbaClient(
-            f"{url.scheme}://{url.netloc}", src.nba_key, self.clock, prefix=url.path
-        )
-        self._nba_store = await NbaStore.open(self.settings.db_path, clock=self.clock)
-        feed, agg, night = src.feed, self.aggregator, src.night
 
-        def last_price(ticker: str) -> int | None:
-            w = agg.market(ticker, "24h")
-            return w.last_price if w is not None else None
-
-        kalshi = KalshiSide(rest=src.rest, books=src.books, last_price=last_price,
-                            on_market=self.meta.put)  # fmt: skip
-        if feed is not None:
-            kalshi.follow, kalshi.unfollow = feed.add_book_tickers, feed.remove_book_tickers
-        lines = None
-        if night is not None:
-
-            def lines(game_id: int) -> int | None:
-                g = night.games.get(game_id)
-                return g.home_spread_tenths if g is not None else None
-
-        self.nba = NbaService(
-            client=self._nba_client, store=self._nba_store, hub=self.hub, clock=self.clock,
-            kalshi=kalshi, tier=self.settings.balldontlie_tier, lines=lines,
-        )  # fmt: skip
-        await self.nba.load()
-        self.pipeline.listen("nba", self.nba.on_event)
-        self.tasks.start("nba-store", self._nba_store.run())
-        self.tasks.start("nba-poll", self.nba.run())
-        self.tasks.start("nba-publish", self.nba.run_publisher())
-        log.info(
-            "NBA side on: balldontlie %s, tier %s", src.nba_url, self.settings.balldontlie_tier
-        )
-
-    async def _warm_restart(self) -> int | None:
-        """Rebuild windows and analytics from SQLite; return the last stored trade time."""
-        last_ms = await self.db.last_trade_ms()
-        if last_ms is None:
-            return None
-        now = self.clock.now_ms()
-        rebuilt = 0
-        async for batch in self.db.trades_between(now - DAY_MS - HOUR_MS, now + 1):
-            for trade in batch:
-                self.aggregator.add_trade(trade)
-                self.analytics.add_trade(trade)
-            rebuilt += len(batch)
-        recent = await self.db.recent_trades(limit=self.pipeline.recent.maxlen or 200)
-        await self.meta.load(list({t.ticker for t in recent}))
-        for trade in reversed(recent):
-            self.pipeline.recent.append(
-                (trade, self.meta.title(trade.ticker), tier_of(trade.notional, self.pipeline.tiers))
-            )
-        self._trades_stored = await self.db.trade_count()
-        log.info("warm restart: %d trades of the last day rebuilt into the windows", rebuilt)
-        return last_ms
-
-    async def _retention(self) -> None:
-        keep_ms = self.settings.retention_days * DAY_MS
-        while True:
-            removed = await self.db.prune(self.clock.now_ms() - keep_ms)
-            if self._nba_store is not None:
-                games = await self._nba_store.prune(self.clock.now_ms() - keep_ms)
-                if games:
-                    log.info("retention: pruned %d NBA games and their scores and odds", games)
-            if removed:
-                log.info(
-                    "retention: pruned %d trades older than %d days",
-                    removed,
-                    self.settings.retention_days,
-                )
-            await asyncio.sleep(HOUR_MS / 1000)
-
-    async def _count_stored(self) -> None:
-        while True:
-            self._trades_stored = await self.db.trade_count()
-            await asyncio.sleep(5)
-
-    async def stop(self) -> None:
-        """Stop the feed first, then drain what it delivered into storage, then close."""
-        source = getattr(self, "source", None)
-        await self.tasks.close()
-        if hasattr(self, "pipeline"):
-            while not self.events.empty():
-                self.pipeline.handle(self.events.get_nowait())
-        if source is not None:
-            await source.close()
-        if self._nba_client is not None:
-            await self._nba_client.aclose()
-        if self._nba_store is not None:
-            await self._nba_store.close()
-        if hasattr(self, "db"):
-            await self.db.close()
-        gc.unfreeze()  # what the app held may be collected again
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-
-    # ---- helpers for the API -----------------------------------------------------------------
-
-    def feed_stats(self) -> Any:
-        source = getattr(self, "source", None)
-        return source.stats() if source is not None else None
-
-    def trade_row(self, trade: Trade) -> dict[str, Any]:
-        return trade_json(
-            trade, self.meta.title(trade.ticker), tier_of(trade.notional, self.pipeline.tiers)
-        )
-
-    def book_json(self, ticker: str) -> dict[str, Any] | None:
-        book = self.source.books().get(ticker) if hasattr(self, "source") else None
-        if book is None:
-            return None
-        bid, ask = book.best_yes_bid(), book.best_yes_ask()
-        return {
-            "yes": [list(level) for level in book.levels(Side.YES)],
-            "no": [list(level) for level in book.levels(Side.NO)],
-            "best_yes_bid": bid[0] if bid else None,
-            "best_yes_ask": ask[0] if ask else None,
-            "stale": book.stale,
-            "ts_ms": book.last_ts_ms,
-        }
-
-    def _samples(self) -> list[Sample]:
-        p = self.pipeline.stats
-        h = self.hub.stats
-        w = self.db.stats
-
-        def feed(name: str) -> Any:
-            return lambda: getattr(self.feed_stats(), name, None)
-
-        return [
-            ("counter", "flowboard_trades", "Trades received", lambda: p.trades),
-            ("counter", "flowboard_feed_gaps", "Feed gaps detected", lambda: p.gaps),
-            ("counter", "flowboard_gaps_recovered", "Feed gaps repaired", lambda: p.gaps_recovered),
-            (
-                "counter",
-                "flowboard_trades_recovered",
-                "Trades backfilled",
-                lambda: p.trades_recovered,
-            ),
-            ("counter", "flowboard_feed_reconnects", "Feed reconnects", feed("reconnects")),
-            ("counter", "flowboard_feed_bad_frames", "Bad frames skipped", feed("bad_frames")),
-            ("counter", "flowboard_db_rows_written", "Rows written", lambda: w.rows_written),
-            ("counter", "flowboard_db_flushes", "Write transactions", lambda: w.flushes),
-            ("gauge", "flowboard_db_pending", "Rows waiting to be written", lambda: w.pending),
-            ("gauge", "flowboard_ws_clients", "Stream clients", lambda: self.hub.clients),
-            ("counter", "flowboard_ws_dropped", "Slow clients dropped", lambda: h.dropped_slow),
-            ("gauge", "flowboard_event_queue", "Events queued", self.events.qsize),
-            ("gauge", "flowboard_feed_lag_ms", "Receive minus exchange ms", lambda: p.last_lag_ms),
-            ("gauge", "flowboard_tick_ms", "Last 1 s tick, ms", lambda: self.board.last_tick_ms),
-        ]
+async def retention(db: Database, nba: NbaStore | None, days: int, clock: Clock) -> None:
+    keep_ms = days * DAY_MS
+    while True:
+        removed = await db.prune(clock.now_ms() - keep_ms)
+        if nba is not None:
+            games = await nba.prune(clock.now_ms() - keep_ms)
+            if games:
+                log.info("retention: pruned %d NBA games and their scores and odds", games)
+        if removed:
+            log.info("retention: pruned %d trades older than %d days", removed, days)
+        await asyncio.sleep(HOUR_MS / 1000)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, api.ApiError)
-    return api.error_response(exc)
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return api.json_response({"error": exc.detail}, exc.status_code)
+    return json_response({"error": exc.detail}, exc.status_code)
 
 
 def create_app(
@@ -328,36 +242,39 @@ def create_app(
     *,
     clock: Clock | None = None,
     banner: str | None = None,
-    on_ready: Callable[[Runtime], None] | None = None,
+    on_ready: Callable[[Flowboard], None] | None = None,
 ) -> Starlette:
     """The app; everything is built in its lifespan. ``on_ready`` is called once it runs."""
     if clock is None:
         clock = replay_clock(settings) if settings.source == "replay" else SystemClock()
+    app_clock = clock
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        rt = await Runtime.start(settings, clock)
-        app.state.runtime = rt
-        if banner:
-            print(f"Flowboard ({settings.source}) on {banner}", flush=True)
-        if on_ready is not None:
-            on_ready(rt)
-        try:
-            yield {"runtime": rt}
-        finally:
-            await rt.stop()
+        async with AsyncExitStack() as stack:
+            fb = await assemble(settings, app_clock, stack)
+            if banner:
+                print(f"Flowboard ({settings.source}) on {banner}", flush=True)
+            if on_ready is not None:
+                on_ready(fb)
+            source = fb.source
+            yield {
+                "api": ApiDeps(
+                    source=settings.source, clock=fb.clock, tasks=fb.tasks, db=fb.db,
+                    aggregator=fb.aggregator, analytics=fb.analytics, meta=fb.meta,
+                    pipeline=fb.pipeline, hub=fb.hub, board=fb.board, metrics=fb.metrics,
+                    feed_stats=source.stats, books=source.books, queue_depth=fb.events.qsize,
+                ),
+                "games": GamesDeps(clock=fb.clock, nba=fb.nba),
+            }  # fmt: skip
 
-    async def stream(websocket: WebSocket) -> None:
-        rt: Runtime = websocket.state.runtime
-        await rt.hub.serve(websocket)
-
-    routes = [*api.routes(), *api_games.routes(), WebSocketRoute("/ws/stream", stream)]
+    routes: list[BaseRoute] = [*api.routes(), *games.routes()]
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={api.ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
 
 

@@ -1,8 +1,10 @@
 """SQLite storage: the versioned schema, the single batched writer, and the queries.
 
-``add_*`` never await: rows join a pending batch. One writer task owned by ``Database`` flushes
-the batch every ``flush_interval_ms`` or as soon as ``flush_rows`` are pending, in ONE
-transaction, many rows to an INSERT statement. A failed flush is logged, counted and put
+``Database`` holds the file's one connection and its one write batch; other stores on the file
+(the NBA store) add their buffers to that batch. ``add_*`` never await: rows join the pending
+batch. One writer, ``run()`` (started by the app's task owner), flushes the batch every
+``flush_interval_ms`` or as soon as ``flush_rows`` are pending, in ONE transaction, many rows to
+an INSERT statement. A failed flush is logged, counted and put
 back in front of the queue to be retried; nothing is dropped. Trades are deduplicated on
 ``trade_id`` only.
 """
@@ -41,12 +43,17 @@ log = logging.getLogger(__name__)
 PRUNE_CHUNK = 5_000
 
 
-async def insert_trades(conn: aiosqlite.Connection, rows: list[TradeRow]) -> None:
-    """INSERT OR IGNORE ``rows``, many to a statement (inside the caller's transaction)."""
+async def insert_trades(conn: aiosqlite.Connection, rows: list[TradeRow]) -> int:
+    """INSERT OR IGNORE ``rows``, many to a statement (inside the caller's transaction); returns
+    how many were new."""
     step = TRADES_PER_STATEMENT
+    inserted = 0
     for i in range(0, len(rows), step):
         chunk = rows[i : i + step]
-        await conn.execute(_insert_sql(len(chunk)), tuple(chain.from_iterable(chunk)))
+        cur = await conn.execute(_insert_sql(len(chunk)), tuple(chain.from_iterable(chunk)))
+        inserted += cur.rowcount
+        await cur.close()
+    return inserted
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,7 +114,7 @@ class Database:
         self._flush_rows = flush_rows
         self._batch = WriteBatch(
             conn, clock=clock, what="database",
-            lists=[("trades", insert_trades), ("gaps", statement(INSERT_GAP)),
+            lists=[("trades", self._insert_trades), ("gaps", statement(INSERT_GAP)),
                    ("recoveries", statement(INSERT_RECOVERY))],
             maps=[("markets", statement(UPSERT_MARKET)), ("series", statement(UPSERT_SERIES))],
         )  # fmt: skip
@@ -118,9 +125,19 @@ class Database:
         self._series = self._batch.maps["series"]
         self._lock = self._batch.lock
         self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
         self._flush_waiters: list[asyncio.Future[int]] = []
         self.stats = self._batch.stats
+        self.trades_stored = 0  # rows in the trades table, kept by the writer and retention
+        self._inserted = 0  # new trades in the flush under way, counted once it commits
+
+    @property
+    def batch(self) -> WriteBatch:
+        """The file's one write batch: other stores on this file add their buffers to it."""
+        return self._batch
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        return self._conn
 
     @classmethod
     async def open(
@@ -139,16 +156,15 @@ class Database:
             flush_interval_ms=flush_interval_ms,
             flush_rows=flush_rows,
         )
-        db._writer = asyncio.create_task(db._run(), name="db-writer")
+        try:
+            db.trades_stored = await db.trade_count()
+        except BaseException:
+            await conn.close()
+            raise
         return db
 
     async def close(self) -> None:
-        """Stop the writer, write what is still pending, close the file."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+        """Write what is still pending and close the file; the writer (``run``) has stopped."""
         await final_flush(self.flush, self._pending, "database")
         await self._conn.close()
 
@@ -156,12 +172,12 @@ class Database:
 
     def add_trade(self, t: Trade) -> None:
         self._trades.append(trade_row(t))
-        self._queued(1)
+        self.queued(1)
 
     def add_trades(self, ts: Iterable[Trade]) -> None:
         rows = [trade_row(t) for t in ts]
         self._trades.extend(rows)
-        self._queued(len(rows))
+        self.queued(len(rows))
 
     def add_market(self, m: MarketInfo) -> None:
         self._markets[m.ticker] = (
@@ -169,28 +185,29 @@ class Database:
             m.open_ts_ms, m.close_ts_ms, m.floor_strike, m.result, m.yes_sub_title,
             m.no_sub_title, self._clock.now_ms(),
         )  # fmt: skip
-        self._queued(1)
+        self.queued(1)
 
     def add_series(self, s: SeriesInfo) -> None:
         self._series[s.ticker] = (
             s.ticker, s.title, s.category, s.fee_type, s.fee_multiplier_ppm, self._clock.now_ms(),
         )  # fmt: skip
-        self._queued(1)
+        self.queued(1)
 
     def add_gap(self, g: FeedGap) -> None:
         self._gaps.append(
             (str(g.kind), g.channel, g.sid, g.expected_seq, g.got_seq, g.ticker, g.from_ms,
              g.ts_ms, g.recv_ms)
         )  # fmt: skip
-        self._queued(1)
+        self.queued(1)
 
     def add_recovery(self, r: GapRecovered) -> None:
         self._recoveries.append(
             (str(r.kind), r.from_ms, r.to_ms, r.trades_recovered, r.ticker, r.ts_ms, r.recv_ms)
         )
-        self._queued(1)
+        self.queued(1)
 
-    def _queued(self, n: int) -> None:
+    def queued(self, n: int) -> None:
+        """``n`` more rows joined the batch (from this store or another on the file)."""
         st = self.stats
         st.pending += n  # a replaced market or series counts until the next flush recounts
         if st.pending >= self._flush_rows:
@@ -201,7 +218,11 @@ class Database:
 
     # ---- the writer ----------------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def _insert_trades(self, conn: aiosqlite.Connection, rows: list[TradeRow]) -> None:
+        self._inserted += await insert_trades(conn, rows)
+
+    async def run(self) -> None:
+        """The writer: flush every interval, or at once when enough rows are pending."""
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
@@ -215,7 +236,13 @@ class Database:
     async def flush(self) -> int:
         """Write everything pending in one transaction; returns the rows written. On failure the
         batch goes back to the front of the queue, the error is counted and re-raised."""
-        rows = await self._batch.flush()
+        try:
+            rows = await self._batch.flush()
+        except BaseException:
+            self._inserted = 0  # rolled back (flushes take the batch's lock one at a time)
+            raise
+        self.trades_stored += self._inserted
+        self._inserted = 0
         if rows:
             waiters, self._flush_waiters = self._flush_waiters, []
             for fut in waiters:
@@ -374,6 +401,7 @@ class Database:
                         await self._conn.execute("ROLLBACK")
                     raise
             deleted += n
+            self.trades_stored -= n
             if n < PRUNE_CHUNK:
                 return deleted
 

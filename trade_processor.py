@@ -80,6 +80,7 @@ class PipelineStats:
 class _Listener:
     name: str
     fn: Callable[[Event], None]
+    kinds: tuple[type, ...] | None = None  # None: every event
     failures: int = 0
     enabled: bool = True
 
@@ -109,10 +110,13 @@ class Pipeline:
         self.recent: deque[Pending] = deque(maxlen=recent_kept)  # the snapshot's tape
         self.stats = PipelineStats()
         self._listeners: list[_Listener] = []
-        self.on_status: Callable[[], None] | None = None
 
-    def listen(self, name: str, fn: Callable[[Event], None]) -> None:
-        self._listeners.append(_Listener(name, fn))
+    def listen(
+        self, name: str, fn: Callable[[Event], None], kinds: tuple[type, ...] | None = None
+    ) -> None:
+        """Call ``fn`` with each event (of ``kinds`` only, if given) after the pipeline's own
+        handling, in the order listeners were added."""
+        self._listeners.append(_Listener(name, fn, kinds))
 
     async def run(self) -> None:
         queue = self._events
@@ -145,12 +149,10 @@ class Pipeline:
         elif isinstance(event, FeedStatus):
             self.stats.state = event.state
             self.stats.state_detail = event.detail
-            if self.on_status is not None:
-                self.on_status()
         elif isinstance(event, LifecycleEvent):
             self._meta.on_lifecycle(event)
         for listener in self._listeners:
-            if listener.enabled:
+            if listener.enabled and (listener.kinds is None or isinstance(event, listener.kinds)):
                 self._call(listener, event)
 
     def _on_trade(self, trade: Trade) -> None:

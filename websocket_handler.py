@@ -32,6 +32,8 @@ SLOW_CLIENT_CLOSE = 4001
 BAD_MESSAGE_CLOSE = 4002
 CLOSE_TIMEOUT_S = 2.0
 
+Snapshot = Callable[[], dict[str, Any]]  # the board's snapshot message, built on demand
+
 
 class Subscriber:
     __slots__ = ("dropped", "filter", "hot_window", "kill", "queue", "remote")
@@ -59,12 +61,10 @@ class Hub:
         self,
         *,
         clock: Clock,
-        snapshot: Callable[[], dict[str, Any]],
         queue_size: int = 256,
         batch_ms: int = 100,
     ) -> None:
         self._clock = clock
-        self._snapshot = snapshot
         self._queue_size = queue_size
         self._batch_s = batch_ms / 1000
         self._subs: set[Subscriber] = set()
@@ -201,21 +201,22 @@ class Hub:
 
     # ---- one browser ------------------------------------------------------------------------
 
-    def subscribe(self, remote: str) -> Subscriber:
+    def subscribe(self, remote: str, snapshot: Snapshot) -> Subscriber:
         """A new client, its snapshot queued first. The snapshot is built and the subscriber
         registered with no await in between, so the deltas that follow start exactly where the
         snapshot ends, its titles included."""
         sub = Subscriber(remote, self._queue_size)
-        sub.queue.put_nowait(encode({**self._snapshot(), "titles": self.known_titles()}))
+        sub.queue.put_nowait(encode({**snapshot(), "titles": self.known_titles()}))
         self._subs.add(sub)
         self.stats.connected_total += 1
         return sub
 
-    async def serve(self, websocket: WebSocket) -> None:
+    async def serve(self, websocket: WebSocket, snapshot: Snapshot) -> None:
+        """One client from accept to close; ``snapshot`` builds what it gets first."""
         await websocket.accept()
         client = websocket.client
         remote = f"{client.host}:{client.port}" if client else "?"
-        sub = self.subscribe(remote)
+        sub = self.subscribe(remote, snapshot)
         sender = asyncio.create_task(self._send_loop(websocket, sub), name=f"ws-send {remote}")
         try:
             await self._receive_loop(websocket, sub, sender)

@@ -27,7 +27,7 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app import Runtime, create_app
+from app import Flowboard, create_app
 from config import Settings
 from sim.embedded import EmbeddedServer
 
@@ -208,7 +208,7 @@ def write_keypair(directory: Path) -> tuple[Path, Path]:
 
 @dataclass
 class ServedApp:
-    runtime: Runtime
+    runtime: Flowboard
     port: int
 
     @property
@@ -225,7 +225,7 @@ async def serve_app(
     If the body fails or is cancelled, ``on_abort`` runs before the app shuts down (stop the
     exchange process there: a feed closing against a flooded socket waits for its close
     handshake)."""
-    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Flowboard] = asyncio.get_running_loop().create_future()
     app = create_app(settings, on_ready=ready.set_result)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,28 +1,23 @@
 """NBA storage: games, their score timeline, sportsbook odds and Kalshi event matches in SQLite.
 
 Writes never await: ``add_*`` queue a row only when it differs from the last one stored for the
-same key (so polling an unchanged game or quote writes nothing), and the writer task stores each
-batch in one transaction on this store's own connection, so the trade writer's connection and
-the feed are never held up by NBA rows.
+same key (so polling an unchanged game or quote writes nothing). The rows join the database's one
+write batch, so the file's one writer stores them with the trades, in the same transactions.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from clock import Clock
+from database import Database
 from models import GameState, GameStatus, OddsQuote
-from storage.schema import connect
-from storage.write_batch import WriteBatch, final_flush, statement
+from storage.write_batch import statement
 
 log = logging.getLogger(__name__)
 
@@ -87,38 +82,31 @@ def _quote(r: Any) -> OddsQuote:
 
 
 class NbaStore:
-    def __init__(self, conn: aiosqlite.Connection, *, clock: Clock, flush_interval_ms: int) -> None:
-        self._conn = conn
+    """The NBA tables of the database's file, on its connection and its write batch."""
+
+    def __init__(self, db: Database, *, clock: Clock) -> None:
+        self._db = db
+        self._conn = db.conn
         self._clock = clock
-        self._interval = flush_interval_ms / 1000
-        self._batch = WriteBatch(
-            conn,
-            clock=clock,
-            what="NBA store",
+        batch = db.batch
+        batch.add(
             maps=[("games", statement(UPSERT_GAME)), ("matches", statement(UPSERT_MATCH))],
             lists=[("scores", statement(INSERT_SCORE)), ("odds", statement(INSERT_ODDS))],
         )
-        self._games = self._batch.maps["games"]
-        self._matches = self._batch.maps["matches"]
-        self._scores = self._batch.lists["scores"]
-        self._odds = self._batch.lists["odds"]
+        self._games = batch.maps["games"]
+        self._matches = batch.maps["matches"]
+        self._scores = batch.lists["scores"]
+        self._odds = batch.lists["odds"]
         self._last_game: dict[int, tuple[object, ...]] = {}
         self._last_odds: dict[tuple[int, str, str], tuple[object, ...]] = {}
         self._last_match: dict[str, tuple[int | None, str | None]] = {}
-        self._lock = self._batch.lock
-        self.stats = self._batch.stats
+        self._lock = batch.lock
 
     @classmethod
-    async def open(
-        cls, path: str | Path, *, clock: Clock, flush_interval_ms: int = 250
-    ) -> NbaStore:
-        conn = await connect(path)
-        store = cls(conn, clock=clock, flush_interval_ms=flush_interval_ms)
-        try:
-            await store._load_last()
-        except BaseException:
-            await conn.close()
-            raise
+    async def attach(cls, db: Database, *, clock: Clock) -> NbaStore:
+        """The store on ``db``, with what was stored last per key loaded."""
+        store = cls(db, clock=clock)
+        await store._load_last()
         return store
 
     async def _load_last(self) -> None:
@@ -138,10 +126,6 @@ class NbaStore:
             self._last_odds[(q.game_id, q.vendor, q.market)] = _odds_key(q)
         for m in await self.matches():
             self._last_match[m.event_ticker] = (m.game_id, m.reason)
-
-    async def close(self) -> None:
-        await final_flush(self.flush, self._pending, "NBA store")
-        await self._conn.close()
 
     # ---- writes: never await -------------------------------------------------------------
 
@@ -183,25 +167,11 @@ class NbaStore:
         return True
 
     def _queued(self) -> None:
-        self.stats.pending = self._pending()
-
-    def _pending(self) -> int:
-        return len(self._batch)
-
-    # ---- the writer ----------------------------------------------------------------------
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            if self._pending():
-                # counted, logged and queued again by flush(); the next round retries
-                with contextlib.suppress(Exception):
-                    await self.flush()
+        self._db.queued(1)
 
     async def flush(self) -> int:
-        """Write everything pending in one transaction; returns the rows written. On failure the
-        batch is queued again in front of newer rows, counted and re-raised."""
-        return await self._batch.flush()
+        """The database's flush: everything pending, the trades included, in one transaction."""
+        return await self._db.flush()
 
     async def prune(self, older_than_ms: int) -> int:
         """Delete the games last updated before the cutoff with their score timelines and odds,

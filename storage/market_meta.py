@@ -57,11 +57,6 @@ class MarketDirectory:
         self.lookup_errors = 0
         self.refreshed = 0
 
-    def set_fetch(self, fetch: Fetch | None) -> None:
-        self._fetch = fetch
-        if self._queued:
-            self._wake.set()
-
     def title(self, ticker: str) -> str:
         """The market's title, "" (and a lookup queued) while unknown. Cheap: per trade."""
         info = self._info.get(ticker)

@@ -6,7 +6,8 @@ one transaction, lists first, then maps, each in declared order. On failure the 
 front of what arrived meanwhile, so nothing is lost and order is kept, and the error is
 re-raised. ``flush`` is ``write`` under the batch's lock (which the owner also takes for its
 other transactions on the connection), counted in ``stats``, with a failure logged. Buffers are
-the same objects for the batch's whole life: owners may hold them.
+the same objects for the batch's whole life: owners may hold them. Several stores on one file
+share one batch (one connection, one writer): each adds its buffers with ``add``.
 """
 
 from __future__ import annotations
@@ -62,10 +63,34 @@ class WriteBatch:
         self._what = what
         self.lock = asyncio.Lock()
         self.stats = BatchStats()
-        self._order = [name for name, _ in (*lists, *maps)]
-        self._writers = dict((*lists, *maps))
-        self.lists: dict[str, list[Row]] = {name: [] for name, _ in lists}
-        self.maps: dict[str, dict[Any, Row]] = {name: {} for name, _ in maps}
+        self._list_names: list[str] = []
+        self._map_names: list[str] = []
+        self._writers: dict[str, Writer] = {}
+        self.lists: dict[str, list[Row]] = {}
+        self.maps: dict[str, dict[Any, Row]] = {}
+        self.add(lists=lists, maps=maps)
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        return self._conn
+
+    def add(
+        self,
+        *,
+        lists: Sequence[tuple[str, Writer]] = (),
+        maps: Sequence[tuple[str, Writer]] = (),
+    ) -> None:
+        """More buffers, written after those of the same kind already held."""
+        for name, writer in (*lists, *maps):
+            if name in self._writers:
+                raise ValueError(f"{self._what}: a buffer named {name!r} exists")
+            self._writers[name] = writer
+        for name, _ in lists:
+            self._list_names.append(name)
+            self.lists[name] = []
+        for name, _ in maps:
+            self._map_names.append(name)
+            self.maps[name] = {}
 
     def __len__(self) -> int:
         return sum(map(len, self.lists.values())) + sum(map(len, self.maps.values()))
@@ -111,7 +136,7 @@ class WriteBatch:
             # BEGIN inside the try: a cancel that lands while the connection's thread runs it
             # must still roll back, or every later BEGIN fails on the open transaction
             await conn.execute("BEGIN IMMEDIATE")
-            for name in self._order:
+            for name in (*self._list_names, *self._map_names):
                 rows = lists[name] if name in lists else list(maps[name].values())
                 if rows:
                     await self._writers[name](conn, rows)

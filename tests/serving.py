@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from app import Runtime, create_app
+from app import Flowboard, create_app
 from clock import Clock
 from config import Settings
 
@@ -19,12 +19,12 @@ from config import Settings
 class Running:
     url: str
     ws_url: str
-    runtime: Runtime
+    runtime: Flowboard
 
 
 @asynccontextmanager
 async def running_app(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
-    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Flowboard] = asyncio.get_running_loop().create_future()
     app = create_app(settings, clock=clock, on_ready=ready.set_result)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -13,6 +13,7 @@ from clock import ManualClock
 from database import PRUNE_CHUNK, Database
 from models import FeedGap, GapKind, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
 from storage.schema import SCHEMA_VERSION, SchemaError
+from tests.dbs import writing
 
 T0 = 1_767_225_600_000
 
@@ -73,17 +74,20 @@ async def test_many_adds_make_one_flush_in_one_transaction(tmp_path: Path) -> No
 
 async def test_writer_flushes_on_row_count_and_on_interval(tmp_path: Path) -> None:
     db = await open_db(tmp_path / "w.db", flush_rows=100)
-    waiter = asyncio.ensure_future(db.flushed())
-    db.add_trades(trade(i) for i in range(100))
-    async with asyncio.timeout(5):
-        assert await waiter == 100
+    async with writing(db):
+        waiter = asyncio.ensure_future(db.flushed())
+        db.add_trades(trade(i) for i in range(100))
+        async with asyncio.timeout(5):
+            assert await waiter == 100
     await db.close()
     db = await open_db(tmp_path / "w.db", flush_interval_ms=10)
-    waiter = asyncio.ensure_future(db.flushed())
-    db.add_trade(trade(500))
-    async with asyncio.timeout(5):
-        assert await waiter == 1
+    async with writing(db):
+        waiter = asyncio.ensure_future(db.flushed())
+        db.add_trade(trade(500))
+        async with asyncio.timeout(5):
+            assert await waiter == 1
     assert await db.trade_count() == 101
+    assert db.trades_stored == 101
     await db.close()
 
 
@@ -128,12 +132,13 @@ async def test_failed_flush_is_counted_and_retried(tmp_path: Path) -> None:
     assert db.stats.pending == 50
     db.add_trade(trade(50))
     assert db.stats.pending == 51
-    waiter = asyncio.ensure_future(db.flushed())
-    async with aiosqlite.connect(path) as other:
-        await other.execute("DELETE FROM block")
-        await other.commit()
-    async with asyncio.timeout(5):
-        assert await waiter == 51  # the writer task retried on its own
+    async with writing(db):
+        waiter = asyncio.ensure_future(db.flushed())
+        async with aiosqlite.connect(path) as other:
+            await other.execute("DELETE FROM block")
+            await other.commit()
+        async with asyncio.timeout(5):
+            assert await waiter == 51  # the writer task retried on its own
     assert await db.trade_count() == 51
     assert [t.trade_id for t in await db.recent_trades(limit=2)] == ["id-000050", "id-000049"]
     await db.close()

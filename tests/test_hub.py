@@ -49,10 +49,13 @@ class FakeSocket:
             self.closed.set_result(code)
 
 
+def snapshot() -> dict[str, Any]:
+    return {"type": "snapshot", "trades": []}
+
+
 def make_hub(queue_size: int = 16) -> Hub:
     return Hub(
         clock=ManualClock(0),
-        snapshot=lambda: {"type": "snapshot", "trades": []},
         queue_size=queue_size,
         batch_ms=100,
     )
@@ -69,7 +72,7 @@ async def next_of(sock: FakeSocket, kind: str) -> dict[str, Any]:
 async def test_snapshot_first_then_coalesced_trades() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    task = asyncio.create_task(hub.serve(sock))  # type: ignore[arg-type]
+    task = asyncio.create_task(hub.serve(sock, snapshot))  # type: ignore[arg-type]
     first = await asyncio.wait_for(sock.sent.get(), 5)
     assert first["type"] == "snapshot"
     for n in range(5):
@@ -92,7 +95,7 @@ async def test_snapshot_first_then_coalesced_trades() -> None:
 async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    task = asyncio.create_task(hub.serve(sock))  # type: ignore[arg-type]
+    task = asyncio.create_task(hub.serve(sock, snapshot))  # type: ignore[arg-type]
     await next_of(sock, "snapshot")
     await sock.incoming.put('{"type":"filter","min_count":500,"side":"no","search":"kxnba"}')
     ack = await next_of(sock, "filter_ack")
@@ -123,7 +126,7 @@ async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
 async def test_slow_client_is_dropped_without_slowing_the_others() -> None:
     hub = make_hub(queue_size=4)
     slow, fast = FakeSocket(block_sends=True), FakeSocket()
-    tasks = [asyncio.create_task(hub.serve(s)) for s in (slow, fast)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (slow, fast)]  # type: ignore[arg-type]
     await next_of(fast, "snapshot")
     for n in range(10):
         hub.publish({"type": "status", "n": n})  # never awaits, whoever is slow
@@ -155,7 +158,7 @@ def test_filter_parse_rejects_bad_values() -> None:
 async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
     hub = make_hub()
     chooser, everything = FakeSocket(), FakeSocket()
-    tasks = [asyncio.create_task(hub.serve(s)) for s in (chooser, everything)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (chooser, everything)]  # type: ignore[arg-type]
     for s in (chooser, everything):
         await next_of(s, "snapshot")
     cards = {w: [{"ticker": f"KX-{w}", "volume": 1}] for w in ("1m", "5m", "15m", "1h", "24h")}
@@ -281,7 +284,6 @@ T0 = 1_767_225_600_000
 def titled_hub(clock: ManualClock) -> Hub:
     return Hub(
         clock=clock,
-        snapshot=lambda: {"type": "snapshot", "trades": []},
         queue_size=10_000,
         batch_ms=50,
     )
@@ -322,7 +324,7 @@ def only_trades(sub: Subscriber, decoder: TradeDecoder) -> tuple[dict[str, Any],
 def test_a_title_is_announced_once_a_minute_and_again_at_once_when_it_changes() -> None:
     clock = ManualClock(T0)
     hub = titled_hub(clock)
-    sub, decoder, feed = hub.subscribe("a"), TradeDecoder(), Feed(hub)
+    sub, decoder, feed = hub.subscribe("a", snapshot), TradeDecoder(), Feed(hub)
     [snap] = drain(sub)
     assert snap["titles"] == {}
     decoder.feed(snap)
@@ -358,12 +360,12 @@ def test_a_title_is_announced_once_a_minute_and_again_at_once_when_it_changes() 
 def test_a_client_connecting_later_gets_every_title_it_may_need_in_its_snapshot() -> None:
     clock = ManualClock(T0)
     hub = titled_hub(clock)
-    first, feed = hub.subscribe("first"), Feed(hub)
+    first, feed = hub.subscribe("first", snapshot), Feed(hub)
     feed.flush(("A", "Alpha"), ("B", "Beta"))
     clock.advance(10_000)
     feed.flush(("B", "Beta, renamed"))
     clock.advance(10_000)
-    late, decoder = hub.subscribe("late"), TradeDecoder()
+    late, decoder = hub.subscribe("late", snapshot), TradeDecoder()
     [snap] = drain(late)
     assert snap["titles"] == {"A": "Alpha", "B": "Beta, renamed"}
     decoder.feed(snap)
@@ -371,7 +373,7 @@ def test_a_client_connecting_later_gets_every_title_it_may_need_in_its_snapshot(
     msg, got = only_trades(late, decoder)
     assert msg["titles"] == {} and got == [("A", "Alpha"), ("B", "Beta, renamed")]
     clock.advance(40_001)  # A's announcement is older than a minute now, B's is not
-    later = hub.subscribe("later")
+    later = hub.subscribe("later", snapshot)
     assert drain(later)[0]["titles"] == {"B": "Beta, renamed"}
     assert drain(first)[-1]["titles"] == {}
 
@@ -379,7 +381,7 @@ def test_a_client_connecting_later_gets_every_title_it_may_need_in_its_snapshot(
 def test_filtered_clients_get_the_title_of_every_market_they_get_trades_of() -> None:
     clock = ManualClock(T0)
     hub = titled_hub(clock)
-    everything, big = hub.subscribe("everything"), hub.subscribe("big")
+    everything, big = hub.subscribe("everything", snapshot), hub.subscribe("big", snapshot)
     decoders = {everything: TradeDecoder(), big: TradeDecoder()}
     for sub, decoder in decoders.items():
         decoder.feed(drain(sub)[0])
@@ -451,7 +453,7 @@ def test_every_client_always_holds_the_titles_of_the_trades_it_gets(
     hub = titled_hub(clock)
     titles = {t: f"{t} title" for t in TITLE_TICKERS}
     given_title: dict[str, str] = {}  # trade id -> the title the pipeline gave with it
-    clients = [(hub.subscribe("c0"), TradeDecoder())]
+    clients = [(hub.subscribe("c0", snapshot), TradeDecoder())]
     n = 0
 
     def check(sub: Subscriber, decoder: TradeDecoder) -> None:
@@ -465,7 +467,7 @@ def test_every_client_always_holds_the_titles_of_the_trades_it_gets(
     def happen(event: tuple[Any, ...]) -> None:
         kind = event[0]
         if kind == "connect":
-            clients.append((hub.subscribe(f"c{len(clients)}"), TradeDecoder()))
+            clients.append((hub.subscribe(f"c{len(clients)}", snapshot), TradeDecoder()))
         elif kind == "rename":
             titles[event[1]] += "'"
         elif kind == "filter" and clients:

@@ -25,7 +25,7 @@ async def test_future_stamped_trade_is_stored_as_sent_and_windowed_at_receipt(
     db = await Database.open(str(tmp_path / "t.db"), clock=clock, flush_interval_ms=10)
     try:
         agg, an = Aggregator(), Analytics()
-        hub = Hub(clock=clock, snapshot=dict)
+        hub = Hub(clock=clock)
         pipe = Pipeline(
             events=asyncio.Queue(),
             db=db,

@@ -1,97 +1,88 @@
-"""The curl-able debug API under /api, all JSON; bad parameters get 400 naming the parameter."""
+"""The curl-able debug API under /api and the /ws/stream route; bad parameters get 400 naming
+the parameter. Handlers read the parts they need from ``ApiDeps``, which the app's lifespan puts
+in the request state."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from aggregator import WINDOWS
-from models import parse_count
-from web.board import view_json
-
-if TYPE_CHECKING:
-    from app import Runtime
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+from aggregator import WINDOWS, Aggregator
+from analytics import Analytics
+from clock import Clock
+from database import Database
+from infra.tasks import TaskOwner
+from kalshi_client import OrderBook
+from models import Side, Trade
+from storage.market_meta import MarketDirectory
+from stream.messages import trade_json
+from trade_processor import Pipeline, tier_of
+from web.board import Board, view_json
+from web.metrics import Metrics
+from web.params import ApiError, choice_param, count_param, int_param, json_response, ticker_param
+from websocket_handler import Hub
 
 
-def error_response(exc: ApiError) -> Response:
-    body: dict[str, Any] = {"error": exc.message}
-    if exc.param is not None:
-        body["param"] = exc.param
-    return json_response(body, exc.status)
+@dataclass(frozen=True, slots=True)
+class ApiDeps:
+    """What the debug API and the stream read; built once by the app's lifespan."""
+
+    source: str
+    clock: Clock
+    tasks: TaskOwner
+    db: Database
+    aggregator: Aggregator
+    analytics: Analytics
+    meta: MarketDirectory
+    pipeline: Pipeline
+    hub: Hub
+    board: Board
+    metrics: Metrics
+    feed_stats: Callable[[], Any]
+    books: Callable[[], dict[str, OrderBook]]
+    queue_depth: Callable[[], int]
+
+    def trade_row(self, trade: Trade) -> dict[str, Any]:
+        return trade_json(
+            trade, self.meta.title(trade.ticker), tier_of(trade.notional, self.pipeline.tiers)
+        )
+
+    def book_json(self, ticker: str) -> dict[str, Any] | None:
+        book = self.books().get(ticker)
+        if book is None:
+            return None
+        bid, ask = book.best_yes_bid(), book.best_yes_ask()
+        return {
+            "yes": [list(level) for level in book.levels(Side.YES)],
+            "no": [list(level) for level in book.levels(Side.NO)],
+            "best_yes_bid": bid[0] if bid else None,
+            "best_yes_ask": ask[0] if ask else None,
+            "stale": book.stale,
+            "ts_ms": book.last_ts_ms,
+        }
 
 
-def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer, got {raw!r}", name) from None
-    if not lo <= value <= hi:
-        raise ApiError(400, f"{name} must be between {lo} and {hi}, got {value}", name)
-    return value
-
-
-def choice_param(request: Request, name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = request.query_params.get(name) or default
-    if value not in choices:
-        raise ApiError(400, f"{name} must be one of {', '.join(choices)}, got {value!r}", name)
-    return value
-
-
-def ticker_param(request: Request, name: str = "ticker") -> str | None:
-    raw = request.query_params.get(name) or request.path_params.get(name)
-    if raw is None:
-        return None
-    ticker = raw.strip().upper()
-    if not ticker or len(ticker) > 120 or not all(c.isalnum() or c in "-._" for c in ticker):
-        raise ApiError(400, f"{name} is not a Kalshi ticker: {raw!r}", name)
-    return ticker
-
-
-def count_param(request: Request, name: str) -> int | None:
-    """A contract count as decimal text ('10', '0.5') to hundredths."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = parse_count(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a number of contracts, got {raw!r}", name) from None
-    if value < 0:
-        raise ApiError(400, f"{name} must not be negative", name)
-    return value
-
-
-def runtime(request: Request) -> Runtime:
-    return request.state.runtime  # type: ignore[no-any-return]
+def deps(conn: HTTPConnection) -> ApiDeps:
+    found = conn.state.api
+    if not isinstance(found, ApiDeps):
+        raise TypeError("the app's lifespan did not put ApiDeps in the state")
+    return found
 
 
 async def health(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     failures = [name for name, _ in rt.tasks.failures]
     ok = not failures
     return json_response(
         {
             "ok": ok,
-            "source": rt.settings.source,
+            "source": rt.source,
             "failed_tasks": failures,
             "tasks": rt.tasks.running(),
         },
@@ -100,7 +91,7 @@ async def health(request: Request) -> Response:
 
 
 async def stats(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     status = rt.board.status()
     writer = rt.db.stats
     feed = rt.feed_stats()
@@ -116,7 +107,7 @@ async def stats(request: Request) -> Response:
             "clients_total": rt.hub.stats.connected_total,
             "markets_tracked": rt.aggregator.market_count(),
             "tick_ms": round(rt.board.last_tick_ms, 3),
-            "queue_depth": rt.events.qsize(),
+            "queue_depth": rt.queue_depth(),
             "feed": _plain(feed),
         }
     )
@@ -135,7 +126,7 @@ def _plain(obj: Any) -> Any:
 
 
 async def hot_markets(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     window = choice_param(request, "window", "5m", tuple(WINDOWS))
     limit = int_param(request, "limit", 20, 1, 500)
     by = choice_param(request, "by", "volume", ("volume", "notional", "trades"))
@@ -143,7 +134,7 @@ async def hot_markets(request: Request) -> Response:
 
 
 async def recent_trades(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     limit = int_param(request, "limit", 50, 1, 1000)
     ticker = ticker_param(request)
     min_count = count_param(request, "min_count")
@@ -152,7 +143,7 @@ async def recent_trades(request: Request) -> Response:
 
 
 async def market(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     ticker = ticker_param(request)
     assert ticker is not None
     info = rt.meta.info(ticker) or await rt.db.market(ticker)
@@ -187,7 +178,7 @@ def _market_info(info: Any) -> dict[str, Any] | None:
 
 
 async def market_trades(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     ticker = ticker_param(request)
     assert ticker is not None
     limit = int_param(request, "limit", 100, 1, 1000)
@@ -198,25 +189,30 @@ async def market_trades(request: Request) -> Response:
 
 
 async def analytics(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     mode = choice_param(request, "mode", "hour", ("hour", "day"))
     view = rt.analytics.view(mode, rt.clock.now_ms())
     return json_response(view_json(view))
 
 
 async def gaps(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     limit = int_param(request, "limit", 100, 1, 1000)
     return json_response({"gaps": await rt.db.gaps(limit)})
 
 
 async def metrics(request: Request) -> Response:
-    rt = runtime(request)
+    rt = deps(request)
     body, content_type = rt.metrics.render()
     return Response(body, media_type=content_type)
 
 
-def routes() -> list[Route]:
+async def stream(websocket: WebSocket) -> None:
+    rt = deps(websocket)
+    await rt.hub.serve(websocket, rt.board.snapshot)
+
+
+def routes() -> list[BaseRoute]:
     return [
         Route("/api/health", health),
         Route("/api/stats", stats),
@@ -227,4 +223,5 @@ def routes() -> list[Route]:
         Route("/api/analytics", analytics),
         Route("/api/gaps", gaps),
         Route("/metrics", metrics),
+        WebSocketRoute("/ws/stream", stream),
     ]

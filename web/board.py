@@ -15,6 +15,8 @@ from typing import Any
 from aggregator import WINDOWS, Aggregator, MarketWindow
 from analytics import Analytics, AnalyticsView
 from clock import Clock
+from database import Database
+from models import Event
 from storage.market_meta import MarketDirectory
 from stream.messages import trade_json
 from trade_processor import Pipeline
@@ -66,7 +68,7 @@ class Board:
         hub: Hub,
         meta: MarketDirectory,
         feed_stats: Callable[[], Any] = lambda: None,
-        trades_stored: Callable[[], int] = lambda: 0,
+        db: Database,
         games: Callable[[], list[dict[str, Any]]] = lambda: [],
         hot_limit: int = 30,
     ) -> None:
@@ -78,7 +80,7 @@ class Board:
         self._hub = hub
         self._meta = meta
         self._feed_stats = feed_stats
-        self._trades_stored = trades_stored
+        self._db = db
         self._games = games
         self.hot_limit = hot_limit
         self._hot: dict[str, list[dict[str, Any]]] = {w: [] for w in WINDOWS}
@@ -140,7 +142,7 @@ class Board:
             "bad_frames": getattr(feed, "bad_frames", 0),
             "future_stamped": p.future_stamped,
             "clients": self._hub.clients,
-            "trades_stored": self._trades_stored(),
+            "trades_stored": self._db.trades_stored,
             "trades_seen": p.trades,
             "server_ms": now,
         }
@@ -181,6 +183,10 @@ class Board:
             out[mode] = {**view, "buckets": changed, "partial": True}
             self._published[mode] = {b["start_ms"]: b for b in view["buckets"]}
         return out
+
+    def on_status(self, event: Event) -> None:
+        """A pipeline listener for feed status changes: the status goes out at once."""
+        self._hub.publish({"type": "status", "status": self.status()})
 
     def tick(self) -> None:
         started = time.perf_counter()

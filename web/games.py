@@ -3,45 +3,41 @@
 from __future__ import annotations
 
 import logging
-import re
-from datetime import date as Date
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from clock import Clock
 from kalshi_client import KalshiError
 from nba.client import NbaError
 from nba.service import NbaService
 from nba.views import us_date
-from web.api import ApiError, json_response, runtime
+from web.params import ApiError, date_param, json_response
 
 log = logging.getLogger(__name__)
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+@dataclass(frozen=True, slots=True)
+class GamesDeps:
+    """What the NBA routes read; ``nba`` is None when the NBA side is off."""
+
+    clock: Clock
+    nba: NbaService | None
 
 
-def _service(request: Request) -> NbaService | None:
-    return runtime(request).nba
-
-
-def date_param(request: Request, default: str) -> str:
-    raw = request.query_params.get("date")
-    if raw is None or raw == "":
-        return default
-    try:
-        if not _DATE.fullmatch(raw):
-            raise ValueError(raw)
-        Date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(400, f"date must be YYYY-MM-DD, got {raw!r}", "date") from None
-    return raw
+def deps(request: Request) -> GamesDeps:
+    found = request.state.games
+    if not isinstance(found, GamesDeps):
+        raise TypeError("the app's lifespan did not put GamesDeps in the state")
+    return found
 
 
 async def games(request: Request) -> Response:
-    rt = runtime(request)
-    day = date_param(request, us_date(rt.clock.now_ms()))
-    nba = rt.nba
+    d = deps(request)
+    day = date_param(request, us_date(d.clock.now_ms()))
+    nba = d.nba
     views = await nba.views_on(day) if nba is not None else []
     return json_response({"date": day, "games": views, "enabled": nba is not None})
 
@@ -52,7 +48,7 @@ async def game(request: Request) -> Response:
         game_id = int(raw)
     except ValueError:
         raise ApiError(400, f"id must be an integer game id, got {raw!r}", "id") from None
-    nba = _service(request)
+    nba = deps(request).nba
     detail = await nba.detail(game_id) if nba is not None else None
     if detail is None:
         raise ApiError(404, f"unknown game {game_id}", "id")
@@ -60,7 +56,7 @@ async def game(request: Request) -> Response:
 
 
 async def refresh(request: Request) -> Response:
-    nba = _service(request)
+    nba = deps(request).nba
     if nba is None:
         raise ApiError(503, "the NBA side is off (--no-nba, or no balldontlie key)")
     try:

@@ -14,6 +14,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from database import Database
+from trade_processor import Pipeline
+from web.board import Board
+from websocket_handler import Hub
+
 Sample = tuple[str, str, str, Callable[[], float | int | None]]  # kind, name, help, read
 
 
@@ -39,3 +44,35 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def app_samples(
+    pipeline: Pipeline,
+    hub: Hub,
+    db: Database,
+    board: Board,
+    feed_stats: Callable[[], Any],
+    queue_depth: Callable[[], int],
+) -> list[Sample]:
+    """The app's counters and gauges, each read from the part that keeps it."""
+    p, h, w = pipeline.stats, hub.stats, db.stats
+
+    def feed(name: str) -> Callable[[], Any]:
+        return lambda: getattr(feed_stats(), name, None)
+
+    return [
+        ("counter", "flowboard_trades", "Trades received", lambda: p.trades),
+        ("counter", "flowboard_feed_gaps", "Feed gaps detected", lambda: p.gaps),
+        ("counter", "flowboard_gaps_recovered", "Feed gaps repaired", lambda: p.gaps_recovered),
+        ("counter", "flowboard_trades_recovered", "Trades backfilled", lambda: p.trades_recovered),
+        ("counter", "flowboard_feed_reconnects", "Feed reconnects", feed("reconnects")),
+        ("counter", "flowboard_feed_bad_frames", "Bad frames skipped", feed("bad_frames")),
+        ("counter", "flowboard_db_rows_written", "Rows written", lambda: w.rows_written),
+        ("counter", "flowboard_db_flushes", "Write transactions", lambda: w.flushes),
+        ("gauge", "flowboard_db_pending", "Rows waiting to be written", lambda: w.pending),
+        ("gauge", "flowboard_ws_clients", "Stream clients", lambda: hub.clients),
+        ("counter", "flowboard_ws_dropped", "Slow clients dropped", lambda: h.dropped_slow),
+        ("gauge", "flowboard_event_queue", "Events queued", queue_depth),
+        ("gauge", "flowboard_feed_lag_ms", "Receive minus exchange ms", lambda: p.last_lag_ms),
+        ("gauge", "flowboard_tick_ms", "Last 1 s tick, ms", lambda: board.last_tick_ms),
+    ]

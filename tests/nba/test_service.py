@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from clock import ManualClock
+from database import Database
 from kalshi_client import KalshiHTTPError, KalshiRest
 from models import (
     EventInfo,
@@ -124,7 +125,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     server = SimBalldontlie(KEY, 7, clock, games=night)
     await server.start()
     client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
-    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    db = await Database.open(tmp_path / "nba.db", clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     missing = min(night.games)
     rest = NightRest(night_events(night, missing, f"KXNBAGAME-{event_code(DATE, 'LAL', 'LAC')}"))
     hub = Recorder()
@@ -135,7 +137,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         yield Setup(clock, night, service, store, hub, rest, server)
     finally:
         await client.aclose()
-        await store.close()
+        await db.close()
         await server.stop()
 
 
@@ -252,7 +254,8 @@ async def test_a_rejected_key_stops_the_nba_side_with_a_reason(tmp_path: Path) -
     server = SimBalldontlie(KEY, 1, clock, games=NightSim(1, DATE, T0, 2))
     await server.start()
     client = NbaClient(server.url, "wrong-key", clock, retry_delays_ms=())
-    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    db = await Database.open(tmp_path / "nba.db", clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     try:
         service = NbaService(client=client, store=store, hub=Recorder(),  # type: ignore[arg-type]
                              clock=clock, dates=lambda: [DATE])  # fmt: skip
@@ -261,7 +264,7 @@ async def test_a_rejected_key_stops_the_nba_side_with_a_reason(tmp_path: Path) -
         assert "BALLDONTLIE_API_KEY" in service.disabled_reason
     finally:
         await client.aclose()
-        await store.close()
+        await db.close()
         await server.stop()
 
 
@@ -275,7 +278,8 @@ async def test_the_loop_polls_on_schedule_and_survives_kalshi_errors(tmp_path: P
     server = SimBalldontlie(KEY, 3, clock, games=night)
     await server.start()
     client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
-    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    db = await Database.open(tmp_path / "nba.db", clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     waits: list[int] = []
 
     class FailingRest(NightRest):
@@ -304,7 +308,7 @@ async def test_the_loop_polls_on_schedule_and_survives_kalshi_errors(tmp_path: P
         assert server.requests == 30 + 15
     finally:
         await client.aclose()
-        await store.close()
+        await db.close()
         await server.stop()
 
 
@@ -321,7 +325,8 @@ async def test_the_simulated_exchange_s_night_is_matched_and_settles(tmp_path: P
     await server.start()
     client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
     rest = KalshiRest(exchange.rest_url, signer=None, clock=clock)
-    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    db = await Database.open(tmp_path / "nba.db", clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     try:
         service = NbaService(client=client, store=store, hub=Recorder(),  # type: ignore[arg-type]
                              clock=clock, kalshi=KalshiSide(rest=rest),
@@ -354,7 +359,7 @@ async def test_the_simulated_exchange_s_night_is_matched_and_settles(tmp_path: P
                                        else "no"), m  # fmt: skip
             assert all(m["result"] in ("yes", "no") for m in view["markets"])
     finally:
-        await store.close()
+        await db.close()
         await rest.aclose()
         await client.aclose()
         await server.stop()

@@ -10,6 +10,7 @@ import aiosqlite
 import pytest
 
 from clock import ManualClock
+from database import Database
 from models import GameState, GameStatus, OddsQuote
 from nba.store import NbaStore
 
@@ -29,7 +30,8 @@ def quote(vendor: str = "draftkings", **changes: object) -> OddsQuote:
 
 async def test_games_scores_odds_and_matches_round_trip(tmp_path: Path) -> None:
     clock = ManualClock(T0)
-    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    db = await Database.open(tmp_path / "nba.db", clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     try:
         g0 = game()
         g1 = game(status=GameStatus.LIVE, period=1, seconds_left=700, home_score=2, ts_ms=T0 + 1)
@@ -60,13 +62,14 @@ async def test_games_scores_odds_and_matches_round_trip(tmp_path: Path) -> None:
         assert matches["KXNBATOTAL-26JUN13BOSLAL"].game_id is None
         assert matches["KXNBATOTAL-26JUN13BOSLAL"].reason == "no game"
     finally:
-        await store.close()
+        await db.close()
 
 
 async def test_nothing_changed_means_no_new_rows_even_after_a_restart(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     path = tmp_path / "nba.db"
-    store = await NbaStore.open(path, clock=clock)
+    db = await Database.open(path, clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     try:
         live = game(status=GameStatus.LIVE, period=2, seconds_left=300, home_score=50)
         assert store.add_game(live)
@@ -80,8 +83,9 @@ async def test_nothing_changed_means_no_new_rows_even_after_a_restart(tmp_path: 
         assert await store.flush() == 0
         before = await store.counts()
     finally:
-        await store.close()
-    store = await NbaStore.open(path, clock=clock)
+        await db.close()
+    db = await Database.open(path, clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     try:
         assert not store.add_game(live)
         assert not store.add_quote(quote(ts_ms=T0 + 20))
@@ -92,13 +96,14 @@ async def test_nothing_changed_means_no_new_rows_even_after_a_restart(tmp_path: 
         assert after == {**before, "nba_odds": before["nba_odds"] + 1}
         assert [q.home_odds for q in await store.latest_odds([18_000_001])] == [-160]
     finally:
-        await store.close()
+        await db.close()
 
 
 async def test_a_failed_flush_keeps_the_rows_for_the_next_one(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     path = tmp_path / "nba.db"
-    store = await NbaStore.open(path, clock=clock)
+    db = await Database.open(path, clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     blocker = await aiosqlite.connect(str(path), isolation_level=None)
     try:
         await blocker.execute("PRAGMA busy_timeout=0")
@@ -107,18 +112,19 @@ async def test_a_failed_flush_keeps_the_rows_for_the_next_one(tmp_path: Path) ->
         await store._conn.execute("PRAGMA busy_timeout=0")
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             await store.flush()
-        assert store.stats.errors == 1 and store.stats.pending == 2
+        assert db.stats.errors == 1 and db.stats.pending == 2
         await blocker.execute("ROLLBACK")
         assert await store.flush() == 2
         assert await store.games_on("2026-06-13") == [game()]
     finally:
         await blocker.close()
-        await store.close()
+        await db.close()
 
 
 async def test_retention_prunes_old_games_with_their_scores_and_odds(tmp_path: Path) -> None:
     clock = ManualClock(T0)
-    store = await NbaStore.open(tmp_path / "nba.db", clock=clock)
+    db = await Database.open(tmp_path / "nba.db", clock=clock)
+    store = await NbaStore.attach(db, clock=clock)
     try:
         old, new = 18_000_001, 18_000_002
         store.add_game(game(game_id=old))
@@ -141,4 +147,4 @@ async def test_retention_prunes_old_games_with_their_scores_and_odds(tmp_path: P
         assert await store.prune(T0 + day // 2) == 0
         assert store.add_game(game(game_id=old))  # forgotten: a new sighting is stored again
     finally:
-        await store.close()
+        await db.close()
