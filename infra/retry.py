@@ -1,8 +1,8 @@
 """The one retry policy for outbound REST calls, and the delay maths every reconnect loop shares.
 
-A small module rather than tenacity or stamina: the callers need the delay function on its own
-(the feed's reconnect loop is not a call to wrap) and Retry-After read from the response, which
-with a library would still mean custom wait and retry callables at every caller.
+A small module rather than tenacity or stamina: tenacity would still need a custom wait (for
+Retry-After) and retry predicate, and its waits take a call's retry state, while the feed's
+reconnect loop needs the delay for an attempt number on its own.
 
 Contract of ``RetryPolicy.send``: it makes the request up to ``max_attempts`` times. Network
 errors (``httpx.TransportError``), 429 and 5xx are retried; any other answer (2xx, 401/403, other
@@ -155,7 +155,7 @@ class RetryPolicy:
                 asked = self.retry_after_s(resp)
                 if asked is not None:
                     delay = max(delay, asked)
-                problem = f"HTTP {resp.status_code}"
+                problem = f"HTTP {resp.status_code} {resp.reason_phrase}"
             log.warning("%s: retrying %s (attempt %d of %d) in %.3f s: %s", self.name, what,
                         attempt + 2, self.config.max_attempts, delay, problem)  # fmt: skip
             await self._sleep(delay)
