@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from clock import Clock
+from infra.retry import RetryPolicy
 from kalshi import rest_wire as rest_wire
 from kalshi import wire as wire
 from kalshi.auth import Signer
 from kalshi.connection import ConnectionClosed, HandshakeRejected, WsConnection, connect
 from kalshi.frames import WsError
 from kalshi.orderbook import BookError, OrderBook, SeqTracker
-from kalshi.rest import Backoff, KalshiAuthError, KalshiError, KalshiRest
+from kalshi.rest import KALSHI_RETRY, KalshiAuthError, KalshiError, KalshiRest
 from models import (
     BookDelta,
     BookSnapshot,
@@ -101,7 +102,7 @@ class KalshiFeed:
         signer: Signer | None,
         out: asyncio.Queue[Event],
         clock: Clock,
-        backoff: Backoff | None = None,
+        retry: RetryPolicy | None = None,
         silence_timeout_s: float = 30.0,
         book_tickers: Iterable[str] = (),
         resume_from_ms: int | None = None,
@@ -117,7 +118,8 @@ class KalshiFeed:
         self._signer = signer
         self._out = out
         self._clock = clock
-        self._backoff = backoff or Backoff()
+        # reconnects and backfill retries wait on the Kalshi policy's delays
+        self._retry = retry or RetryPolicy(KALSHI_RETRY, name="kalshi")
         self._silence_s = silence_timeout_s
         self._want_books: set[str] = set(book_tickers)
         self._watermark_ms = resume_from_ms  # exchange ts of the last live trade
@@ -190,7 +192,7 @@ class KalshiFeed:
                 self._needs_backfill = True
                 self.stats.reconnects += 1
                 await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
-                await self._backoff.wait(attempt)
+                await self._retry.wait(attempt)
                 attempt += 1
         finally:
             backfiller.cancel()
@@ -485,7 +487,7 @@ class KalshiFeed:
             except KalshiError as exc:
                 log.warning("kalshi backfill from %d failed: %s", from_ms, exc)
                 self._request_backfill(from_ms)
-                await self._backoff.wait(attempt)
+                await self._retry.wait(attempt)
                 attempt += 1
             if self._backfill_from is None:
                 self._backfill_idle.set()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -12,11 +9,12 @@ from typing import Any
 import httpx
 
 from clock import Clock
+from infra.retry import RetryConfig, RetryPolicy
 from kalshi import rest_wire as rest_wire
 from kalshi.auth import Signer
 from models import BookSnapshot, EventInfo, MarketInfo, SeriesInfo, Trade
 
-log = logging.getLogger(__name__)
+KALSHI_RETRY = RetryConfig(base_s=0.5, cap_s=30.0, factor=2.0, jitter=0.5, max_attempts=7)
 
 
 class KalshiError(Exception):
@@ -39,31 +37,6 @@ class KalshiRateLimited(KalshiError):
 
 class KalshiHTTPError(KalshiError):
     """Any other failed request (4xx, 5xx after retries, network errors after retries)."""
-
-
-class Backoff:
-    """Capped exponential backoff with jitter: attempt n waits in [(1-jitter)*d, d] where
-    d = min(cap_s, base_s * factor**n)."""
-
-    def __init__(
-        self,
-        base_s: float = 0.5,
-        cap_s: float = 30.0,
-        factor: float = 2.0,
-        jitter: float = 0.5,
-        rng: random.Random | None = None,
-    ) -> None:
-        if not (0 < base_s <= cap_s) or factor < 1 or not 0 <= jitter <= 1:
-            raise ValueError("backoff needs 0 < base <= cap, factor >= 1, 0 <= jitter <= 1")
-        self.base_s, self.cap_s, self.factor, self.jitter = base_s, cap_s, factor, jitter
-        self._rng = rng or random.Random()
-
-    def delay(self, attempt: int) -> float:
-        d = min(self.cap_s, self.base_s * self.factor ** min(attempt, 64))
-        return d * (1 - self.jitter * self._rng.random())
-
-    async def wait(self, attempt: int) -> None:
-        await asyncio.sleep(self.delay(attempt))
 
 
 MARKET_FILTERS = frozenset(
@@ -107,7 +80,9 @@ def _clean_params(params: Mapping[str, Any]) -> dict[str, str | int]:
 
 
 class KalshiRest:
-    """REST client. Requests are signed when a ``Signer`` is given (market data is public)."""
+    """REST client. Requests are signed when a ``Signer`` is given (market data is public).
+
+    ``retry`` is the Kalshi upstream's policy, shared by every client of it."""
 
     def __init__(
         self,
@@ -115,16 +90,14 @@ class KalshiRest:
         *,
         signer: Signer | None,
         clock: Clock,
-        backoff: Backoff | None = None,
-        max_retries: int = 6,
+        retry: RetryPolicy | None = None,
         timeout_s: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._signer = signer
         self._clock = clock
-        self._backoff = backoff or Backoff()
-        self._max_retries = max_retries
+        self._retry = retry or RetryPolicy(KALSHI_RETRY, name="kalshi")
         self._http = httpx.AsyncClient(timeout=timeout_s, transport=transport)
         self.requests = 0
         self.retries = 0
@@ -144,26 +117,24 @@ class KalshiRest:
         """GET ``base_url + path``; returns the raw 200 body. 429/5xx/network errors are retried."""
         url = self.base_url + path
         query = _clean_params(params or {})
-        attempt = 0
-        while True:
-            headers = self._signer.headers("GET", url) if self._signer else {}
+        tries = 0
+
+        async def attempt() -> httpx.Response:
+            nonlocal tries
+            if tries:
+                self.retries += 1
+            tries += 1
             self.requests += 1
-            try:
-                resp = await self._http.get(url, params=query, headers=headers)
-            except httpx.TransportError as exc:
-                err: KalshiError = KalshiHTTPError(f"GET {path}: {type(exc).__name__}: {exc}")
-            else:
-                if resp.status_code == 200:
-                    return resp.content
-                err = _error_from(resp)
-                if not (resp.status_code == 429 or resp.status_code >= 500):
-                    raise err
-            if attempt >= self._max_retries:
-                raise err
-            log.warning("retrying %s (attempt %d): %s", path, attempt + 1, err)
-            self.retries += 1
-            await self._backoff.wait(attempt)
-            attempt += 1
+            headers = self._signer.headers("GET", url) if self._signer else {}  # signed afresh
+            return await self._http.get(url, params=query, headers=headers)
+
+        try:
+            resp = await self._retry.send(attempt, what=f"GET {path}")
+        except httpx.TransportError as exc:
+            raise KalshiHTTPError(f"GET {path}: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code == 200:
+            return resp.content
+        raise _error_from(resp)
 
     # ---- endpoints ------------------------------------------------------------------------------
 

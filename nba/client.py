@@ -7,11 +7,8 @@ such as ``/nba`` (the official spec lists ``/nba/v1/*`` and ``/nba/v2/odds``).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,14 +16,14 @@ from typing import Any
 import httpx
 
 from clock import Clock
+from infra.retry import RetryConfig, RetryPolicy
 from models import GameState, GameStatus, OddsQuote
 
-log = logging.getLogger(__name__)
-
 Sleeper = Callable[[int], Awaitable[None]]
-"""Waits the given number of milliseconds."""
+"""Waits the given number of milliseconds (the poller's schedule)."""
 
-DEFAULT_RETRY_DELAYS_MS: tuple[int, ...] = (1_000, 2_000, 4_000, 8_000, 16_000)
+# 1, 2, 4, 8, 16 s between six attempts; a Retry-After up to a minute (the rate-limit window)
+BALLDONTLIE_RETRY = RetryConfig(base_s=1.0, cap_s=16.0, factor=2.0, jitter=0.1, max_attempts=6)
 QUARTER_SECONDS = 720
 OVERTIME_SECONDS = 300
 PER_PAGE_MAX = 100  # PerPageParam: maximum 100
@@ -52,10 +49,6 @@ class NbaHttpError(NbaError):
 
 class NbaWireError(NbaError, ValueError):
     """A payload that does not have the documented shape."""
-
-
-async def _asyncio_sleep_ms(ms: int) -> None:
-    await asyncio.sleep(ms / 1000)
 
 
 # ----- parsers -----------------------------------------------------------------------------------
@@ -312,8 +305,8 @@ def parse_team(obj: dict[str, Any]) -> Team:
 
 
 class NbaClient:
-    """Async balldontlie client. Retries 429, 5xx and transport errors on ``retry_delays_ms``
-    (a ``Retry-After`` header lengthens a delay); 401/403 raise ``NbaAuthError`` at once."""
+    """Async balldontlie client. ``retry`` (the balldontlie upstream's policy, shared by its
+    clients) retries 429, 5xx and transport errors; 401/403 raise ``NbaAuthError`` at once."""
 
     def __init__(
         self,
@@ -322,10 +315,7 @@ class NbaClient:
         clock: Clock,
         *,
         prefix: str = "",
-        retry_delays_ms: Sequence[int] = DEFAULT_RETRY_DELAYS_MS,
-        sleeper: Sleeper = _asyncio_sleep_ms,
-        jitter: float = 0.1,
-        rng: random.Random | None = None,
+        retry: RetryPolicy | None = None,
         timeout_s: float = 10.0,
         per_page: int = PER_PAGE_MAX,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -339,10 +329,7 @@ class NbaClient:
         self._clock = clock
         self._prefix = prefix.rstrip("/")
         self._per_page = min(PER_PAGE_MAX, max(1, per_page))
-        self._delays = tuple(retry_delays_ms)
-        self._sleep = sleeper
-        self._jitter = jitter
-        self._rng = rng or random.Random()
+        self._retry = retry or RetryPolicy(BALLDONTLIE_RETRY, name="balldontlie")
         self.requests = 0
         self.retries = 0
 
@@ -357,38 +344,33 @@ class NbaClient:
 
     async def _get(self, path: str, params: list[tuple[str, str | int]]) -> Any:
         url = f"{self._prefix}{path}"
-        attempt = 0
-        while True:
+        tries = 0
+
+        async def attempt() -> httpx.Response:
+            nonlocal tries
+            if tries:
+                self.retries += 1
+            tries += 1
             self.requests += 1
-            wait_hint_ms = 0
-            try:
-                resp = await self._http.get(url, params=params)
-            except httpx.TransportError as exc:
-                problem = f"transport error: {exc!r}"
-            else:
-                if resp.status_code == 200:
-                    return resp.json()
-                if resp.status_code in (401, 403):
-                    raise NbaAuthError(
-                        f"balldontlie rejected the API key (HTTP {resp.status_code}) for {url}: "
-                        "check BALLDONTLIE_API_KEY (and that its tier includes this endpoint)"
-                    )
-                if resp.status_code != 429 and resp.status_code < 500:
-                    raise NbaHttpError(resp.status_code, resp.text)
-                problem = f"HTTP {resp.status_code}"
-                retry_after = resp.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    wait_hint_ms = int(retry_after) * 1000
-                if resp.status_code == 429 and attempt >= len(self._delays):
-                    raise NbaRateLimited(f"balldontlie still rate-limits {url} after retries")
-            if attempt >= len(self._delays):
-                raise NbaHttpError(0, f"{url}: {problem}")
-            delay = max(self._delays[attempt], wait_hint_ms)
-            delay = int(delay * (1 + self._jitter * self._rng.random()))
-            log.warning("balldontlie %s on %s; retry %d in %d ms", problem, url, attempt + 1, delay)
-            self.retries += 1
-            attempt += 1
-            await self._sleep(delay)
+            return await self._http.get(url, params=params)
+
+        try:
+            resp = await self._retry.send(attempt, what=f"GET {url}")
+        except httpx.TransportError as exc:
+            raise NbaHttpError(0, f"{url}: transport error: {exc!r}") from exc
+        status = resp.status_code
+        if status == 200:
+            return resp.json()
+        if status in (401, 403):
+            raise NbaAuthError(
+                f"balldontlie rejected the API key (HTTP {status}) for {url}: "
+                "check BALLDONTLIE_API_KEY (and that its tier includes this endpoint)"
+            )
+        if status == 429:
+            raise NbaRateLimited(f"balldontlie still rate-limits {url} after retries")
+        if status >= 500:
+            raise NbaHttpError(0, f"{url}: HTTP {status}")
+        raise NbaHttpError(status, resp.text)
 
     async def _paged(self, path: str, params: list[tuple[str, str | int]]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

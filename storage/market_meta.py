@@ -1,7 +1,8 @@
 """Market names for the board: a cache in front of SQLite and Kalshi's REST markets endpoint.
 
 ``title`` never waits: an unknown ticker returns "" and is queued; the lookup task fetches queued
-tickers in batches, at most ``max_per_s`` requests a second, backing off when rate limited.
+tickers in batches, at most ``max_per_s`` requests a second; after a failed batch (the fetch has
+retried on its own) it waits on the ``retry`` policy's delays, longer after each failure in a row.
 With a clock, a market whose details are older than ``refresh_ms`` (or came from SQLite at a
 restart) is queued again when the board next shows it (``shown``), and re-fetched from REST
 while the cached title keeps being shown: titles, status and close times change.
@@ -16,12 +17,14 @@ from dataclasses import replace
 
 from clock import Clock
 from database import Database
+from infra.retry import RetryConfig, RetryPolicy
 from models import LifecycleEvent, LifecycleKind, MarketInfo
 
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[list[str]], Awaitable[list[MarketInfo]]]
 BATCH = 100  # tickers per REST request
+LOOKUP_RETRY = RetryConfig(base_s=5.0, cap_s=60.0, factor=2.0, jitter=0.5)
 _STATUS = {
     LifecycleKind.ACTIVATED: "active",
     LifecycleKind.DEACTIVATED: "inactive",
@@ -37,7 +40,7 @@ class MarketDirectory:
         db: Database,
         fetch: Fetch | None,
         max_per_s: float = 5.0,
-        retry_after_s: float = 5.0,
+        retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         refresh_ms: int = 600_000,
     ) -> None:
@@ -52,7 +55,8 @@ class MarketDirectory:
         self._asked: set[str] = set()
         self._wake = asyncio.Event()
         self._interval = 1.0 / max_per_s
-        self._retry_after = retry_after_s
+        self._retry = retry or RetryPolicy(LOOKUP_RETRY, name="market lookup")
+        self._failures = 0  # failed lookups in a row
         self.lookups = 0
         self.lookup_errors = 0
         self.refreshed = 0
@@ -131,8 +135,10 @@ class MarketDirectory:
             log.warning("market lookup of %d tickers failed: %r", len(missing), exc)
             for ticker in missing:
                 self._queued[ticker] = None
-            await asyncio.sleep(self._retry_after)
+            await self._retry.wait(self._failures)
+            self._failures += 1
             return
+        self._failures = 0
         self.lookups += 1
         now = self._clock.now_ms() if self._clock is not None else 0
         for ticker in missing:

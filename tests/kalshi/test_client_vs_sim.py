@@ -15,10 +15,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from clock import ManualClock, SystemClock
+from infra.retry import RetryConfig, RetryPolicy
 from kalshi.auth import HEADER_SIGNATURE, Signer
 from kalshi.feed import KalshiFeed
-from kalshi.rest import Backoff, KalshiAuthError, KalshiRateLimited, KalshiRest
+from kalshi.rest import KalshiAuthError, KalshiRateLimited, KalshiRest
 from models import BookDelta, BookSnapshot, Event, FeedGap, GapKind, GapRecovered, Trade
+from tests.infra.sleeps import RecordedSleep
 
 exchange = pytest.importorskip("sim.exchange")
 
@@ -30,8 +32,9 @@ def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def fast() -> Backoff:
-    return Backoff(base_s=0.002, cap_s=0.02, rng=random.Random(5))
+def fast(sleep: RecordedSleep | None = None, max_attempts: int = 7) -> RetryPolicy:
+    config = RetryConfig(base_s=0.002, cap_s=0.02, max_attempts=max_attempts)
+    return RetryPolicy(config, name="kalshi", sleep=sleep or RecordedSleep(), rng=random.Random(5))
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ class Run:
 async def running(sim: Any, key: rsa.RSAPrivateKey, **kw: Any) -> AsyncIterator[Run]:
     out: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
     async with KalshiRest(
-        sim.rest_url, signer=signer(key), clock=SystemClock(), backoff=fast()
+        sim.rest_url, signer=signer(key), clock=SystemClock(), retry=fast()
     ) as rest:
         feed = KalshiFeed(
             ws_url=sim.ws_url,
@@ -91,7 +94,7 @@ async def running(sim: Any, key: rsa.RSAPrivateKey, **kw: Any) -> AsyncIterator[
             signer=signer(key),
             out=out,
             clock=SystemClock(),
-            backoff=fast(),
+            retry=fast(),
             **kw,
         )
         task = asyncio.create_task(feed.run())
@@ -153,7 +156,7 @@ async def test_each_auth_rejection(sim: Any, key: rsa.RSAPrivateKey) -> None:
                 signer=bad,
                 out=out,
                 clock=SystemClock(),
-                backoff=fast(),
+                retry=fast(),
             )
             async with asyncio.timeout(10):
                 with pytest.raises(KalshiAuthError, match="401"):
@@ -177,15 +180,18 @@ async def test_paging_through_thousands_of_trades(sim: Any, key: rsa.RSAPrivateK
 
 
 async def test_backoff_on_429(sim: Any, key: rsa.RSAPrivateKey) -> None:
+    sleep = RecordedSleep()
     async with KalshiRest(
-        sim.rest_url, signer=signer(key), clock=SystemClock(), backoff=fast(), max_retries=5
+        sim.rest_url, signer=signer(key), clock=SystemClock(), retry=fast(sleep, max_attempts=6)
     ) as rest:
         sim.faults.rate_limit_burst(3)
         assert (await rest.exchange_status())[0]
         assert rest.retries == 3
+        assert len(sleep.delays) == 3 and all(0.001 <= d <= 0.02 for d in sleep.delays)
         sim.faults.rate_limit_burst(50)
         with pytest.raises(KalshiRateLimited):
             await rest.exchange_status()
+        assert rest.retries == 8  # five more, then the sixth attempt's 429 is raised
 
 
 # ---- WebSocket ---------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from clock import Clock, ManualClock, SystemClock
+from infra.retry import RetryConfig, RetryPolicy
 from kalshi.feed import KalshiFeed, RecentIds
-from kalshi.rest import Backoff, KalshiAuthError, KalshiRest
+from kalshi.rest import KalshiAuthError, KalshiRest
 from models import (
     BookSnapshot,
     Event,
@@ -29,6 +30,7 @@ from models import (
     GapRecovered,
     Trade,
 )
+from tests.infra.sleeps import RecordedSleep
 
 T0 = 1_781_000_000_000
 
@@ -128,6 +130,7 @@ class Harness:
     feed: KalshiFeed
     out: asyncio.Queue[Event]
     rest_calls: list[dict[str, str]]
+    sleep: RecordedSleep  # the delays the feed's reconnects and REST retries asked for
 
     async def next(
         self, kind: type | tuple[type, ...], pred: Callable[[Any], bool] = lambda e: True
@@ -159,7 +162,10 @@ async def harness(
             200, json={"trades": [rest_row(i) for i in history or []], "cursor": ""}
         )
 
-    backoff = Backoff(base_s=0.001, cap_s=0.005, rng=random.Random(1))
+    sleep = RecordedSleep()
+    retry = RetryPolicy(
+        RetryConfig(base_s=0.001, cap_s=0.005), name="kalshi", sleep=sleep, rng=random.Random(1)
+    )
     out: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
     async with serve(ex.handler, "127.0.0.1", 0, process_request=ex.process_request) as server:
         ex.server = server
@@ -167,7 +173,7 @@ async def harness(
             "http://kalshi.test/trade-api/v2",
             signer=None,
             clock=SystemClock(),
-            backoff=backoff,
+            retry=retry,
             transport=httpx.MockTransport(handle),
         ) as rest:
             feed = KalshiFeed(
@@ -176,14 +182,14 @@ async def harness(
                 signer=None,
                 out=out,
                 clock=clock or SystemClock(),
-                backoff=backoff,
+                retry=retry,
                 silence_timeout_s=silence_s,
                 book_tickers=books,
                 resume_from_ms=resume_from_ms,
             )
             task = asyncio.create_task(feed.run())
             try:
-                yield Harness(ex, feed, out, calls)
+                yield Harness(ex, feed, out, calls, sleep)
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, KalshiAuthError):
@@ -248,6 +254,7 @@ async def test_reconnect_resubscribes_and_backfills() -> None:
         await p2.send(trade(4, 1, sid=10))  # new sid, its own seq count
         assert (await h.next(Trade)).trade_id == "t4"
         assert h.feed.stats.reconnects == 1 and h.feed.stats.trade_gaps == 0
+        assert len(h.sleep.delays) == 1 and 0.0005 <= h.sleep.delays[0] <= 0.001  # attempt 0
 
 
 async def test_resume_from_backfills_on_first_connect() -> None:

@@ -9,39 +9,31 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from clock import ManualClock
+from infra.retry import RetryConfig, RetryPolicy
 from kalshi.auth import HEADER_KEY, HEADER_SIGNATURE, Signer
 from kalshi.rest import (
-    Backoff,
     KalshiAuthError,
     KalshiError,
     KalshiHTTPError,
     KalshiRateLimited,
     KalshiRest,
 )
+from tests.infra.sleeps import RecordedSleep
 
 DEMO = Path(__file__).parents[1] / "fixtures" / "kalshi" / "demo"
 BASE = "http://kalshi.test/trade-api/v2"
 RATE_LIMIT_BODY = {"error": {"code": "too_many_requests", "message": "too many requests"}}
 
 
-def fast() -> Backoff:
-    return Backoff(base_s=0.001, cap_s=0.002, rng=random.Random(7))
+def fast(sleep: RecordedSleep | None = None, max_attempts: int = 7) -> RetryPolicy:
+    config = RetryConfig(base_s=0.001, cap_s=0.002, max_attempts=max_attempts)
+    return RetryPolicy(config, name="kalshi", sleep=sleep or RecordedSleep(), rng=random.Random(7))
 
 
-def rest(handler: httpx.MockTransport, **kw: int) -> KalshiRest:
+def rest(handler: httpx.MockTransport, *, retry: RetryPolicy | None = None) -> KalshiRest:
     return KalshiRest(
-        BASE, signer=None, clock=ManualClock(1_000), backoff=fast(), transport=handler, **kw
+        BASE, signer=None, clock=ManualClock(1_000), retry=retry or fast(), transport=handler
     )
-
-
-def test_backoff_is_capped_exponential_with_jitter() -> None:
-    b = Backoff(base_s=0.5, cap_s=4.0, factor=2.0, jitter=0.5, rng=random.Random(3))
-    for attempt, top in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (10, 4.0), (1000, 4.0)]:
-        delays = [b.delay(attempt) for _ in range(50)]
-        assert all(top * 0.5 <= d <= top for d in delays)
-        assert len(set(delays)) > 1
-    with pytest.raises(ValueError):
-        Backoff(base_s=2, cap_s=1)
 
 
 async def test_429_and_5xx_are_retried_then_succeed() -> None:
@@ -49,25 +41,40 @@ async def test_429_and_5xx_are_retried_then_succeed() -> None:
 
     def handle(req: httpx.Request) -> httpx.Response:
         calls.append(1)
-        if len(calls) <= 2:
+        if len(calls) == 1:
+            return httpx.Response(429, json=RATE_LIMIT_BODY, headers={"Retry-After": "2"})
+        if len(calls) == 2:
             return httpx.Response(429, json=RATE_LIMIT_BODY)
         if len(calls) == 3:
             return httpx.Response(503, text="upstream")
         return httpx.Response(200, content=(DEMO / "exchange__status.json").read_bytes())
 
-    async with rest(httpx.MockTransport(handle)) as r:
+    sleep = RecordedSleep()
+    async with rest(httpx.MockTransport(handle), retry=fast(sleep)) as r:
         assert await r.exchange_status() == (True, True)
         assert r.retries == 3 and len(calls) == 4
+    assert len(sleep.delays) == 3 and sleep.delays[0] == 2.0  # the server's Retry-After
+    assert all(d <= 0.002 for d in sleep.delays[1:])
 
 
 async def test_persistent_429_raises_rate_limited() -> None:
     def handle(req: httpx.Request) -> httpx.Response:
         return httpx.Response(429, json=RATE_LIMIT_BODY)
 
-    async with rest(httpx.MockTransport(handle), max_retries=2) as r:
+    async with rest(httpx.MockTransport(handle), retry=fast(max_attempts=3)) as r:
         with pytest.raises(KalshiRateLimited, match="too many requests") as ei:
             await r.exchange_status()
         assert ei.value.status == 429 and r.requests == 3
+
+
+async def test_persistent_5xx_raises_http_error() -> None:
+    def handle(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text="bad gateway")
+
+    async with rest(httpx.MockTransport(handle), retry=fast(max_attempts=2)) as r:
+        with pytest.raises(KalshiHTTPError, match="HTTP 502") as ei:
+            await r.exchange_status()
+        assert ei.value.status == 502 and r.requests == 2 and r.retries == 1
 
 
 @pytest.mark.parametrize(
@@ -89,17 +96,19 @@ async def test_error_shapes_become_typed_errors_without_retry(
     def handle(req: httpx.Request) -> httpx.Response:
         return httpx.Response(status, content=body)
 
-    async with rest(httpx.MockTransport(handle)) as r:
+    sleep = RecordedSleep()
+    async with rest(httpx.MockTransport(handle), retry=fast(sleep)) as r:
         with pytest.raises(exc, match=text) as ei:
             await r.markets_page()
         assert ei.value.status == status and r.requests == 1
+    assert sleep.delays == []
 
 
 async def test_network_errors_retry_then_raise() -> None:
     def handle(req: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=req)
 
-    async with rest(httpx.MockTransport(handle), max_retries=1) as r:
+    async with rest(httpx.MockTransport(handle), retry=fast(max_attempts=2)) as r:
         with pytest.raises(KalshiHTTPError, match="ConnectError"):
             await r.exchange_status()
         assert r.requests == 2
@@ -165,7 +174,7 @@ async def test_trades_paging_through_thousands_with_signed_requests() -> None:
         BASE,
         signer=signer,
         clock=ManualClock(9),
-        backoff=fast(),
+        retry=fast(),
         transport=httpx.MockTransport(handle),
     ) as r:
         trades = await r.trades(ticker=None, min_ts=100, max_ts=200)

@@ -1,13 +1,16 @@
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from clock import ManualClock
+from infra.retry import RetryConfig, RetryPolicy
 from models import GameStatus
 from nba.client import (
     NbaAuthError,
     NbaClient,
+    NbaHttpError,
     NbaRateLimited,
     NbaWireError,
     parse_clock,
@@ -17,6 +20,7 @@ from nba.client import (
 )
 from sim.balldontlie import SimBalldontlie
 from sim.nba_games import NightSim
+from tests.infra.sleeps import RecordedSleep
 
 FIX = Path(__file__).parents[1] / "fixtures" / "nba"
 T0 = 1_767_830_400_000  # 2026-01-08T00:00:00Z
@@ -74,16 +78,10 @@ def test_parse_spec_shaped_payloads() -> None:
     assert [q.market for q in parse_odds_row(rows[1], 9)] == ["moneyline"]
 
 
-class Sleeps:
-    """A sleeper that moves the manual clock instead of waiting."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.calls: list[int] = []
-
-    async def __call__(self, ms: int) -> None:
-        self.calls.append(ms)
-        self.clock.advance(ms)
+def policy(sleep: RecordedSleep, *, base_s: float = 1.0, cap_s: float = 16.0,
+           max_attempts: int = 6) -> RetryPolicy:  # fmt: skip
+    config = RetryConfig(base_s=base_s, cap_s=cap_s, jitter=0.0, max_attempts=max_attempts)
+    return RetryPolicy(config, name="balldontlie", sleep=sleep)
 
 
 async def _serve(clock: ManualClock, limit: int = 600) -> SimBalldontlie:
@@ -97,10 +95,10 @@ async def _serve(clock: ManualClock, limit: int = 600) -> SimBalldontlie:
 async def test_client_pages_games_and_odds_over_loopback(prefix: str) -> None:
     clock = ManualClock(T0 + 30_000)  # x30: 15 game minutes in, 2nd quarter
     sim = await _serve(clock)
-    sleeps = Sleeps(clock)
+    sleeps = RecordedSleep(clock)  # moves the manual clock instead of waiting
     try:
         async with NbaClient(
-            sim.url, "KEY", clock, prefix=prefix, per_page=4, sleeper=sleeps
+            sim.url, "KEY", clock, prefix=prefix, per_page=4, retry=policy(sleeps)
         ) as client:
             games = await client.games(["2026-01-07"])
             assert len(games) == 15 and len({g.game_id for g in games}) == 15
@@ -124,38 +122,33 @@ async def test_client_pages_games_and_odds_over_loopback(prefix: str) -> None:
             assert await client.games(["2026-01-08"]) == []
     finally:
         await sim.stop()
-    assert sleeps.calls == []
+    assert sleeps.delays == []
 
 
 async def test_429_backs_off_on_the_injected_sleeper() -> None:
     clock = ManualClock(T0 + 10_000)  # 50 s left in this clock minute
     sim = await _serve(clock, limit=2)
-    sleeps = Sleeps(clock)
+    sleeps = RecordedSleep(clock)
     try:
-        async with NbaClient(
-            sim.url, "KEY", clock, retry_delays_ms=(20_000, 40_000), sleeper=sleeps, jitter=0.0
-        ) as client:
+        retry = policy(sleeps, base_s=20.0, cap_s=40.0, max_attempts=3)
+        async with NbaClient(sim.url, "KEY", clock, retry=retry) as client:
             await client.teams()
             await client.teams()
             teams = await client.teams()  # 3rd in the minute: 429, then retried
             assert len(teams) == 30
-            assert sim.rejected_429 >= 1 and client.retries == len(sleeps.calls) >= 1
+            assert sim.rejected_429 >= 1 and client.retries == len(sleeps.delays) >= 1
             # Retry-After (seconds to the next minute) lengthens the first delay to 50 s
-            assert sleeps.calls[0] == 50_000
+            assert sleeps.delays[0] == 50.0
         clock.advance(60_000)  # a fresh clock minute: two requests allowed again
-        held: list[int] = []
+        held = RecordedSleep()  # no time passes
 
-        async def no_time_passes(ms: int) -> None:
-            held.append(ms)
-
-        async with NbaClient(
-            sim.url, "KEY", clock, retry_delays_ms=(1,), sleeper=no_time_passes, jitter=0.0
-        ) as client:
+        retry = policy(held, base_s=0.001, max_attempts=2)
+        async with NbaClient(sim.url, "KEY", clock, retry=retry) as client:
             await client.teams()
             await client.teams()
             with pytest.raises(NbaRateLimited):
                 await client.teams()
-            assert len(held) == 1
+            assert len(held.delays) == 1
     finally:
         await sim.stop()
 
@@ -163,12 +156,42 @@ async def test_429_backs_off_on_the_injected_sleeper() -> None:
 async def test_auth_failure_names_the_env_var_and_does_not_retry() -> None:
     clock = ManualClock(T0)
     sim = await _serve(clock)
-    sleeps = Sleeps(clock)
+    sleeps = RecordedSleep(clock)
     try:
-        async with NbaClient(sim.url, "WRONG", clock, sleeper=sleeps) as client:
+        async with NbaClient(sim.url, "WRONG", clock, retry=policy(sleeps)) as client:
             with pytest.raises(NbaAuthError, match="BALLDONTLIE_API_KEY"):
                 await client.games(["2026-01-07"])
-            assert client.requests == 1 and sleeps.calls == []
+            assert client.requests == 1 and sleeps.delays == []
         assert sim.rejected_401 == 1
     finally:
         await sim.stop()
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "attempts"),
+    [
+        (httpx.ConnectError("refused"), 0, 3),  # network errors: retried, then status 0
+        (httpx.Response(502), 0, 3),  # 5xx: retried, then status 0 as before
+        (httpx.Response(404, text="no such game"), 404, 1),  # other 4xx: at once
+    ],
+)
+async def test_failures_after_retries_become_http_errors(
+    answer: httpx.Response | Exception, status: int, attempts: int
+) -> None:
+    calls: list[str] = []
+
+    def handle(req: httpx.Request) -> httpx.Response:
+        calls.append(req.url.path)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    sleeps = RecordedSleep()
+    retry, transport = policy(sleeps, max_attempts=3), httpx.MockTransport(handle)
+    async with NbaClient(
+        "http://bdl.test", "KEY", ManualClock(T0), retry=retry, transport=transport
+    ) as client:
+        with pytest.raises(NbaHttpError) as ei:
+            await client.game(7)
+    assert ei.value.status == status and len(calls) == attempts
+    assert sleeps.delays == [1.0, 2.0][: attempts - 1]

@@ -3,14 +3,20 @@ import asyncio
 import pytest
 
 from clock import ManualClock
+from infra.retry import RetryPolicy
 from models import GameState, GameStatus, OddsQuote
-from nba.client import NbaAuthError, NbaClient
+from nba.client import BALLDONTLIE_RETRY, NbaAuthError, NbaClient
 from nba.poll import TIERS, NbaPoller
 from sim.balldontlie import SimBalldontlie
 from sim.nba_games import NightSim
+from tests.infra.sleeps import RecordedSleep
 
 T0 = 1_767_830_400_000
 DATE = "2026-01-07"
+
+
+def retry() -> RetryPolicy:
+    return RetryPolicy(BALLDONTLIE_RETRY, name="balldontlie", sleep=RecordedSleep())
 
 
 async def test_poller_emits_changes_only_and_tracks_freshness() -> None:
@@ -29,7 +35,7 @@ async def test_poller_emits_changes_only_and_tracks_freshness() -> None:
             stop.set()
 
     try:
-        async with NbaClient(sim.url, "KEY", clock) as client:
+        async with NbaClient(sim.url, "KEY", clock, retry=retry()) as client:
             poller = NbaPoller(client, clock, sleeper, lambda: [DATE], tier="goat")
             assert poller.freshness_ms() == {"scores": None, "odds": None}
             first = await poller.poll_due()
@@ -71,12 +77,12 @@ async def test_free_tier_never_polls_odds_and_auth_failure_stops() -> None:
         clock.advance(ms)
 
     try:
-        async with NbaClient(sim.url, "KEY", clock) as client:
+        async with NbaClient(sim.url, "KEY", clock, retry=retry()) as client:
             poller = NbaPoller(client, clock, sleeper, lambda: [DATE], tier="free")
             out = await poller.poll_due()
             assert out and not any(isinstance(x, OddsQuote) for x in out)
             assert poller.next_due_ms() == T0 + 30_000
-        async with NbaClient(sim.url, "BAD", clock) as client:
+        async with NbaClient(sim.url, "BAD", clock, retry=retry()) as client:
             poller = NbaPoller(client, clock, sleeper, lambda: [DATE])
             with pytest.raises(NbaAuthError):
                 await poller.poll_due()

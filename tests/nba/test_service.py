@@ -11,6 +11,7 @@ import pytest
 
 from clock import ManualClock
 from database import Database
+from infra.retry import RetryConfig, RetryPolicy
 from kalshi_client import KalshiHTTPError, KalshiRest
 from models import (
     EventInfo,
@@ -28,10 +29,18 @@ from nba.store import NbaStore
 from sim.balldontlie import SimBalldontlie
 from sim.exchange import SimExchange
 from sim.nba_games import NightSim
+from tests.infra.sleeps import RecordedSleep
 
 DATE = "2026-06-13"
 T0 = 1_781_391_600_000  # 2026-06-13 23:00 UTC = 19:00 ET
 KEY = "test-key"
+
+
+def once() -> RetryPolicy:
+    """Each balldontlie request tried once: a failure reaches the service as it happens."""
+    return RetryPolicy(RetryConfig(max_attempts=1), name="balldontlie", sleep=RecordedSleep())
+
+
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 
 
@@ -124,7 +133,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     night = NightSim(7, DATE, T0 + 60_000, 15, acceleration=200.0)
     server = SimBalldontlie(KEY, 7, clock, games=night)
     await server.start()
-    client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
+    client = NbaClient(server.url, KEY, clock, retry=once())
     db = await Database.open(tmp_path / "nba.db", clock=clock)
     store = await NbaStore.attach(db, clock=clock)
     missing = min(night.games)
@@ -253,7 +262,7 @@ async def test_a_rejected_key_stops_the_nba_side_with_a_reason(tmp_path: Path) -
     clock = ManualClock(T0)
     server = SimBalldontlie(KEY, 1, clock, games=NightSim(1, DATE, T0, 2))
     await server.start()
-    client = NbaClient(server.url, "wrong-key", clock, retry_delays_ms=())
+    client = NbaClient(server.url, "wrong-key", clock, retry=once())
     db = await Database.open(tmp_path / "nba.db", clock=clock)
     store = await NbaStore.attach(db, clock=clock)
     try:
@@ -277,7 +286,7 @@ async def test_the_loop_polls_on_schedule_and_survives_kalshi_errors(tmp_path: P
     night = NightSim(3, DATE, T0 + 10_000, 2, acceleration=50.0)
     server = SimBalldontlie(KEY, 3, clock, games=night)
     await server.start()
-    client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
+    client = NbaClient(server.url, KEY, clock, retry=once())
     db = await Database.open(tmp_path / "nba.db", clock=clock)
     store = await NbaStore.attach(db, clock=clock)
     waits: list[int] = []
@@ -323,7 +332,7 @@ async def test_the_simulated_exchange_s_night_is_matched_and_settles(tmp_path: P
     await exchange.start()
     server = SimBalldontlie(KEY, 5, clock, games=scores_night)
     await server.start()
-    client = NbaClient(server.url, KEY, clock, retry_delays_ms=())
+    client = NbaClient(server.url, KEY, clock, retry=once())
     rest = KalshiRest(exchange.rest_url, signer=None, clock=clock)
     db = await Database.open(tmp_path / "nba.db", clock=clock)
     store = await NbaStore.attach(db, clock=clock)

@@ -11,8 +11,10 @@ import pytest
 
 from clock import ManualClock
 from database import Database
+from infra.retry import RetryConfig, RetryPolicy
 from models import MarketInfo
 from storage.market_meta import MarketDirectory
+from tests.infra.sleeps import RecordedSleep
 
 T0 = 1_780_000_000_000
 
@@ -48,9 +50,13 @@ class Rest:
 
 
 @contextlib.asynccontextmanager
-async def directory(path: Path, rest: Rest, clock: ManualClock) -> AsyncIterator[MarketDirectory]:
+async def directory(
+    path: Path, rest: Rest, clock: ManualClock, sleep: RecordedSleep | None = None
+) -> AsyncIterator[MarketDirectory]:
     db = await Database.open(str(path), clock=clock, flush_interval_ms=10)
-    d = MarketDirectory(db=db, fetch=rest.fetch, max_per_s=10_000, retry_after_s=0,
+    retry = RetryPolicy(RetryConfig(base_s=5.0, cap_s=60.0, jitter=0.0), name="market lookup",
+                        sleep=sleep or RecordedSleep())  # fmt: skip
+    d = MarketDirectory(db=db, fetch=rest.fetch, max_per_s=10_000, retry=retry,
                         clock=clock, refresh_ms=60_000)  # fmt: skip
     task = asyncio.create_task(d.run())
     try:
@@ -118,3 +124,23 @@ async def test_details_from_storage_are_refreshed_after_a_restart(
         await rest.answered(2)
         assert d.title("KXA-1") == "New title"
         assert len(rest.requests) == 2
+
+
+async def test_failed_lookups_wait_longer_each_time_in_a_row(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rest = Rest()
+    rest.markets["KXA-1"] = info("KXA-1", "Will A?")
+    rest.markets["KXB-1"] = info("KXB-1", "Will B?")
+    sleep = RecordedSleep()
+    async with directory(tmp_path / "m.db", rest, clock, sleep) as d:
+        rest.fail_next = 3
+        d.title("KXA-1")
+        await rest.answered(4)
+        assert d.title("KXA-1") == "Will A?" and d.lookup_errors == 3
+        assert sleep.delays == [5.0, 10.0, 20.0]
+        rest.fail_next = 1  # a success in between: the next failure waits the base delay again
+        d.title("KXB-1")
+        await rest.answered(6)
+        assert d.title("KXB-1") == "Will B?"
+        assert sleep.delays == [5.0, 10.0, 20.0, 5.0]
