@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from clock import Clock
+from errors import UpstreamError
 from kalshi import rest_wire as rest_wire
 from kalshi.auth import Signer
 from models import BookSnapshot, EventInfo, MarketInfo, SeriesInfo, Trade
@@ -19,7 +20,7 @@ from models import BookSnapshot, EventInfo, MarketInfo, SeriesInfo, Trade
 log = logging.getLogger(__name__)
 
 
-class KalshiError(Exception):
+class KalshiError(UpstreamError):
     """Base of every error this client raises. ``status`` 0 means no HTTP response."""
 
     def __init__(self, message: str, *, status: int = 0, code: str = "", details: str = "") -> None:

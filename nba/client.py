@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from clock import Clock
+from errors import UpstreamError, WireError
 from models import GameState, GameStatus, OddsQuote
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ OVERTIME_SECONDS = 300
 PER_PAGE_MAX = 100  # PerPageParam: maximum 100
 
 
-class NbaError(Exception):
+class NbaError(UpstreamError):
     """Base class for balldontlie client errors."""
 
 
@@ -50,7 +51,7 @@ class NbaHttpError(NbaError):
         self.status = status
 
 
-class NbaWireError(NbaError, ValueError):
+class NbaWireError(NbaError, WireError):
     """A payload that does not have the documented shape."""
 
 
