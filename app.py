@@ -303,6 +303,16 @@ def main(argv: list[str] | None = None) -> None:
         settings = load(os.environ, sys.argv[1:] if argv is None else argv)
         if settings.source == "live":
             settings.check_live()
+            from kalshi.auth import KeyLoadError, load_private_key
+
+            key_path = settings.kalshi_key_path
+            assert key_path  # check_live
+            try:  # the feed loads the key again once started; a bad one is said here, plainly
+                load_private_key(Path(key_path).read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"private key file {key_path}: {exc.strerror or exc}") from None
+            except KeyLoadError as exc:
+                raise ConfigError(f"private key file {key_path}: {exc}") from None
         if settings.source == "replay":
             replay_clock(settings)  # the recording is readable, or say why now
     except ConfigError as exc:

@@ -1,52 +1,267 @@
-"""Settings: read once from the environment and the command line, frozen, passed down."""
+"""Settings: read once from the environment and the command line, frozen, passed down.
+
+Each setting is declared once, as a field of ``Settings`` made by ``setting()``: its type (the
+annotation), its default, its command-line flag, its environment variable and its help text.
+``SETTINGS`` is read from those fields, and the environment mapping (``ENV_VARS``), the coercion
+of text to values and the argparse parser are all built from ``SETTINGS``, so they cannot drift
+apart. Flags win over environment variables, which win over the defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import types
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
+
+from errors import ConfigError
+
+__all__ = [
+    "BALLDONTLIE_TIERS",
+    "ENV_VARS",
+    "LOG_LEVELS",
+    "SETTINGS",
+    "SOURCES",
+    "ConfigError",
+    "Setting",
+    "Settings",
+    "load",
+    "parser",
+]
 
 SOURCES = ("sim", "live", "replay")
 BALLDONTLIE_TIERS = ("free", "all-star", "goat")
+KALSHI_ENVS = ("prod", "demo")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_META = "flowboard.setting"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
-class ConfigError(ValueError):
-    """Settings that cannot work together; the message says what to set."""
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """What ``setting()`` attaches to a field; the rest comes from the field itself."""
+
+    flag: str | None
+    env: str | None
+    help: str
+    choices: tuple[str, ...]
+    secret: bool
+    metavar: str | None
+
+
+def setting(
+    default: Any,
+    *,
+    flag: str | None,
+    env: str | None = None,
+    help: str,
+    choices: Sequence[str] = (),
+    secret: bool = False,
+    metavar: str | None = None,
+) -> Any:
+    """Declare one field of ``Settings``. ``flag`` None means environment only (a secret on the
+    command line shows in every process list); a secret is kept out of the repr."""
+    declared = _Declared(flag, env, help, tuple(choices), secret, metavar)
+    return field(default=default, repr=not secret, metadata={_META: declared})
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    source: str = "sim"
-    db_path: str = "flowboard.db"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    record_path: str | None = None
-    replay_path: str | None = None
-    replay_speed: str = "max"  # "1", "10", ... (times real time) or "max"
-    sim_rate: float = 50.0  # trades per second from the built-in exchange
-    sim_seed: int = 1
-    sim_markets: int = 300
-    kalshi_env: str = "prod"
-    kalshi_rest_url: str | None = None
-    kalshi_ws_url: str | None = None
-    kalshi_key_id: str | None = None
-    kalshi_key_path: str | None = None
-    balldontlie_key: str | None = field(default=None, repr=False)
-    nba: bool = True  # the NBA side: games, odds, matched Kalshi markets
-    balldontlie_url: str | None = None  # base URL, path prefix included (".../nba")
-    balldontlie_tier: str = "goat"
-    sim_games: int = 15
-    sim_game_speed: float = 10.0  # game seconds per wall second
-    sim_tipoff_s: int = 60  # seconds after boot until the first simulated tip-off
-    sim_game_stagger_s: int = 0  # seconds between simulated tip-offs
-    retention_days: int = 30
-    flush_interval_ms: int = 100
-    trade_batch_ms: int = 50
-    client_queue: int = 256  # messages buffered per browser before it is dropped
-    book_tickers: tuple[str, ...] = ()
-    silence_timeout_s: float = 30.0
-    log_level: str = "INFO"
+    source: str = setting(
+        "sim",
+        flag="--source",
+        env="FLOWBOARD_SOURCE",
+        choices=SOURCES,
+        help="where events come from: the built-in simulator, Kalshi itself, or a recording",
+    )
+    db_path: str = setting(
+        "flowboard.db",
+        flag="--db",
+        metavar="FILE",
+        env="FLOWBOARD_DB",
+        help="the SQLite database file",
+    )
+    host: str = setting(
+        "127.0.0.1",
+        flag="--host",
+        metavar="HOST",
+        env="FLOWBOARD_HOST",
+        help="address the web server listens on",
+    )
+    port: int = setting(
+        8000, flag="--port", env="FLOWBOARD_PORT", help="port of the web server, 0 for any free one"
+    )
+    record_path: str | None = setting(
+        None,
+        flag="--record",
+        metavar="FILE",
+        env="FLOWBOARD_RECORD",
+        help="record every raw feed frame to FILE (sim or live)",
+    )
+    replay_path: str | None = setting(
+        None,
+        flag="--replay",
+        metavar="FILE",
+        env="FLOWBOARD_REPLAY",
+        help="recording to play with --source replay",
+    )
+    replay_speed: str = setting(
+        "max",
+        flag="--replay-speed",
+        metavar="N|max",
+        env="FLOWBOARD_REPLAY_SPEED",
+        help="1, 10, ... times real time, or max",
+    )
+    sim_rate: float = setting(
+        50.0,
+        flag="--sim-rate",
+        env="FLOWBOARD_SIM_RATE",
+        help="trades per second from the built-in exchange",
+    )
+    sim_seed: int = setting(
+        1, flag="--sim-seed", env="FLOWBOARD_SIM_SEED", help="seed of the simulated markets"
+    )
+    sim_markets: int = setting(
+        300,
+        flag="--sim-markets",
+        env="FLOWBOARD_SIM_MARKETS",
+        help="markets the built-in exchange lists",
+    )
+    kalshi_env: str = setting(
+        "prod",
+        flag="--kalshi-env",
+        env="KALSHI_ENV",
+        choices=KALSHI_ENVS,
+        help="Kalshi environment for --source live",
+    )
+    kalshi_rest_url: str | None = setting(
+        None,
+        flag="--kalshi-rest-url",
+        metavar="URL",
+        env="KALSHI_REST_URL",
+        help="Kalshi REST base URL, ending in /trade-api/v2 (overrides --kalshi-env)",
+    )
+    kalshi_ws_url: str | None = setting(
+        None,
+        flag="--kalshi-ws-url",
+        metavar="URL",
+        env="KALSHI_WS_URL",
+        help="Kalshi WebSocket URL, ending in /trade-api/ws/v2 (overrides --kalshi-env)",
+    )
+    kalshi_key_id: str | None = setting(
+        None,
+        flag="--kalshi-key-id",
+        metavar="ID",
+        env="KALSHI_API_KEY_ID",
+        help="Kalshi API key id",
+    )
+    kalshi_key_path: str | None = setting(
+        None,
+        flag="--kalshi-key-path",
+        metavar="FILE",
+        env="KALSHI_PRIVATE_KEY_PATH",
+        help="the RSA private key PEM file of the Kalshi API key",
+    )
+    balldontlie_key: str | None = setting(
+        None,
+        flag=None,
+        env="BALLDONTLIE_API_KEY",
+        secret=True,
+        help="balldontlie API key (environment only)",
+    )
+    nba: bool = setting(
+        True,
+        flag="--nba",
+        env="FLOWBOARD_NBA",
+        help="the NBA side: games, odds, matched Kalshi markets (--no-nba turns it off)",
+    )
+    balldontlie_url: str | None = setting(
+        None,
+        flag="--balldontlie-url",
+        metavar="URL",
+        env="BALLDONTLIE_URL",
+        help='balldontlie base URL, path prefix included (".../nba")',
+    )
+    balldontlie_tier: str = setting(
+        "goat",
+        flag="--balldontlie-tier",
+        env="BALLDONTLIE_TIER",
+        choices=BALLDONTLIE_TIERS,
+        help="balldontlie plan of the key, which sets the polling rate",
+    )
+    sim_games: int = setting(
+        15,
+        flag="--sim-games",
+        env="FLOWBOARD_SIM_GAMES",
+        help="simulated NBA games tonight (1..15)",
+    )
+    sim_game_speed: float = setting(
+        10.0,
+        flag="--sim-game-speed",
+        env="FLOWBOARD_SIM_GAME_SPEED",
+        help="game seconds per wall second",
+    )
+    sim_tipoff_s: int = setting(
+        60,
+        flag="--sim-tipoff",
+        env="FLOWBOARD_SIM_TIPOFF",
+        help="seconds after boot until the first simulated tip-off",
+    )
+    sim_game_stagger_s: int = setting(
+        0,
+        flag="--sim-game-stagger",
+        env="FLOWBOARD_SIM_GAME_STAGGER",
+        help="seconds between simulated tip-offs",
+    )
+    retention_days: int = setting(
+        30,
+        flag="--retention-days",
+        env="FLOWBOARD_RETENTION_DAYS",
+        help="days of trades kept in the database",
+    )
+    flush_interval_ms: int = setting(
+        100,
+        flag="--flush-interval-ms",
+        env="FLOWBOARD_FLUSH_INTERVAL_MS",
+        help="milliseconds between batched database writes",
+    )
+    trade_batch_ms: int = setting(
+        50,
+        flag="--trade-batch-ms",
+        env="FLOWBOARD_TRADE_BATCH_MS",
+        help="milliseconds between the coalesced trade messages sent to each browser",
+    )
+    client_queue: int = setting(
+        256,
+        flag="--client-queue",
+        env="FLOWBOARD_CLIENT_QUEUE",
+        help="messages buffered per browser before it is dropped",
+    )
+    book_tickers: tuple[str, ...] = setting(
+        (),
+        flag="--book",
+        metavar="TICKER",
+        env="FLOWBOARD_BOOK",
+        help="order book to follow (repeat the flag, or separate tickers with commas)",
+    )
+    silence_timeout_s: float = setting(
+        30.0,
+        flag="--silence-timeout",
+        env="FLOWBOARD_SILENCE_TIMEOUT",
+        help="seconds without a frame before the Kalshi feed reconnects",
+    )
+    log_level: str = setting(
+        "INFO",
+        flag="--log-level",
+        env="FLOWBOARD_LOG_LEVEL",
+        choices=LOG_LEVELS,
+        help="least severe log level shown",
+    )
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -55,12 +270,14 @@ class Settings:
             raise ConfigError("--source replay needs a recording: --replay FILE")
         if self.source == "replay" and self.record_path:
             raise ConfigError("--record records a live or simulated feed, not a replay")
-        if self.kalshi_env not in ("prod", "demo"):
+        if self.kalshi_env not in KALSHI_ENVS:
             raise ConfigError(f"kalshi env must be prod or demo, not {self.kalshi_env!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port out of range: {self.port}")
         if self.sim_rate < 0:
             raise ConfigError("sim rate must be >= 0 trades/s")
+        if self.sim_markets < 1:
+            raise ConfigError(f"sim markets must be at least 1, not {self.sim_markets}")
         if self.retention_days < 1:
             raise ConfigError("retention must be at least 1 day")
         if self.balldontlie_tier not in BALLDONTLIE_TIERS:
@@ -79,10 +296,22 @@ class Settings:
                 speed = float(self.replay_speed)
             except ValueError:
                 speed = 0.0
-            if speed <= 0:
+            if not speed > 0:  # NaN too
                 raise ConfigError(
                     f"replay speed must be a positive number or 'max': {self.replay_speed!r}"
                 )
+        if self.flush_interval_ms < 1:
+            raise ConfigError(f"flush interval must be >= 1 ms, not {self.flush_interval_ms}")
+        if self.trade_batch_ms < 1:
+            raise ConfigError(f"trade batch must be >= 1 ms, not {self.trade_batch_ms}")
+        if self.client_queue < 1:
+            raise ConfigError(f"client queue must hold at least 1 message, not {self.client_queue}")
+        if self.silence_timeout_s <= 0:
+            raise ConfigError("silence timeout must be > 0 seconds")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(
+                f"log level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
+            )
 
     def check_live(self) -> None:
         """A live start needs keys; say exactly which are missing."""
@@ -105,108 +334,128 @@ class Settings:
         return replace(self, **changes)
 
 
-ENV_VARS: dict[str, str] = {
-    "FLOWBOARD_SOURCE": "source",
-    "FLOWBOARD_DB": "db_path",
-    "FLOWBOARD_HOST": "host",
-    "FLOWBOARD_PORT": "port",
-    "FLOWBOARD_RETENTION_DAYS": "retention_days",
-    "FLOWBOARD_SIM_RATE": "sim_rate",
-    "FLOWBOARD_SIM_SEED": "sim_seed",
-    "KALSHI_ENV": "kalshi_env",
-    "KALSHI_REST_URL": "kalshi_rest_url",
-    "KALSHI_WS_URL": "kalshi_ws_url",
-    "KALSHI_API_KEY_ID": "kalshi_key_id",
-    "KALSHI_PRIVATE_KEY_PATH": "kalshi_key_path",
-    "BALLDONTLIE_API_KEY": "balldontlie_key",
-    "BALLDONTLIE_URL": "balldontlie_url",
-    "BALLDONTLIE_TIER": "balldontlie_tier",
-    "FLOWBOARD_NBA": "nba",
-    "FLOWBOARD_SIM_GAMES": "sim_games",
-    "FLOWBOARD_SIM_GAME_SPEED": "sim_game_speed",
-    "FLOWBOARD_SIM_TIPOFF": "sim_tipoff_s",
-    "FLOWBOARD_SIM_GAME_STAGGER": "sim_game_stagger_s",
-}
-_TYPES: dict[str, type] = {
-    "port": int,
-    "retention_days": int,
-    "sim_rate": float,
-    "sim_seed": int,
-    "sim_markets": int,
-    "sim_games": int,
-    "sim_game_speed": float,
-    "sim_tipoff_s": int,
-    "sim_game_stagger_s": int,
-}
+# ---- the declarations, read back from the fields ------------------------------------------------
 
 
-def _coerce(name: str, raw: str) -> Any:
-    if name == "nba":
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"nba: expected true or false, got {raw!r}")
-    kind = _TYPES.get(name, str)
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting as declared on ``Settings``. ``kind`` is the annotation without ``None``:
+    str, int, float, bool, or tuple (of str)."""
+
+    name: str
+    kind: type
+    default: Any
+    flag: str | None
+    env: str | None
+    help: str
+    choices: tuple[str, ...]
+    secret: bool
+    metavar: str | None
+
+    def parse(self, raw: str, where: str) -> Any:
+        """The value of ``raw`` as given by ``where`` (the flag or the environment variable)."""
+        if self.kind is str:
+            return raw
+        if self.kind is tuple:
+            return tuple(item for part in raw.split(",") if (item := part.strip()))
+        text = raw.strip().lower()
+        if self.kind is bool:
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ConfigError(f"{where}: {self.name} must be true or false, not {raw!r}")
+        try:
+            value = self.kind(text)
+        except ValueError:
+            value = None
+        if value is None or (self.kind is float and not math.isfinite(value)):
+            what = "a whole number" if self.kind is int else "a number"
+            raise ConfigError(f"{where}: {self.name} must be {what}, not {raw!r}")
+        return value
+
+
+def _kind(name: str, hint: Any) -> type:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"setting {name}: one type or one type | None, not {hint}")
+        hint = args[0]
+    if typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, ...):
+        return tuple
+    if hint in (str, int, float, bool):
+        return typing.cast(type, hint)
+    raise TypeError(f"setting {name}: no coercion from text to {hint}")
+
+
+def _declarations() -> tuple[Setting, ...]:
+    hints = typing.get_type_hints(Settings)
+    out = []
+    for f in fields(Settings):
+        declared = f.metadata.get(_META)
+        if not isinstance(declared, _Declared):
+            raise TypeError(f"Settings.{f.name} is not declared with setting()")
+        out.append(_setting(f, _kind(f.name, hints[f.name]), declared))
+    return tuple(out)
+
+
+def _setting(f: Field[Any], kind: type, d: _Declared) -> Setting:
+    metavar = d.metavar or ("|".join(d.choices) if d.choices else None)
+    if metavar is None and kind in (int, float):
+        metavar = "N"
+    return Setting(f.name, kind, f.default, d.flag, d.env, d.help, d.choices, d.secret, metavar)
+
+
+SETTINGS: tuple[Setting, ...] = _declarations()
+"""Every setting, in the order ``Settings`` declares them."""
+
+ENV_VARS: dict[str, str] = {s.env: s.name for s in SETTINGS if s.env}
+"""Environment variable -> ``Settings`` field."""
 
 
 def parser() -> argparse.ArgumentParser:
+    """Every flag of ``SETTINGS``. Values stay text (coerced by ``load``, so a bad one is a
+    ConfigError naming the flag) and default to None (so ``load`` knows which were given)."""
     p = argparse.ArgumentParser(prog="flowboard", description="Live Kalshi money flow board")
-    p.add_argument("--source", choices=SOURCES)
-    p.add_argument("--db", dest="db_path")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--record", dest="record_path", help="record every raw feed frame to FILE")
-    p.add_argument("--replay", dest="replay_path", help="recording to play with --source replay")
-    p.add_argument("--replay-speed", help="1, 10, ... times real time, or max")
-    p.add_argument("--sim-rate", type=float, help="trades per second from the built-in exchange")
-    p.add_argument("--sim-seed", type=int)
-    p.add_argument("--sim-markets", type=int)
-    p.add_argument("--kalshi-env", choices=("prod", "demo"))
-    p.add_argument("--kalshi-rest-url")
-    p.add_argument("--kalshi-ws-url")
-    p.add_argument("--retention-days", type=int)
-    p.add_argument(
-        "--no-nba",
-        dest="nba",
-        action="store_const",
-        const=False,
-        help="turn the NBA side (games, odds, matched markets) off",
-    )
-    p.add_argument("--balldontlie-url", help="balldontlie base URL, path prefix included")
-    p.add_argument("--balldontlie-tier", choices=BALLDONTLIE_TIERS)
-    p.add_argument("--sim-games", type=int, help="simulated NBA games tonight (1..15)")
-    p.add_argument("--sim-game-speed", type=float, help="game seconds per wall second")
-    p.add_argument(
-        "--sim-tipoff",
-        dest="sim_tipoff_s",
-        type=int,
-        help="seconds after boot until the first simulated tip-off",
-    )
-    p.add_argument(
-        "--sim-game-stagger",
-        dest="sim_game_stagger_s",
-        type=int,
-        help="seconds between simulated tip-offs",
-    )
-    p.add_argument("--book", dest="book_tickers", action="append", help="order book to follow")
-    p.add_argument("--log-level")
+    for s in SETTINGS:
+        if s.flag is None:
+            continue
+        shown = [] if s.default in (None, ()) else [f"default {_shown(s.default)}"]
+        if s.env:
+            shown.append(f"env {s.env}")
+        text = s.help + (f" ({'; '.join(shown)})" if shown else "")
+        options: dict[str, Any] = {"dest": s.name, "help": text.replace("%", "%%")}
+        if s.kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif s.kind is tuple:
+            options["action"] = "append"
+        if s.metavar:
+            options["metavar"] = s.metavar
+        p.add_argument(s.flag, **options)
     return p
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def load(env: Mapping[str, str], argv: Sequence[str] | None = None) -> Settings:
     """Defaults, then environment variables, then command-line flags (flags win)."""
     values: dict[str, Any] = {}
-    for var, name in ENV_VARS.items():
-        if env.get(var):
-            values[name] = _coerce(name, env[var])
-    args = parser().parse_args(list(argv or []))
-    for name, value in vars(args).items():
-        if value is not None:
-            values[name] = tuple(value) if name == "book_tickers" else value
+    for s in SETTINGS:
+        if s.env and env.get(s.env):
+            values[s.name] = s.parse(env[s.env], s.env)
+    given = vars(parser().parse_args(list(argv or [])))
+    for s in SETTINGS:
+        raw = given.get(s.name)
+        if raw is None or s.flag is None:
+            continue
+        if s.kind is bool:
+            values[s.name] = raw
+        elif s.kind is tuple:
+            values[s.name] = s.parse(",".join(raw), s.flag)
+        else:
+            values[s.name] = s.parse(raw, s.flag)
     return Settings(**values)

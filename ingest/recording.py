@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import orjson
 
+from errors import ConfigError
 from models import Side, Trade
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
-class RecordingError(ValueError):
+class RecordingError(ConfigError):
     """The file is not a Flowboard recording (or not one this version reads)."""
 
 

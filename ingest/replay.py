@@ -94,7 +94,7 @@ class ReplaySource:
             if self._seen.add(p.trade_id):
                 stats.trades += 1
                 await self._out.put(p)
-        elif isinstance(p, (wire.Subscribed, wire.Ok, wire.WsError, wire.Unsubscribed)):
+        elif isinstance(p, (wire.Subscribed, wire.Ok, wire.ErrorReply, wire.Unsubscribed)):
             if isinstance(p, wire.Subscribed):
                 self._last_seq.clear()
         else:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clock import Clock
+from errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ HEADER_TIMESTAMP = "KALSHI-ACCESS-TIMESTAMP"
 WS_PATH = "/trade-api/ws/v2"
 
 
-class KeyLoadError(ValueError):
+class KeyLoadError(ConfigError):
     """The private key file could not be read as an RSA key (the message never holds key bytes)."""
 
 

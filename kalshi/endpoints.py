@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from errors import ConfigError
+
 # OpenAPI `servers` (v3.21.0): external-api.kalshi.com (prod), external-api.demo.kalshi.co (demo).
 # AsyncAPI `servers.production`: wss://external-api-ws.kalshi.com/trade-api/ws/v2.
 PROD_REST_URL = "https://external-api.kalshi.com/trade-api/v2"
@@ -17,7 +19,7 @@ ENVIRONMENTS: dict[str, tuple[str, str]] = {
 }
 
 
-class KalshiEnvError(ValueError):
+class KalshiEnvError(ConfigError):
     pass
 
 

@@ -325,7 +325,7 @@ class KalshiFeed:
         elif isinstance(p, wire.Ok):
             if p.sid is not None and p.sid == self._sids.get(BOOK_CHANNEL) and p.market_tickers:
                 self._book_subscribed = set(p.market_tickers)
-        elif isinstance(p, wire.WsError):
+        elif isinstance(p, wire.ErrorReply):
             await self._on_ws_error(p)
         elif isinstance(p, wire.Unsubscribed):
             if p.sid is not None:
@@ -406,7 +406,7 @@ class KalshiFeed:
             return
         await self._emit(d)
 
-    async def _on_ws_error(self, err: wire.WsError) -> None:
+    async def _on_ws_error(self, err: wire.ErrorReply) -> None:
         log.warning("kalshi ws error %d on command %s: %s", err.code, err.id, err.msg)
         pending = self._snapshot_cmds.pop(err.id, None) if err.id is not None else None
         if pending:

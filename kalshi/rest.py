@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from clock import Clock
+from errors import UpstreamError
 from infra.retry import RetryConfig, RetryPolicy
 from kalshi import rest_wire as rest_wire
 from kalshi.auth import Signer
@@ -17,7 +18,7 @@ from models import BookSnapshot, EventInfo, MarketInfo, SeriesInfo, Trade
 KALSHI_RETRY = RetryConfig(base_s=0.5, cap_s=30.0, factor=2.0, jitter=0.5, max_attempts=7)
 
 
-class KalshiError(Exception):
+class KalshiError(UpstreamError):
     """Base of every error this client raises. ``status`` 0 means no HTTP response."""
 
     def __init__(self, message: str, *, status: int = 0, code: str = "", details: str = "") -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from errors import WireError as WireError  # kalshi.wire.WireError is errors.WireError
 from models import (
     PRICE_SCALE,
     BookDelta,
@@ -34,10 +35,6 @@ from models import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class WireError(ValueError):
-    """A frame or body that is not valid Kalshi wire data."""
 
 
 # ---- control messages ---------------------------------------------------------------------------
@@ -65,14 +62,16 @@ class Unsubscribed:
 
 
 @dataclass(frozen=True, slots=True)
-class WsError:
+class ErrorReply:
+    """Kalshi's ``error`` message: the exchange refused a command (``id`` is the command's)."""
+
     id: int | None
     code: int
     msg: str
     market_ticker: str | None
 
 
-Control = Subscribed | Ok | Unsubscribed | WsError
+Control = Subscribed | Ok | Unsubscribed | ErrorReply
 Payload = Trade | BookSnapshot | BookDelta | TickerUpdate | LifecycleEvent | Control
 
 
@@ -348,7 +347,7 @@ def _control(kind: str, frame: Mapping[str, Any], msg: Any) -> Control:
     if type(msg) is not dict:
         raise WireError("error without msg")
     ticker = msg.get("market_ticker")
-    return WsError(
+    return ErrorReply(
         _opt_id(frame),
         _int(msg.get("code"), "code"),
         str(msg.get("msg", "")),

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from clock import Clock
+from errors import UpstreamError, WireError
 from infra.retry import RetryConfig, RetryPolicy
 from models import GameState, GameStatus, OddsQuote
 
@@ -29,7 +30,7 @@ OVERTIME_SECONDS = 300
 PER_PAGE_MAX = 100  # PerPageParam: maximum 100
 
 
-class NbaError(Exception):
+class NbaError(UpstreamError):
     """Base class for balldontlie client errors."""
 
 
@@ -47,7 +48,7 @@ class NbaHttpError(NbaError):
         self.status = status
 
 
-class NbaWireError(NbaError, ValueError):
+class NbaWireError(NbaError, WireError):
     """A payload that does not have the documented shape."""
 
 

@@ -296,7 +296,7 @@ def test_control_frames_and_commands() -> None:
     err = wire.parse_frame(
         b'{"type":"error","id":3,"msg":{"code":6,"msg":"Already subscribed"}}', 1
     )
-    assert err.payload == wire.WsError(3, 6, "Already subscribed", None)
+    assert err.payload == wire.ErrorReply(3, 6, "Already subscribed", None)
     assert orjson.loads(wire.subscribe_cmd(1, ["trade", "ticker"])) == {
         "id": 1, "cmd": "subscribe", "params": {"channels": ["trade", "ticker"]}}  # fmt: skip
     assert orjson.loads(wire.update_subscription_cmd(7, 456, "get_snapshot", ["M1"])) == {
