@@ -399,7 +399,8 @@ def _held(slots: np.ndarray, bucket: int) -> np.ndarray:
     """The additive fields (rows x NSUM) of ``bucket`` in every market's ring ``slots`` (rows x
     ring x SLOT), zero where the slot holds another bucket."""
     slot = slots[:, bucket % slots.shape[1], :]
-    return slot[:, VOL : VOL + NSUM] * (slot[:, KEY] == bucket)[:, None]
+    held: np.ndarray = slot[:, VOL : VOL + NSUM] * (slot[:, KEY] == bucket)[:, None]
+    return held
 
 
 def _window_index(window: str) -> int:

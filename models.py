@@ -45,7 +45,7 @@ def _parse_decimal(text: str, places: int, what: str) -> int:
         if frac[places:].strip("0"):
             raise FixedPointError(f"{what}: more than {places} decimals: {text!r}")
         frac = frac[:places]
-    value = int(whole or "0") * 10**places + int(frac.ljust(places, "0") or "0")
+    value: int = int(whole or "0") * 10**places + int(frac.ljust(places, "0") or "0")
     return -value if neg else value
 
 

@@ -238,7 +238,8 @@ async def serve_app(
     task = asyncio.create_task(server.serve(sockets=[sock]), name="bench-uvicorn")
     try:
         async with asyncio.timeout(60):
-            done, _ = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+            first: set[asyncio.Future[Any]] = {ready, task}
+            done, _ = await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             task.result()
             raise ChildError("the app stopped during start-up")

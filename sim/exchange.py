@@ -14,8 +14,8 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -132,7 +132,8 @@ class SimExchange:
         log.info("simulated exchange on %s", self.rest_url)
 
     async def stop(self) -> None:
-        serve, *others = self._tasks or [None]
+        tasks: Sequence[asyncio.Task[None] | None] = self._tasks or [None]
+        serve, *others = tasks
         for t in others:
             if t is not None:
                 t.cancel()
@@ -221,7 +222,7 @@ class SimExchange:
         drops = self.faults.book_drops
         for ev in events:
             if type(ev) is TradeEv:
-                r = hist.row(ev.index)
+                r = hist.row(ev.row)
                 ticker = markets[r.market].ticker
                 body = None
                 for c in conns:
@@ -324,7 +325,7 @@ class SimExchange:
         sender = asyncio.create_task(conn.run_sender())
         try:
             while not conn.closed:
-                msg: dict[str, Any] = await ws.receive()
+                msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
                     break
                 text = msg.get("text")

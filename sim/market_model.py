@@ -22,7 +22,7 @@ LIFECYCLE_EVERY = 1_500  # on average one lifecycle step per this many trades
 
 
 class TradeEv(NamedTuple):
-    index: int  # into the history
+    row: int  # into the history
 
 
 class DeltaEv(NamedTuple):

@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -35,7 +36,8 @@ async def running_app(settings: Settings, clock: Clock | None = None) -> AsyncIt
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(30):
-            done, _ = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+            first: set[asyncio.Future[Any]] = {ready, task}
+            done, _ = await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             task.result()
             raise RuntimeError("the app stopped during start-up")

@@ -43,7 +43,7 @@ async def recv_type(ws: Any, kind: str) -> dict[str, Any]:
         while True:
             msg = orjson.loads(await ws.recv())
             if msg["type"] == kind:
-                return msg  # type: ignore[no-any-return]
+                return msg
 
 
 async def emit(app: Running, n: int) -> list[str]:

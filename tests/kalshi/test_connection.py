@@ -63,7 +63,8 @@ async def test_handshake_headers_messages_both_ways_and_close() -> None:
         seen["path"] = ws.request.path if ws.request else ""
         seen["key"] = ws.request.headers.get("KALSHI-ACCESS-KEY", "") if ws.request else ""
         async for msg in ws:
-            await got.put(str(msg))
+            assert isinstance(msg, str)
+            await got.put(msg)
             await ws.send(f"echo {msg}")
             await ws.send(b"\x00binary")
         closed_with.set_result(ws.close_code)
@@ -261,6 +262,7 @@ async def test_wss_verifies_the_server_and_carries_messages(tmp_path: Path) -> N
 
     async def handler(ws: ServerConnection) -> None:
         async for msg in ws:
+            assert isinstance(msg, str)
             await ws.send(f"secure {msg}")
 
     async with server(handler, ssl_context=server_ctx) as url:

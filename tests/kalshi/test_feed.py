@@ -42,7 +42,7 @@ class Peer:
 
     async def cmd(self) -> dict[str, Any]:
         async with asyncio.timeout(5):
-            return orjson.loads(await self.ws.recv())  # type: ignore[no-any-return]
+            return orjson.loads(await self.ws.recv())
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())

@@ -196,7 +196,7 @@ def test_exchange_status() -> None:
 # ---- current and legacy frame formats -----------------------------------------------------------
 
 
-TRADE_CURRENT = {
+TRADE_CURRENT: dict[str, Any] = {
     "type": "trade", "sid": 11, "seq": 4,
     "msg": {
         "trade_id": "d91bc706-ee49-470d-82d8-11418bda6fed", "market_ticker": "HIGHNY-22DEC23-B53.5",
@@ -372,7 +372,7 @@ def test_random_frames_never_crash(kind: str, msg: dict[str, Any], sid: Any, seq
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(sorted(TRADE_CURRENT["msg"])), JSON)  # type: ignore[arg-type]
+@given(st.sampled_from(sorted(TRADE_CURRENT["msg"])), JSON)
 def test_mutated_trade_never_crashes(field: str, value: Any) -> None:
     frame = json.loads(json.dumps(TRADE_CURRENT))
     frame["msg"][field] = value

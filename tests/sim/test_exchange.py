@@ -159,7 +159,7 @@ async def test_subscribe_acks_sids_and_per_sid_seq(ex: SimExchange) -> None:
         assert (await recv(ws))["msg"]["code"] == 6
         await ex.wait_clients(1)
         ids = await ex.emit_trades(20)
-        got = []
+        got: list[dict[str, Any]] = []
         while len(got) < 20:
             f = await recv(ws)
             if f["type"] == "trade":

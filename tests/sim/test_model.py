@@ -49,7 +49,7 @@ def test_trades_consume_resting_size_and_books_never_cross() -> None:
             if side[ev.price] == 0:
                 del side[ev.price]
         elif isinstance(ev, TradeEv):
-            r = m.history.row(ev.index)
+            r = m.history.row(ev.row)
             yes, no = books[r.market]
             # the taker hits the touch: a YES taker lifts the best NO bid, a NO taker the best YES
             if r.taker_yes:

@@ -73,7 +73,7 @@ class Run:
             for ev in evs:
                 self.events.append((now, ev))
                 if type(ev) is TradeEv:
-                    r = self.model.history.row(ev.index)
+                    r = self.model.history.row(ev.row)
                     self.trades.append(r)
                     ticker = self.model.markets[r.market].ticker
                     if ticker.startswith("KXNBAGAME"):
@@ -157,7 +157,7 @@ def test_books_stay_consistent_with_trades_and_nothing_trades_after_close(run: R
             if yes and no:
                 assert max(yes) + max(no) < 10_000  # never crossed
         elif type(ev) is TradeEv:
-            r = run.model.history.row(ev.index)
+            r = run.model.history.row(ev.row)
             assert r.market not in closed
             nba_trades += r.market in nba
             yes, no = books[r.market]

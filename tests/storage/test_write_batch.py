@@ -75,7 +75,7 @@ async def test_a_cancel_while_the_thread_runs_a_statement(tmp_path: Path, landed
             return result
 
         batch.lists["log"].extend([(1,), (2,)])
-        conn.execute = cancelled_after  # type: ignore[method-assign]
+        conn.execute = cancelled_after  # type: ignore[method-assign,assignment]
         with pytest.raises(asyncio.CancelledError):
             await batch.flush()
         conn.execute = real_execute  # type: ignore[method-assign]

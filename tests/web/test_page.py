@@ -227,7 +227,7 @@ def test_min_size_filter_hides_small_trades(page: Page, page_server: PageServer)
     page.get_by_test_id("filter-min-unit").select_option("dollars")
     page.get_by_test_id("filter-min-size").fill("3.25")
     page_server.wait_for_received(lambda m: m.get("min_notional") == 3_250_000)
-    big = [t for t in first_trades() + late if int(t["notional"]) >= 3_250_000]  # type: ignore[call-overload]
+    big = [t for t in first_trades() + late if int(t["notional"]) >= 3_250_000]
     assert 1 < len(big) < 13
     expect(page.locator(ROWS)).to_have_count(len(big))
     notionals = page.locator(ROWS).evaluate_all("rs => rs.map(r => Number(r.dataset.notional))")
@@ -255,8 +255,12 @@ def test_window_selector_reranks_grid(page: Page, page_server: PageServer) -> No
         page.get_by_test_id(f"window-{w}").click()
         wait_for_order(page, [t for t, _ in HOT_ORDERS[w]])
         expect(page.get_by_test_id(f"window-{w}")).to_have_attribute("aria-pressed", "true")
+
         # the server is told, so that it sends this window's updates only
-        page_server.wait_for_received(lambda m, w=w: m == {"type": "hot_window", "window": w})
+        def told(m: dict[str, Any], w: str = w) -> bool:
+            return m == {"type": "hot_window", "window": w}
+
+        page_server.wait_for_received(told)
     # a hot update re-ranks the chosen window and drops markets that left it; it may carry
     # that window only, and the others stay as they were
     update = hot({"15m": [("KXB-1", 9), ("KXZ-9", 8), ("KXC-1", 7)]})
