@@ -353,7 +353,7 @@ class NbaClient:
                 self.retries += 1
             tries += 1
             self.requests += 1
-            return await self._http.get(url, params=params)
+            return await self._http.get(url, params=tuple(params))
 
         try:
             resp = await self._retry.send(attempt, what=f"GET {url}")
