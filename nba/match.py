@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from models import EventInfo, GameState, MarketInfo
-from nba.client import NbaWireError, parse_tenths
+from nba.errors import NbaWireError
+from nba.wire import parse_tenths
 
 log = logging.getLogger(__name__)
 

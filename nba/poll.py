@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from clock import Clock
 from models import GameState, OddsQuote
-from nba.client import NbaAuthError, NbaClient, NbaError, Sleeper
+from nba.client import NbaClient, Sleeper
+from nba.errors import NbaAuthError, NbaError
 
 log = logging.getLogger(__name__)
 

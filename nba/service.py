@@ -18,7 +18,8 @@ from clock import Clock
 from kalshi_client import KalshiError
 from models import Event, GameState, GameStatus, OddsQuote
 from nba import winprob
-from nba.client import NbaAuthError, NbaClient, NbaError, Sleeper
+from nba.client import NbaClient, Sleeper
+from nba.errors import NbaAuthError, NbaError
 from nba.kalshi_markets import KalshiSide, NbaMarkets
 from nba.odds import Consensus, consensus
 from nba.poll import ODDS, SCORES, NbaPoller

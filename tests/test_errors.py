@@ -11,7 +11,7 @@ import config
 import errors
 from ingest import recording
 from kalshi import auth, endpoints, rest, rest_wire, wire
-from nba import client as nba_client
+from nba import errors as nba_errors
 
 ROOT = Path(__file__).parent.parent
 PACKAGES = ("infra", "ingest", "kalshi", "nba", "sim", "storage", "strategies", "stream", "web")
@@ -28,12 +28,12 @@ PACKAGES = ("infra", "ingest", "kalshi", "nba", "sim", "storage", "strategies", 
         (rest.KalshiAuthError, errors.UpstreamError),
         (rest.KalshiHTTPError, errors.UpstreamError),
         (rest.KalshiRateLimited, errors.UpstreamError),
-        (nba_client.NbaError, errors.UpstreamError),
-        (nba_client.NbaAuthError, errors.UpstreamError),
-        (nba_client.NbaHttpError, errors.UpstreamError),
-        (nba_client.NbaRateLimited, errors.UpstreamError),
-        (nba_client.NbaWireError, errors.WireError),
-        (nba_client.NbaWireError, nba_client.NbaError),
+        (nba_errors.NbaError, errors.UpstreamError),
+        (nba_errors.NbaAuthError, errors.UpstreamError),
+        (nba_errors.NbaHttpError, errors.UpstreamError),
+        (nba_errors.NbaRateLimited, errors.UpstreamError),
+        (nba_errors.NbaWireError, errors.WireError),
+        (nba_errors.NbaWireError, nba_errors.NbaError),
     ],
 )
 def test_each_error_has_its_place(cls: type[Exception], base: type[Exception]) -> None:

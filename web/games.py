@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from clock import Clock
 from kalshi_client import KalshiError
-from nba.client import NbaError
+from nba.errors import NbaError
 from nba.service import NbaService
 from nba.views import us_date
 from web.params import ApiError, date_param, json_response

@@ -7,17 +7,9 @@ import pytest
 from clock import ManualClock
 from infra.retry import RetryConfig, RetryPolicy
 from models import GameStatus
-from nba.client import (
-    NbaAuthError,
-    NbaClient,
-    NbaHttpError,
-    NbaRateLimited,
-    NbaWireError,
-    parse_clock,
-    parse_game,
-    parse_odds_row,
-    parse_status,
-)
+from nba.client import NbaClient
+from nba.errors import NbaAuthError, NbaHttpError, NbaRateLimited, NbaWireError
+from nba.wire import parse_clock, parse_game, parse_odds_row, parse_status
 from sim.balldontlie import SimBalldontlie
 from sim.nba_games import NightSim
 from tests.infra.sleeps import RecordedSleep

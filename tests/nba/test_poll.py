@@ -5,7 +5,8 @@ import pytest
 from clock import ManualClock
 from infra.retry import RetryPolicy
 from models import GameState, GameStatus, OddsQuote
-from nba.client import BALLDONTLIE_RETRY, NbaAuthError, NbaClient
+from nba.client import BALLDONTLIE_RETRY, NbaClient
+from nba.errors import NbaAuthError
 from nba.poll import TIERS, NbaPoller
 from sim.balldontlie import SimBalldontlie
 from sim.nba_games import NightSim
