@@ -29,6 +29,7 @@ from clock import Clock, SystemClock
 from config import ConfigError, Settings, load
 from database import Database
 from infra.tasks import TaskOwner
+from infra.watchdog import LoopWatchdog
 from ingest.sources import Source, open_source, replay_clock
 from models import Event, FeedStatus
 from nba.client import NbaClient
@@ -70,6 +71,7 @@ class Flowboard:
     board: Board
     source: Source
     metrics: Metrics
+    watchdog: LoopWatchdog
     nba: NbaService | None
 
 
@@ -101,7 +103,11 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     pipeline.listen("board-status", board.on_status, kinds=(FeedStatus,))
     if nba is not None:
         pipeline.listen("nba", nba[0].on_event)
-    metrics = Metrics(app_samples(pipeline, hub, db, board, source.stats, events.qsize))
+    watchdog = LoopWatchdog(threshold=s.stall_threshold_s)
+    watchdog.start()
+    stack.callback(watchdog.stop)
+    samples = app_samples(pipeline, hub, db, board, source.stats, events.qsize)
+    metrics = Metrics([*samples, *watchdog.samples()])
 
     tasks = TaskOwner()
     # After the tasks stop (the feed first), what the feed delivered is handled and stored.
@@ -133,7 +139,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     return Flowboard(
         settings=s, clock=clock, tasks=tasks, events=events, db=db, aggregator=aggregator,
         analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
-        source=source, metrics=metrics, nba=nba[0] if nba is not None else None,
+        source=source, metrics=metrics, watchdog=watchdog, nba=nba[0] if nba is not None else None,
     )  # fmt: skip
 
 
@@ -263,6 +269,7 @@ def create_app(
                     source=settings.source, clock=fb.clock, tasks=fb.tasks, db=fb.db,
                     aggregator=fb.aggregator, analytics=fb.analytics, meta=fb.meta,
                     pipeline=fb.pipeline, hub=fb.hub, board=fb.board, metrics=fb.metrics,
+                    watchdog=fb.watchdog,
                     feed_stats=source.stats, books=source.books, queue_depth=fb.events.qsize,
                 ),
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),

@@ -255,6 +255,12 @@ class Settings:
         env="FLOWBOARD_SILENCE_TIMEOUT",
         help="seconds without a frame before the Kalshi feed reconnects",
     )
+    stall_threshold_s: float = setting(
+        1.0,
+        flag="--stall-threshold",
+        env="FLOWBOARD_STALL_THRESHOLD",
+        help="seconds the event loop may go without turning before the watchdog logs a stall",
+    )
     log_level: str = setting(
         "INFO",
         flag="--log-level",
@@ -308,6 +314,8 @@ class Settings:
             raise ConfigError(f"client queue must hold at least 1 message, not {self.client_queue}")
         if self.silence_timeout_s <= 0:
             raise ConfigError("silence timeout must be > 0 seconds")
+        if self.stall_threshold_s <= 0:
+            raise ConfigError("stall threshold must be > 0 seconds")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(
                 f"log level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,23 @@ async def test_analytics_updates_carry_only_the_changed_buckets(tmp_path: Path) 
             merged = {b["start_ms"]: b for b in full} | {b["start_ms"]: b for b in hour["buckets"]}
             now = sorted(merged.values(), key=lambda b: b["start_ms"])[-60:]
             assert sum(b["trades"] for b in now) == hour["total_trades"] >= 30
+
+
+def _hold_the_loop_until_the_watchdog_sees_it(app: Running) -> None:
+    """Blocks the event loop (the point of the test) until the watchdog thread has counted the
+    stall, or 5 s pass."""
+    deadline = time.monotonic() + 5
+    while app.runtime.watchdog.stats.current_stall_ms == 0 and time.monotonic() < deadline:
+        pass
+
+
+async def test_a_blocked_loop_shows_in_stats_and_metrics(tmp_path: Path) -> None:
+    async with running_app(sim_settings(tmp_path, nba=False, stall_threshold_s=0.05)) as app:
+        _hold_the_loop_until_the_watchdog_sees_it(app)
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            loop = (await http.get("/api/stats")).json()["loop"]
+            assert loop["stalls"] >= 1 and loop["longest_stall_ms"] >= 50
+            assert "_hold_the_loop_until_the_watchdog_sees_it" in loop["last_stall_stack"]
+            text = (await http.get("/metrics")).text
+            assert "flowboard_loop_stalls_total" in text
+            assert "flowboard_loop_longest_stall_ms" in text

@@ -18,6 +18,7 @@ from analytics import Analytics
 from clock import Clock
 from database import Database
 from infra.tasks import TaskOwner
+from infra.watchdog import LoopWatchdog
 from kalshi_client import OrderBook
 from models import Side, Trade
 from storage.market_meta import MarketDirectory
@@ -44,6 +45,7 @@ class ApiDeps:
     hub: Hub
     board: Board
     metrics: Metrics
+    watchdog: LoopWatchdog
     feed_stats: Callable[[], Any]
     books: Callable[[], dict[str, OrderBook]]
     queue_depth: Callable[[], int]
@@ -109,6 +111,7 @@ async def stats(request: Request) -> Response:
             "tick_ms": round(rt.board.last_tick_ms, 3),
             "queue_depth": rt.queue_depth(),
             "feed": _plain(feed),
+            "loop": rt.watchdog.as_dict(),
         }
     )
 
