@@ -234,7 +234,7 @@ class Settings:
         50,
         flag="--trade-batch-ms",
         env="FLOWBOARD_TRADE_BATCH_MS",
-        help="milliseconds between the coalesced trade messages sent to each browser",
+        help="longest gap in ms between the coalesced trade messages, reached under load",
     )
     client_queue: int = setting(
         256,
