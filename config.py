@@ -9,6 +9,7 @@ from typing import Any
 
 SOURCES = ("sim", "live", "replay")
 BALLDONTLIE_TIERS = ("free", "all-star", "goat")
+KALSHI_WS_READERS = ("handwritten", "sansio")  # kalshi.feed.WS_READERS
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,7 @@ class Settings:
     kalshi_ws_url: str | None = None
     kalshi_key_id: str | None = None
     kalshi_key_path: str | None = None
+    kalshi_ws_reader: str = "handwritten"  # the WebSocket client the feed reads with
     balldontlie_key: str | None = field(default=None, repr=False)
     nba: bool = True  # the NBA side: games, odds, matched Kalshi markets
     balldontlie_url: str | None = None  # base URL, path prefix included (".../nba")
@@ -55,6 +57,11 @@ class Settings:
             raise ConfigError("--source replay needs a recording: --replay FILE")
         if self.source == "replay" and self.record_path:
             raise ConfigError("--record records a live or simulated feed, not a replay")
+        if self.kalshi_ws_reader not in KALSHI_WS_READERS:
+            raise ConfigError(
+                f"kalshi ws reader must be one of {', '.join(KALSHI_WS_READERS)}, "
+                f"not {self.kalshi_ws_reader!r}"
+            )
         if self.kalshi_env not in ("prod", "demo"):
             raise ConfigError(f"kalshi env must be prod or demo, not {self.kalshi_env!r}")
         if not 0 <= self.port <= 65535:
@@ -118,6 +125,7 @@ ENV_VARS: dict[str, str] = {
     "KALSHI_WS_URL": "kalshi_ws_url",
     "KALSHI_API_KEY_ID": "kalshi_key_id",
     "KALSHI_PRIVATE_KEY_PATH": "kalshi_key_path",
+    "KALSHI_WS_READER": "kalshi_ws_reader",
     "BALLDONTLIE_API_KEY": "balldontlie_key",
     "BALLDONTLIE_URL": "balldontlie_url",
     "BALLDONTLIE_TIER": "balldontlie_tier",
@@ -170,6 +178,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kalshi-env", choices=("prod", "demo"))
     p.add_argument("--kalshi-rest-url")
     p.add_argument("--kalshi-ws-url")
+    p.add_argument("--kalshi-ws-reader", choices=KALSHI_WS_READERS)
     p.add_argument("--retention-days", type=int)
     p.add_argument(
         "--no-nba",
