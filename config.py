@@ -35,6 +35,7 @@ __all__ = [
 SOURCES = ("sim", "live", "replay")
 BALLDONTLIE_TIERS = ("free", "all-star", "goat")
 KALSHI_ENVS = ("prod", "demo")
+KALSHI_WS_READERS = ("handwritten", "sansio")  # kalshi.feed.WS_READERS
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _META = "flowboard.setting"
@@ -152,6 +153,14 @@ class Settings:
         metavar="URL",
         env="KALSHI_WS_URL",
         help="Kalshi WebSocket URL, ending in /trade-api/ws/v2 (overrides --kalshi-env)",
+    )
+    kalshi_ws_reader: str = setting(
+        "handwritten",
+        flag="--kalshi-ws-reader",
+        env="KALSHI_WS_READER",
+        choices=KALSHI_WS_READERS,
+        help="the feed's WebSocket reader: the batch-reading RFC 6455 client or websockets' "
+        "sans-I/O protocol",
     )
     kalshi_key_id: str | None = setting(
         None,
@@ -276,6 +285,11 @@ class Settings:
             raise ConfigError("--source replay needs a recording: --replay FILE")
         if self.source == "replay" and self.record_path:
             raise ConfigError("--record records a live or simulated feed, not a replay")
+        if self.kalshi_ws_reader not in KALSHI_WS_READERS:
+            raise ConfigError(
+                f"kalshi ws reader must be one of {', '.join(KALSHI_WS_READERS)}, "
+                f"not {self.kalshi_ws_reader!r}"
+            )
         if self.kalshi_env not in KALSHI_ENVS:
             raise ConfigError(f"kalshi env must be prod or demo, not {self.kalshi_env!r}")
         if not 0 <= self.port <= 65535:

@@ -68,6 +68,7 @@ def open_client(
     book_tickers: Iterable[str] = (),
     resume_from_ms: int | None = None,
     recorder: FrameSink | None = None,
+    ws_reader: str = "handwritten",
 ) -> KalshiClient:
     """The client; nothing connects until ``feed.run()`` is awaited."""
     rest = KalshiRest(rest_url, signer=signer, clock=clock)
@@ -81,5 +82,6 @@ def open_client(
         book_tickers=book_tickers,
         resume_from_ms=resume_from_ms,
         recorder=recorder,
+        ws_reader=ws_reader,
     )
     return KalshiClient(rest=rest, feed=feed)

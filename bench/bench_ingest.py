@@ -1,6 +1,7 @@
 """Sustained end-to-end ingest: the simulator in its own process, the app here, 100 clients.
 
     python -m bench.bench_ingest [--seconds 60] [--clients 100] [--rate 0] [--runs 1]
+                                 [--reader handwritten|sansio|both]
 
 The simulated exchange (``bench.sim_proc``) emits trades over its Kalshi WebSocket as fast as the
 app absorbs them (``--rate 0``: it runs at most ``--window`` trades ahead of what the app has
@@ -13,6 +14,11 @@ At the end: every trade id the simulator produced must be in SQLite (and nothing
 client must have received every trade, and the sampled clients' ids must be exactly the
 produced ids. Beside the figure: ``bench_sqlite.raw_insert_rate`` on the same schema at the
 same row count, measured in the same run. Goal: >= 20,000 trades/s for 60 s, >= 70% of raw.
+
+``--reader`` picks the feed's WebSocket reader (the ``kalshi_ws_reader`` setting); ``both`` runs
+the two interleaved in one invocation (hand-written, sans-I/O, hand-written, ...; ``--runs``
+each) and prints both medians side by side with their ratio: on a shared machine only figures
+taken in the same run, close in time, compare.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from bench.procs import (
     spawn,
     write_keypair,
 )
-from config import Settings
+from config import KALSHI_WS_READERS, Settings
 from models import Event, Trade
 
 log = logging.getLogger(__name__)
@@ -168,6 +174,7 @@ async def run_ingest(
     raw_rows: int | None = None,
     workdir: Path,
     echo: bool = True,
+    reader: str = "handwritten",
 ) -> IngestResult:
     """One run; ``raw_rows`` None = as many rows as the run stored, 0 = skip the raw rate."""
     say = print if echo else (lambda *a, **k: None)
@@ -180,7 +187,7 @@ async def run_ingest(
         settings = Settings(
             source="live", db_path=str(db_path), port=0, kalshi_rest_url=ready["rest"],
             kalshi_ws_url=ready["ws"], kalshi_key_id=KEY_ID, kalshi_key_path=str(private),
-            log_level="WARNING", nba=False,
+            log_level="WARNING", nba=False, kalshi_ws_reader=reader,
         )  # fmt: skip
         async with serve_app(settings, on_abort=sim.stop) as served:
             rt = served.runtime
@@ -289,20 +296,55 @@ def print_result(r: IngestResult, clients: int) -> None:
     print(f"| median load: {format_load(r.load)} | | |", flush=True)
 
 
+def print_readers(runs: list[tuple[str, IngestResult]], readers: tuple[str, ...]) -> None:
+    """Every run in the order it ran, then each reader's medians and their ratio."""
+    print("\n| run | reader | sustained trades/s | overall trades/s | nothing lost |")
+    print("|---:|---|---:|---:|---|")
+    for i, (reader, r) in enumerate(runs, 1):
+        print(f"| {i} | {reader} | {r.median_rate:,.0f} | {r.overall_rate:,.0f} "
+              f"| {'yes' if not r.lost else 'NO'} |")  # fmt: skip
+    medians: dict[str, tuple[float, float]] = {}
+    print("\n| reader | runs | overall, median | sustained, median |\n|---|---:|---:|---:|")
+    for reader in readers:
+        mine = [r for name, r in runs if name == reader]
+        overall = statistics.median(r.overall_rate for r in mine)
+        sustained = statistics.median(r.median_rate for r in mine)
+        medians[reader] = (overall, sustained)
+        print(f"| {reader} | {len(mine)} | {overall:,.0f} | {sustained:,.0f} |")
+    if len(readers) == 2:
+        a, b = readers
+        (a_all, a_sus), (b_all, b_sus) = medians[a], medians[b]
+        # each run of one reader beside the run of the other next to it in time
+        pairs = [
+            ra.overall_rate / rb.overall_rate
+            for (_, ra), (_, rb) in zip(runs[0::2], runs[1::2], strict=False)
+            if rb.overall_rate > 0
+        ]
+        print(f"\n{a} / {b}: overall {a_all / b_all if b_all else 0:.3f}, sustained "
+              f"{a_sus / b_sus if b_sus else 0:.3f}; per adjacent pair (overall) "
+              f"{', '.join(f'{p:.3f}' for p in pairs)}", flush=True)  # fmt: skip
+
+
 async def _main(args: argparse.Namespace) -> int:
-    results = []
-    for run in range(args.runs):
-        print(f"run {run + 1}/{args.runs}: {args.seconds:.0f} s, {args.clients} clients, "
-              f"rate {'max' if args.rate <= 0 else f'{args.rate:,.0f}/s'}", flush=True)  # fmt: skip
+    readers = KALSHI_WS_READERS if args.reader == "both" else (args.reader,)
+    order = [reader for _ in range(args.runs) for reader in readers]
+    runs: list[tuple[str, IngestResult]] = []
+    for n, reader in enumerate(order, 1):
+        print(f"run {n}/{len(order)}: {args.seconds:.0f} s, {args.clients} clients, "
+              f"rate {'max' if args.rate <= 0 else f'{args.rate:,.0f}/s'}, "
+              f"reader {reader}", flush=True)  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="flowboard-ingest-") as tmp:
             result = await run_ingest(
                 seconds=args.seconds, clients=args.clients, rate=args.rate,
                 window=args.window, markets=args.markets, sample=args.sample,
-                raw_rows=args.raw_rows, workdir=Path(tmp),
+                raw_rows=args.raw_rows, workdir=Path(tmp), reader=reader,
             )  # fmt: skip
         print_result(result, args.clients)
-        results.append(result)
-    if len(results) > 1:
+        runs.append((reader, result))
+    results = [r for _, r in runs]
+    if len(readers) > 1:
+        print_readers(runs, readers)
+    elif len(results) > 1:
         print(f"\nmedian of {len(results)} runs: sustained "
               f"{statistics.median(r.median_rate for r in results):,.0f} trades/s, overall "
               f"{statistics.median(r.overall_rate for r in results):,.0f} trades/s, raw "
@@ -319,7 +361,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--markets", type=int, default=2_000)
     p.add_argument("--sample", type=int, default=3, help="clients that check every trade id")
     p.add_argument("--raw-rows", type=int, default=None, help="rows for the raw rate (0: skip)")
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--runs", type=int, default=3, help="runs (of each reader with --reader both)")
+    p.add_argument(
+        "--reader",
+        choices=(*KALSHI_WS_READERS, "both"),
+        default="handwritten",
+        help="the feed's WebSocket reader; both: the two interleaved in one invocation",
+    )
     run_bench(_main(p.parse_args(argv)))
 
 

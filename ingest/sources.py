@@ -232,6 +232,7 @@ def _client_source(
         book_tickers=settings.book_tickers,
         resume_from_ms=resume_from_ms,
         recorder=recorder,
+        ws_reader=settings.kalshi_ws_reader,
     )
     rest, feed = client.rest, client.feed
     source = Source(name=name, feed=feed, rest=rest, closers=[rest.aclose])

@@ -10,16 +10,17 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from clock import Clock
 from infra.retry import RetryPolicy
+from kalshi import connection, connection_sansio
 from kalshi import rest_wire as rest_wire
 from kalshi import wire as wire
 from kalshi.auth import Signer
-from kalshi.connection import ConnectionClosed, HandshakeRejected, WsConnection, connect
+from kalshi.connection import ConnectionClosed, HandshakeRejected
 from kalshi.frames import WsError
 from kalshi.orderbook import BookError, OrderBook, SeqTracker
 from kalshi.rest import KALSHI_RETRY, KalshiAuthError, KalshiError, KalshiRest
@@ -85,6 +86,23 @@ class RecentIds:
         return len(self._set)
 
 
+class WsReader(Protocol):
+    """The connection the feed reads: ``kalshi.connection`` or ``kalshi.connection_sansio``."""
+
+    async def recv_batch(self) -> list[str | bytes]: ...
+
+    async def send_text(self, text: str | bytes) -> None: ...
+
+    async def close(self, code: int = ..., reason: str = ...) -> None: ...
+
+
+# the hand-written RFC 6455 client, or the same reader on websockets' sans-I/O ClientProtocol
+WS_READERS: dict[str, Callable[..., Awaitable[WsReader]]] = {
+    "handwritten": connection.connect,
+    "sansio": connection_sansio.connect,
+}
+
+
 class FrameSink(Protocol):
     """Where raw frames and backfilled trades go as they arrive (a recording)."""
 
@@ -110,7 +128,11 @@ class KalshiFeed:
         recorder: FrameSink | None = None,
         snapshot_timeout_ms: int = 5_000,
         ticker_channel: bool = False,
+        ws_reader: str = "handwritten",
     ) -> None:
+        if ws_reader not in WS_READERS:
+            raise ValueError(f"ws_reader must be one of {', '.join(WS_READERS)}: {ws_reader!r}")
+        self._connect = WS_READERS[ws_reader]
         self._url = ws_url
         self._recorder = recorder
         self._channels = ALL_MARKET_CHANNELS + ((TICKER_CHANNEL,) if ticker_channel else ())
@@ -127,7 +149,7 @@ class KalshiFeed:
         self._seen = RecentIds(dedupe_capacity)
         self.stats = FeedStats()
         self._books: dict[str, OrderBook] = {}
-        self._ws: WsConnection | None = None
+        self._ws: WsReader | None = None
         self._sids: dict[str, int] = {}
         self._sid_channel: dict[int, str] = {}
         self._seq = SeqTracker()
@@ -207,7 +229,7 @@ class KalshiFeed:
         # AsyncAPI control_frames: Kalshi pings every 10 s ("heartbeat"); the connection answers
         # each ping with a pong as it arrives. A dead connection shows as silence.
         try:
-            ws = await connect(
+            ws = await self._connect(
                 self._url, headers=headers, open_timeout=self._silence_s, max_size=16 * 1024 * 1024
             )
         except HandshakeRejected as exc:

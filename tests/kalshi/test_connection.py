@@ -1,5 +1,7 @@
-"""The feed's WebSocket client against an independent server (the websockets library) and
-against hand-written handshake replies, over real loopback sockets (TLS included)."""
+"""The feed's WebSocket clients (the hand-written one and the one on websockets' sans-I/O
+protocol) against an independent server (the websockets library's asyncio server) and against
+hand-written handshake replies, over real loopback sockets (TLS included). Every test runs
+against both readers: they must behave alike for the feed."""
 
 from __future__ import annotations
 
@@ -17,13 +19,30 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.uri import parse_uri
 
-from kalshi.connection import ConnectionClosed, HandshakeRejected, WsConnection, accept_for, connect
+from kalshi import connection, connection_sansio
+from kalshi.connection import ConnectionClosed, HandshakeRejected, WsConnection, accept_for
+from kalshi.connection_sansio import SansIoConnection
 from kalshi.frames import Message, ProtocolError
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
+Conn = WsConnection | SansIoConnection
+Connect = Callable[..., Awaitable[Conn]]
+
+
+@pytest.fixture(params=["handwritten", "sansio"])
+def reader(request: pytest.FixtureRequest) -> str:
+    """Which reader a test runs against: each test runs against both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def connect(reader: str) -> Connect:
+    return connection.connect if reader == "handwritten" else connection_sansio.connect
 
 
 @asynccontextmanager
@@ -41,7 +60,7 @@ async def server(
         yield f"{'wss' if ssl_context else 'ws'}://127.0.0.1:{port}/trade-api/ws/v2?x=1"
 
 
-async def read_all(conn: WsConnection) -> tuple[list[Message], int, ConnectionClosed]:
+async def read_all(conn: Conn) -> tuple[list[Message], int, ConnectionClosed]:
     """Every message until the connection ends, how many batches they came in, and the end."""
     out: list[Message] = []
     batches = 0
@@ -54,7 +73,7 @@ async def read_all(conn: WsConnection) -> tuple[list[Message], int, ConnectionCl
         out += batch
 
 
-async def test_handshake_headers_messages_both_ways_and_close() -> None:
+async def test_handshake_headers_messages_both_ways_and_close(connect: Connect) -> None:
     seen: dict[str, str] = {}
     got: asyncio.Queue[str] = asyncio.Queue()
     closed_with: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
@@ -84,7 +103,7 @@ async def test_handshake_headers_messages_both_ways_and_close() -> None:
     assert conn.closed
 
 
-async def test_a_burst_arrives_whole_in_order_and_in_few_batches() -> None:
+async def test_a_burst_arrives_whole_in_order_and_in_few_batches(connect: Connect) -> None:
     n = 30_000
 
     async def handler(ws: ServerConnection) -> None:
@@ -102,7 +121,21 @@ async def test_a_burst_arrives_whole_in_order_and_in_few_batches() -> None:
     assert (end.code, end.reason) == (1001, "going away")
 
 
-async def test_pings_are_answered() -> None:
+async def test_fragmented_messages_are_joined(connect: Connect) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(["frag", "men", "ted"])  # a text message in three frames
+        await ws.send([b"\x00bi", b"nary"])
+        await ws.send("whole")
+        await ws.close()
+
+    async with server(handler) as url:
+        conn = await connect(url, open_timeout=5)
+        messages, _, end = await read_all(conn)
+    assert messages == ["fragmented", b"\x00binary", "whole"]
+    assert end.code == 1000
+
+
+async def test_pings_are_answered(connect: Connect) -> None:
     answered: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
     async def handler(ws: ServerConnection) -> None:
@@ -118,7 +151,9 @@ async def test_pings_are_answered() -> None:
         await conn.close()
 
 
-async def test_a_dropped_connection_ends_with_1006_after_the_messages_before_it() -> None:
+async def test_a_dropped_connection_ends_with_1006_after_the_messages_before_it(
+    connect: Connect,
+) -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.send("last words")
         ws.transport.abort()
@@ -130,7 +165,7 @@ async def test_a_dropped_connection_ends_with_1006_after_the_messages_before_it(
     assert end.code == 1006
 
 
-async def test_a_refusal_carries_its_status_and_body() -> None:
+async def test_a_refusal_carries_its_status_and_body(connect: Connect) -> None:
     body = b'{"error":{"code":"authentication_error","message":"bad signature"}}'
 
     def refuse(ws: ServerConnection, request: Request) -> Response:
@@ -171,7 +206,9 @@ async def raw_server(reply: bytes) -> AsyncIterator[str]:
          b"slow down"),
     ],
 )  # fmt: skip
-async def test_refusal_bodies_chunked_or_to_the_end(reply: bytes, status: int, body: bytes) -> None:
+async def test_refusal_bodies_chunked_or_to_the_end(
+    connect: Connect, reply: bytes, status: int, body: bytes
+) -> None:
     async with raw_server(reply) as url:
         with pytest.raises(HandshakeRejected) as info:
             await connect(url, open_timeout=5)
@@ -187,13 +224,13 @@ async def test_refusal_bodies_chunked_or_to_the_end(reply: bytes, status: int, b
         (b"SSH-2.0-OpenSSH\r\n\r\n", "status line"),
     ],
 )  # fmt: skip
-async def test_a_bad_upgrade_is_refused(reply: bytes, words: str) -> None:
+async def test_a_bad_upgrade_is_refused(connect: Connect, reply: bytes, words: str) -> None:
     async with raw_server(reply) as url:
         with pytest.raises(ProtocolError, match=words):
             await connect(url, open_timeout=5)
 
 
-async def test_a_protocol_error_closes_with_its_code() -> None:
+async def test_a_protocol_error_closes_with_its_code(connect: Connect) -> None:
     closed_with: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -255,7 +292,9 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-async def test_wss_verifies_the_server_and_carries_messages(tmp_path: Path) -> None:
+async def test_wss_verifies_the_server_and_carries_messages(
+    connect: Connect, tmp_path: Path
+) -> None:
     cert, key = self_signed(tmp_path)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert, key)
@@ -273,3 +312,99 @@ async def test_wss_verifies_the_server_and_carries_messages(tmp_path: Path) -> N
         await conn.close()
         with pytest.raises(ssl.SSLCertVerificationError):
             await connect(url, open_timeout=5)  # the system's roots do not trust it
+
+
+# ---- the protocol object on a transport the test holds: backlog and UTF-8 -------------------
+
+
+class HeldTransport(asyncio.Transport):
+    """Records what the connection writes and whether it reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.reading = True
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_reading(self) -> bool:
+        return self.reading
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.closing = True
+
+
+def server_frame(opcode: int, payload: bytes) -> bytes:
+    assert len(payload) < 126
+    return bytes((0x80 | opcode, len(payload))) + payload
+
+
+def close_code_of(frame: bytes) -> int:
+    """The close code in a masked close frame from the client."""
+    assert frame[0] == 0x88 and frame[1] & 0x80
+    mask, code = frame[2:6], frame[6:8]
+    return int.from_bytes(bytes(b ^ mask[i] for i, b in enumerate(code)), "big")
+
+
+async def opened_on(reader: str) -> tuple[Conn, HeldTransport]:
+    """A connection past its handshake, reading from a transport the test feeds."""
+    conn: Conn
+    if reader == "handwritten":
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        conn = WsConnection(b"GET / HTTP/1.1\r\n\r\n", accept_for(key), 1 << 20)
+    else:
+        protocol = ClientProtocol(parse_uri("ws://127.0.0.1/"), max_size=1 << 20)
+        key = protocol.key
+        conn = SansIoConnection(protocol, protocol.connect())
+    transport = HeldTransport()
+    conn.connection_made(transport)
+    conn.data_received(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + f"Sec-WebSocket-Accept: {accept_for(key)}\r\n\r\n".encode()
+    )
+    await conn.opened
+    return conn, transport
+
+
+async def test_reading_pauses_at_the_backlog_limit_and_resumes_when_taken(reader: str) -> None:
+    conn, transport = await opened_on(reader)
+    limit = connection.MAX_UNREAD
+    assert limit == connection_sansio.MAX_UNREAD
+    frames = [server_frame(0x1, str(i).encode()) for i in range(limit + 5)]
+    conn.data_received(b"".join(frames[: limit - 1]))
+    assert transport.reading
+    conn.data_received(b"".join(frames[limit - 1 :]))
+    assert not transport.reading
+    batch = await conn.recv_batch()
+    assert batch == [str(i) for i in range(limit + 5)]
+    assert transport.reading
+
+
+async def test_text_that_is_not_utf8_fails_with_1007(reader: str) -> None:
+    conn, transport = await opened_on(reader)
+    conn.data_received(server_frame(0x1, b"ok") + server_frame(0x1, b"\xff\xfe"))
+    assert await conn.recv_batch() == ["ok"]
+    with pytest.raises(ProtocolError, match="UTF-8") as info:
+        await conn.recv_batch()
+    assert info.value.code == 1007
+    assert close_code_of(transport.written[-1]) == 1007
