@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ from kalshi.connection import ConnectionClosed, HandshakeRejected, WsConnection,
 from kalshi.frames import WsError
 from kalshi.orderbook import BookError, OrderBook, SeqTracker
 from kalshi.rest import KALSHI_RETRY, KalshiAuthError, KalshiError, KalshiRest
+from kalshi.wire import WireError
 from models import (
     BookDelta,
     BookSnapshot,
@@ -50,6 +52,7 @@ class FeedStats:
     frames: int = 0
     trades: int = 0
     bad_frames: int = 0
+    bad_rest_rows: int = 0  # backfilled `/markets/trades` rows that did not parse, skipped
     reconnects: int = 0
     trade_gaps: int = 0
     book_gaps: int = 0
@@ -83,6 +86,18 @@ class RecentIds:
 
     def __len__(self) -> int:
         return len(self._set)
+
+
+def _failure(task: asyncio.Task[None]) -> BaseException | None:
+    """What ``task`` died of; None while it runs, if it was cancelled or if it returned."""
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception()
+
+
+def _cancel_on_failure(reader: asyncio.Task[object], task: asyncio.Task[None]) -> None:
+    if _failure(task) is not None:
+        reader.cancel()
 
 
 class FrameSink(Protocol):
@@ -165,39 +180,55 @@ class KalshiFeed:
         await self._sync_books()
 
     async def run(self) -> None:
-        """Connect, read and reconnect until cancelled. Raises KalshiAuthError on rejected keys."""
+        """Connect, read and reconnect until cancelled. Raises KalshiAuthError on rejected keys,
+        and whatever the backfill task died of, as soon as it dies."""
         backfiller = asyncio.create_task(self._backfill_loop(), name="kalshi-backfill")
+        # The backfill task is this task's: if it dies, the reader is cancelled at once and
+        # run() raises what it died of, so the feed's owner sees it while the socket is still up
+        # (a feed without backfill would lose trades at every gap, silently).
+        reader = asyncio.current_task()
+        if reader is not None:
+            backfiller.add_done_callback(functools.partial(_cancel_on_failure, reader))
+        try:
+            await self._read_loop()
+        except asyncio.CancelledError:
+            died = _failure(backfiller)
+            if died is None:
+                raise
+            if reader is not None:
+                reader.uncancel()
+            await self._status(FeedState.FAILED, f"backfill died: {died!r}")
+            raise died from None
+        finally:
+            if not backfiller.done():
+                backfiller.cancel()
+                await asyncio.wait([backfiller])
+
+    async def _read_loop(self) -> None:
         attempt = 0
         first_ms = self._clock.now_ms()
-        try:
-            while True:
-                await self._status(FeedState.CONNECTING, self._url)
-                got_data = False
-                try:
-                    got_data = await self._session()
-                except KalshiAuthError as exc:
-                    await self._status(FeedState.FAILED, str(exc))
-                    raise
-                except (OSError, TimeoutError, WsError) as exc:
-                    log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
-                finally:
-                    self._ws = None
-                    self.stats.connected = False
-                if backfiller.done():
-                    backfiller.result()
-                if got_data:
-                    attempt = 0
-                if self._watermark_ms is None:
-                    self._watermark_ms = first_ms
-                self._needs_backfill = True
-                self.stats.reconnects += 1
-                await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
-                await self._retry.wait(attempt)
-                attempt += 1
-        finally:
-            backfiller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await backfiller
+        while True:
+            await self._status(FeedState.CONNECTING, self._url)
+            got_data = False
+            try:
+                got_data = await self._session()
+            except KalshiAuthError as exc:
+                await self._status(FeedState.FAILED, str(exc))
+                raise
+            except (OSError, TimeoutError, WsError) as exc:
+                log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
+            finally:
+                self._ws = None
+                self.stats.connected = False
+            if got_data:
+                attempt = 0
+            if self._watermark_ms is None:
+                self._watermark_ms = first_ms
+            self._needs_backfill = True
+            self.stats.reconnects += 1
+            await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
+            await self._retry.wait(attempt)
+            attempt += 1
 
     # ---- connection -----------------------------------------------------------------------------
 
@@ -484,7 +515,9 @@ class KalshiFeed:
                 attempt = 0
             except KalshiAuthError:
                 raise
-            except KalshiError as exc:
+            except (KalshiError, WireError) as exc:
+                # WireError here is a body that is not a trades page at all (a bad row is
+                # skipped where it is parsed): worth another try, like a failed request
                 log.warning("kalshi backfill from %d failed: %s", from_ms, exc)
                 self._request_backfill(from_ms)
                 await self._retry.wait(attempt)
@@ -496,7 +529,12 @@ class KalshiFeed:
         to_ms = max(self._clock.now_ms(), self._watermark_ms or 0)
         # /markets/trades takes whole seconds: widen by one second each side
         min_ts, max_ts = from_ms // 1000 - 1, to_ms // 1000 + 1
-        found = [t async for t in self._rest.iter_trades(min_ts=min_ts, max_ts=max_ts)]
+        found: list[Trade] = []
+        bad = 0
+        async for page in self._rest.iter_trade_pages(min_ts=min_ts, max_ts=max_ts):
+            found += page.trades
+            bad += len(page.bad_rows)  # logged by the REST client, once per page
+        self.stats.bad_rest_rows += bad  # counted once the backfill is done, not per retry
         found.sort(key=lambda t: t.ts_ms)
         fresh = [t for t in found if self._seen.add(t.trade_id)]
         if self._recorder is not None and fresh:

@@ -257,6 +257,27 @@ async def test_malformed_frames_counted_and_skipped(sim: Any, key: rsa.RSAPrivat
         assert run.feed.stats.bad_frames == 2
 
 
+async def test_malformed_rest_trade_counted_and_skipped(
+    sim: Any, key: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(sim, key) as run:
+        first = await sim.emit_trades(20)
+        await run.until(lambda: set(first) <= set(run.trades))
+        sim.faults.drop_connections()
+        missed = await sim.emit_trades(30)  # while the feed is away: only REST has them
+        bad = missed[11]
+        sim.faults.corrupt_rest_trade(bad)
+        await run.until(lambda: set(missed) - {bad} <= set(run.trades))
+        async with asyncio.timeout(10):
+            await run.feed.backfill_idle()
+        assert bad not in run.trades and run.feed.stats.bad_rest_rows == 1
+        later = await sim.emit_trades(5)
+        await run.until(lambda: set(later) <= set(run.trades))
+        assert run.feed.stats.connected  # nothing died
+    skipped = [r.getMessage() for r in caplog.records if "do not parse" in r.getMessage()]
+    assert len(skipped) == 1 and bad in skipped[0] and "lots" in skipped[0]
+
+
 async def test_zero_loss_across_drops_and_seq_skips(sim: Any, key: rsa.RSAPrivateKey) -> None:
     async with running(sim, key) as run:
         seen: set[str] = set()

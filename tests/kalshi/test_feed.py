@@ -19,12 +19,14 @@ from websockets.http11 import Request, Response
 
 from clock import Clock, ManualClock, SystemClock
 from infra.retry import RetryConfig, RetryPolicy
+from infra.tasks import TaskOwner
 from kalshi.feed import KalshiFeed, RecentIds
 from kalshi.rest import KalshiAuthError, KalshiRest
 from models import (
     BookSnapshot,
     Event,
     FeedGap,
+    FeedState,
     FeedStatus,
     GapKind,
     GapRecovered,
@@ -152,12 +154,18 @@ async def harness(
     books: tuple[str, ...] = (),
     resume_from_ms: int | None = None,
     clock: Clock | None = None,
+    answer: Callable[[httpx.Request], httpx.Response] | None = None,
+    owner: TaskOwner | None = None,
 ) -> AsyncIterator[Harness]:
+    """``answer`` answers the REST calls instead of ``history``; with an ``owner`` the feed runs
+    as its task "kalshi-feed", as in the app."""
     ex = Exchange(reject)
     calls: list[dict[str, str]] = []
 
     def handle(req: httpx.Request) -> httpx.Response:
         calls.append(dict(req.url.params))
+        if answer is not None:
+            return answer(req)
         return httpx.Response(
             200, json={"trades": [rest_row(i) for i in history or []], "cursor": ""}
         )
@@ -187,6 +195,13 @@ async def harness(
                 book_tickers=books,
                 resume_from_ms=resume_from_ms,
             )
+            if owner is not None:
+                owner.start("kalshi-feed", feed.run())
+                try:
+                    yield Harness(ex, feed, out, calls, sleep)
+                finally:
+                    await owner.close()
+                return
             task = asyncio.create_task(feed.run())
             try:
                 yield Harness(ex, feed, out, calls, sleep)
@@ -255,6 +270,44 @@ async def test_reconnect_resubscribes_and_backfills() -> None:
         assert (await h.next(Trade)).trade_id == "t4"
         assert h.feed.stats.reconnects == 1 and h.feed.stats.trade_gaps == 0
         assert len(h.sleep.delays) == 1 and 0.0005 <= h.sleep.delays[0] <= 0.001  # attempt 0
+
+
+async def test_a_bad_rest_row_is_counted_and_skipped_and_the_page_kept() -> None:
+    def page(req: httpx.Request) -> httpx.Response:
+        bad = rest_row(3) | {"yes_price_dollars": "0.42\u0000"}
+        return httpx.Response(200, json={"trades": [rest_row(4), bad, rest_row(2)], "cursor": ""})
+
+    async with harness(answer=page) as h:
+        p = await h.ex.peer()
+        await p.ack_all()
+        await p.send(trade(1, 1))
+        await p.send(trade(5, 3))  # seq 2 lost: backfill
+        got = {(await h.next(Trade)).trade_id for _ in range(4)}
+        await h.next(GapRecovered)
+        assert got == {"t1", "t5", "t4", "t2"}
+        assert h.feed.stats.bad_rest_rows == 1 and h.feed.stats.trades == 4
+        await p.send(trade(6, 4))  # the feed and its backfill are still alive
+        assert (await h.next(Trade)).trade_id == "t6"
+
+
+async def test_a_dying_backfill_task_is_seen_by_the_feeds_owner() -> None:
+    def broken(req: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in the backfill")
+
+    died: asyncio.Future[tuple[str, BaseException]] = asyncio.get_running_loop().create_future()
+    owner = TaskOwner(on_failure=lambda name, exc: died.set_result((name, exc)))
+    async with harness(answer=broken, owner=owner) as h:
+        p = await h.ex.peer()
+        await p.ack_all()
+        await p.send(trade(1, 1))
+        await p.send(trade(3, 3))  # seq 2 lost: the backfill runs and dies
+        async with asyncio.timeout(5):
+            name, exc = await died  # while the connection is up
+        assert name == "kalshi-feed" and isinstance(exc, RuntimeError)
+        assert [n for n, _ in owner.failures] == ["kalshi-feed"] and owner.running() == []
+        assert {(await h.next(Trade)).trade_id for _ in range(2)} == {"t1", "t3"}
+        failed = await h.next(FeedStatus, lambda e: e.state is FeedState.FAILED)
+        assert "a bug in the backfill" in failed.detail
 
 
 async def test_resume_from_backfills_on_first_connect() -> None:
