@@ -138,7 +138,12 @@ class KalshiFeed:
         self._silence_s = silence_timeout_s
         self._want_books: set[str] = set(book_tickers)
         self._watermark_ms = resume_from_ms  # exchange ts of the last live trade
+        # A backfill on the next trade subscription: on resuming, after a failed first connect,
+        # after any reconnect. Only a reconnect after the trade stream was live is a gap
+        # (FeedGap, then GapRecovered); the start-up and resume backfills are routine.
         self._needs_backfill = resume_from_ms is not None
+        self._trades_live = False  # the trade subscription of this connection is acknowledged
+        self._lost_live = False  # a live trade stream was lost since the last trade subscription
         self._seen = RecentIds(dedupe_capacity)
         self.stats = FeedStats()
         self._books: dict[str, OrderBook] = {}
@@ -152,8 +157,10 @@ class KalshiFeed:
         # get_snapshot commands awaiting their snapshots: id -> (tickers, sent at)
         self._snapshot_cmds: dict[int, tuple[tuple[str, ...], int]] = {}
         self._snapshot_timeout_ms = snapshot_timeout_ms
-        self._stale_since: dict[str, int] = {}
+        self._stale_since: dict[str, int] = {}  # every stale book, new ones included
+        self._book_gaps: set[str] = set()  # the stale books that had a FeedGap: to repair
         self._backfill_from: int | None = None
+        self._backfill_gaps: list[FeedGap] = []  # the gaps the next backfill repairs
         self._backfill_wakeup = asyncio.Event()
         self._backfill_idle = asyncio.Event()
         self._backfill_idle.set()
@@ -177,6 +184,7 @@ class KalshiFeed:
         for t in gone:
             self._books.pop(t, None)
             self._stale_since.pop(t, None)
+            self._book_gaps.discard(t)
         await self._sync_books()
 
     async def run(self) -> None:
@@ -220,6 +228,8 @@ class KalshiFeed:
             finally:
                 self._ws = None
                 self.stats.connected = False
+                self._lost_live |= self._trades_live
+                self._trades_live = False
             if got_data:
                 attempt = 0
             if self._watermark_ms is None:
@@ -372,13 +382,20 @@ class KalshiFeed:
         if p.channel == BOOK_CHANNEL:
             self._book_sub_pending = False
             await self._sync_books()
-        elif p.channel == "trade" and self._needs_backfill:
+        elif p.channel == "trade":
+            self._trades_live = True
+            if not self._needs_backfill:
+                return
             self._needs_backfill = False
             from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
+            if not self._lost_live:
+                self._request_backfill(from_ms)  # start-up or resume: nothing was live to lose
+                return
+            self._lost_live = False
             gap = FeedGap(GapKind.RECONNECT, "trade", p.sid, None, None, None, from_ms,
                           recv_ms, recv_ms)  # fmt: skip
             await self._emit(gap)
-            self._request_backfill(from_ms)
+            self._request_backfill(from_ms, gap)
 
     async def _on_seq_gap(self, sid: int, expected: int | None, got: int, recv_ms: int) -> None:
         channel = self._sid_channel.get(sid, "")
@@ -388,9 +405,10 @@ class KalshiFeed:
         if channel == "trade":
             self.stats.trade_gaps += 1
             from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
-            await self._emit(FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms,
-                                     recv_ms, recv_ms))  # fmt: skip
-            self._request_backfill(from_ms)
+            gap = FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms, recv_ms,
+                          recv_ms)  # fmt: skip
+            await self._emit(gap)
+            self._request_backfill(from_ms, gap)
         elif channel == BOOK_CHANNEL:
             # seq is per subscription, so any book on it may have missed the lost message
             await self._book_gap(list(self._books), sid, expected, got, recv_ms)
@@ -403,6 +421,7 @@ class KalshiFeed:
             self.stats.book_gaps += 1
             self._books[t].mark_stale()
             self._stale_since[t] = now
+            self._book_gaps.add(t)
             await self._emit(FeedGap(GapKind.BOOK, BOOK_CHANNEL, sid, expected, got, t, now, now,
                                      now))  # fmt: skip
         book_sid = self._sids.get(BOOK_CHANNEL)
@@ -420,7 +439,9 @@ class KalshiFeed:
         book.apply_snapshot(snap)
         since = self._stale_since.pop(snap.ticker, None)
         await self._emit(snap)
-        if since is not None:
+        # a book's first snapshot, or its resubscription after a reconnect, repairs no gap
+        if since is not None and snap.ticker in self._book_gaps:
+            self._book_gaps.discard(snap.ticker)
             self.stats.gaps_recovered += 1
             await self._emit(GapRecovered(GapKind.BOOK, since, snap.recv_ms, 0, snap.ticker,
                                           snap.ts_ms, snap.recv_ms))  # fmt: skip
@@ -494,9 +515,11 @@ class KalshiFeed:
 
     # ---- REST backfill --------------------------------------------------------------------------
 
-    def _request_backfill(self, from_ms: int) -> None:
+    def _request_backfill(self, from_ms: int, *gaps: FeedGap) -> None:
+        """Backfill from ``from_ms`` (merged with any request pending), repairing ``gaps``."""
         cur = self._backfill_from
         self._backfill_from = from_ms if cur is None else min(cur, from_ms)
+        self._backfill_gaps += gaps
         self._backfill_idle.clear()
         self._backfill_wakeup.set()
 
@@ -510,8 +533,9 @@ class KalshiFeed:
                 self._backfill_idle.set()
                 continue
             self._backfill_from = None
+            gaps, self._backfill_gaps = self._backfill_gaps, []
             try:
-                await self._backfill(from_ms)
+                await self._backfill(from_ms, gaps)
                 attempt = 0
             except KalshiAuthError:
                 raise
@@ -519,13 +543,13 @@ class KalshiFeed:
                 # WireError here is a body that is not a trades page at all (a bad row is
                 # skipped where it is parsed): worth another try, like a failed request
                 log.warning("kalshi backfill from %d failed: %s", from_ms, exc)
-                self._request_backfill(from_ms)
+                self._request_backfill(from_ms, *gaps)
                 await self._retry.wait(attempt)
                 attempt += 1
             if self._backfill_from is None:
                 self._backfill_idle.set()
 
-    async def _backfill(self, from_ms: int) -> None:
+    async def _backfill(self, from_ms: int, gaps: list[FeedGap]) -> None:
         to_ms = max(self._clock.now_ms(), self._watermark_ms or 0)
         # /markets/trades takes whole seconds: widen by one second each side
         min_ts, max_ts = from_ms // 1000 - 1, to_ms // 1000 + 1
@@ -543,9 +567,14 @@ class KalshiFeed:
         for t in fresh:
             await self._emit(t)
         self.stats.trades += n
-        self.stats.trades_recovered += n
-        self.stats.gaps_recovered += 1
         now = self._clock.now_ms()
         log.info("kalshi backfill %d..%d: %d of %d trades were missing", from_ms, to_ms, n,
                  len(found))  # fmt: skip
-        await self._emit(GapRecovered(GapKind.TRADE, from_ms, to_ms, n, None, now, now))
+        if not gaps:
+            return  # a routine start-up backfill repairs no gap
+        self.stats.trades_recovered += n
+        self.stats.gaps_recovered += len(gaps)
+        # one repair per gap, each under its gap's kind and start; the trades are counted once
+        for i, gap in enumerate(gaps):
+            await self._emit(GapRecovered(gap.kind, gap.from_ms, to_ms, n if i == 0 else 0, None,
+                                          now, now))  # fmt: skip

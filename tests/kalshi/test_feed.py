@@ -310,11 +310,65 @@ async def test_a_dying_backfill_task_is_seen_by_the_feeds_owner() -> None:
         assert "a bug in the backfill" in failed.detail
 
 
-async def test_resume_from_backfills_on_first_connect() -> None:
+async def until_trade(h: Harness, trade_id: str) -> list[Event]:
+    """Every event up to and including the trade ``trade_id``."""
+    seen: list[Event] = []
+    async with asyncio.timeout(5):
+        while not (seen and isinstance(seen[-1], Trade) and seen[-1].trade_id == trade_id):
+            seen.append(await h.out.get())
+    return seen
+
+
+async def test_resume_backfills_on_first_connect_and_counts_no_gap() -> None:
     async with harness(history=[7], resume_from_ms=T0) as h:
-        await (await h.ex.peer()).ack_all()
-        assert (await h.next(FeedGap)).from_ms == T0
-        assert (await h.next(Trade)).trade_id == "t7"
+        p = await h.ex.peer()
+        await p.ack_all()
+        seen = await until_trade(h, "t7")
+        async with asyncio.timeout(5):
+            await h.feed.backfill_idle()
+        assert h.rest_calls[0]["min_ts"] == str(T0 // 1000 - 1)
+        await p.send(trade(8, 1))
+        seen += await until_trade(h, "t8")
+        # a routine start-up backfill: nothing was lost, nothing repaired
+        assert not [e for e in seen if isinstance(e, FeedGap | GapRecovered)]
+        assert h.feed.stats.gaps_recovered == 0 and h.feed.stats.trades_recovered == 0
+
+
+async def test_first_book_snapshots_repair_nothing_a_reconnect_is_one_gap() -> None:
+    async with harness(books=("B1", "B2")) as h:
+        p = await h.ex.peer()
+        await p.ack_all()
+        c = await p.cmd()
+        await p.send(
+            {"id": c["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 9}}
+        )
+        await p.send(snapshot("B1", 9, 1, [["0.4000", "5.00"]]))
+        await p.send(snapshot("B2", 9, 2, [["0.3000", "1.00"]]))
+        await p.send(trade(1, 1))
+        seen = await until_trade(h, "t1")
+        assert [e.ticker for e in seen if isinstance(e, BookSnapshot)] == ["B1", "B2"]
+        assert not [e for e in seen if isinstance(e, FeedGap | GapRecovered)]
+        assert h.feed.stats.gaps_recovered == 0
+        await p.ws.close()  # lost while live: one gap, repaired by the backfill
+        p2 = await h.ex.peer()
+        await p2.ack_all(first_sid=10)
+        c = await p2.cmd()
+        await p2.send(
+            {"id": c["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 19}}
+        )
+        await p2.send(snapshot("B1", 19, 1, [["0.4000", "5.00"]]))
+        await p2.send(snapshot("B2", 19, 2, [["0.3000", "1.00"]]))
+        await p2.send(trade(2, 1, sid=10))
+        seen = await until_trade(h, "t2")
+        async with asyncio.timeout(5):
+            await h.feed.backfill_idle()
+        while not h.out.empty():
+            seen.append(h.out.get_nowait())
+        gaps = [e for e in seen if isinstance(e, FeedGap)]
+        repairs = [e for e in seen if isinstance(e, GapRecovered)]
+        assert [g.kind for g in gaps] == [GapKind.RECONNECT] and gaps[0].from_ms == T0 + 1
+        assert [(r.kind, r.from_ms) for r in repairs] == [(GapKind.RECONNECT, T0 + 1)]
+        assert h.feed.stats.gaps_recovered == 1 and not h.feed.books()["B2"].stale
 
 
 async def test_silence_means_dead_connection() -> None:
