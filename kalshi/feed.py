@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -24,6 +25,7 @@ from kalshi.connection import ConnectionClosed, HandshakeRejected
 from kalshi.frames import WsError
 from kalshi.orderbook import BookError, OrderBook, SeqTracker
 from kalshi.rest import KALSHI_RETRY, KalshiAuthError, KalshiError, KalshiRest
+from kalshi.wire import WireError
 from models import (
     BookDelta,
     BookSnapshot,
@@ -51,6 +53,7 @@ class FeedStats:
     frames: int = 0
     trades: int = 0
     bad_frames: int = 0
+    bad_rest_rows: int = 0  # backfilled `/markets/trades` rows that did not parse, skipped
     reconnects: int = 0
     trade_gaps: int = 0
     book_gaps: int = 0
@@ -103,6 +106,18 @@ WS_READERS: dict[str, Callable[..., Awaitable[WsReader]]] = {
 }
 
 
+def _failure(task: asyncio.Task[None]) -> BaseException | None:
+    """What ``task`` died of; None while it runs, if it was cancelled or if it returned."""
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception()
+
+
+def _cancel_on_failure(reader: asyncio.Task[object], task: asyncio.Task[None]) -> None:
+    if _failure(task) is not None:
+        reader.cancel()
+
+
 class FrameSink(Protocol):
     """Where raw frames and backfilled trades go as they arrive (a recording)."""
 
@@ -145,7 +160,12 @@ class KalshiFeed:
         self._silence_s = silence_timeout_s
         self._want_books: set[str] = set(book_tickers)
         self._watermark_ms = resume_from_ms  # exchange ts of the last live trade
+        # A backfill on the next trade subscription: on resuming, after a failed first connect,
+        # after any reconnect. Only a reconnect after the trade stream was live is a gap
+        # (FeedGap, then GapRecovered); the start-up and resume backfills are routine.
         self._needs_backfill = resume_from_ms is not None
+        self._trades_live = False  # the trade subscription of this connection is acknowledged
+        self._lost_live = False  # a live trade stream was lost since the last trade subscription
         self._seen = RecentIds(dedupe_capacity)
         self.stats = FeedStats()
         self._books: dict[str, OrderBook] = {}
@@ -159,8 +179,10 @@ class KalshiFeed:
         # get_snapshot commands awaiting their snapshots: id -> (tickers, sent at)
         self._snapshot_cmds: dict[int, tuple[tuple[str, ...], int]] = {}
         self._snapshot_timeout_ms = snapshot_timeout_ms
-        self._stale_since: dict[str, int] = {}
+        self._stale_since: dict[str, int] = {}  # every stale book, new ones included
+        self._book_gaps: set[str] = set()  # the stale books that had a FeedGap: to repair
         self._backfill_from: int | None = None
+        self._backfill_gaps: list[FeedGap] = []  # the gaps the next backfill repairs
         self._backfill_wakeup = asyncio.Event()
         self._backfill_idle = asyncio.Event()
         self._backfill_idle.set()
@@ -184,42 +206,61 @@ class KalshiFeed:
         for t in gone:
             self._books.pop(t, None)
             self._stale_since.pop(t, None)
+            self._book_gaps.discard(t)
         await self._sync_books()
 
     async def run(self) -> None:
-        """Connect, read and reconnect until cancelled. Raises KalshiAuthError on rejected keys."""
+        """Connect, read and reconnect until cancelled. Raises KalshiAuthError on rejected keys,
+        and whatever the backfill task died of, as soon as it dies."""
         backfiller = asyncio.create_task(self._backfill_loop(), name="kalshi-backfill")
+        # The backfill task is this task's: if it dies, the reader is cancelled at once and
+        # run() raises what it died of, so the feed's owner sees it while the socket is still up
+        # (a feed without backfill would lose trades at every gap, silently).
+        reader = asyncio.current_task()
+        if reader is not None:
+            backfiller.add_done_callback(functools.partial(_cancel_on_failure, reader))
+        try:
+            await self._read_loop()
+        except asyncio.CancelledError:
+            died = _failure(backfiller)
+            if died is None:
+                raise
+            if reader is not None:
+                reader.uncancel()
+            await self._status(FeedState.FAILED, f"backfill died: {died!r}")
+            raise died from None
+        finally:
+            if not backfiller.done():
+                backfiller.cancel()
+                await asyncio.wait([backfiller])
+
+    async def _read_loop(self) -> None:
         attempt = 0
         first_ms = self._clock.now_ms()
-        try:
-            while True:
-                await self._status(FeedState.CONNECTING, self._url)
-                got_data = False
-                try:
-                    got_data = await self._session()
-                except KalshiAuthError as exc:
-                    await self._status(FeedState.FAILED, str(exc))
-                    raise
-                except (OSError, TimeoutError, WsError) as exc:
-                    log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
-                finally:
-                    self._ws = None
-                    self.stats.connected = False
-                if backfiller.done():
-                    backfiller.result()
-                if got_data:
-                    attempt = 0
-                if self._watermark_ms is None:
-                    self._watermark_ms = first_ms
-                self._needs_backfill = True
-                self.stats.reconnects += 1
-                await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
-                await self._retry.wait(attempt)
-                attempt += 1
-        finally:
-            backfiller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await backfiller
+        while True:
+            await self._status(FeedState.CONNECTING, self._url)
+            got_data = False
+            try:
+                got_data = await self._session()
+            except KalshiAuthError as exc:
+                await self._status(FeedState.FAILED, str(exc))
+                raise
+            except (OSError, TimeoutError, WsError) as exc:
+                log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
+            finally:
+                self._ws = None
+                self.stats.connected = False
+                self._lost_live |= self._trades_live
+                self._trades_live = False
+            if got_data:
+                attempt = 0
+            if self._watermark_ms is None:
+                self._watermark_ms = first_ms
+            self._needs_backfill = True
+            self.stats.reconnects += 1
+            await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
+            await self._retry.wait(attempt)
+            attempt += 1
 
     # ---- connection -----------------------------------------------------------------------------
 
@@ -363,13 +404,20 @@ class KalshiFeed:
         if p.channel == BOOK_CHANNEL:
             self._book_sub_pending = False
             await self._sync_books()
-        elif p.channel == "trade" and self._needs_backfill:
+        elif p.channel == "trade":
+            self._trades_live = True
+            if not self._needs_backfill:
+                return
             self._needs_backfill = False
             from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
+            if not self._lost_live:
+                self._request_backfill(from_ms)  # start-up or resume: nothing was live to lose
+                return
+            self._lost_live = False
             gap = FeedGap(GapKind.RECONNECT, "trade", p.sid, None, None, None, from_ms,
                           recv_ms, recv_ms)  # fmt: skip
             await self._emit(gap)
-            self._request_backfill(from_ms)
+            self._request_backfill(from_ms, gap)
 
     async def _on_seq_gap(self, sid: int, expected: int | None, got: int, recv_ms: int) -> None:
         channel = self._sid_channel.get(sid, "")
@@ -379,9 +427,10 @@ class KalshiFeed:
         if channel == "trade":
             self.stats.trade_gaps += 1
             from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
-            await self._emit(FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms,
-                                     recv_ms, recv_ms))  # fmt: skip
-            self._request_backfill(from_ms)
+            gap = FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms, recv_ms,
+                          recv_ms)  # fmt: skip
+            await self._emit(gap)
+            self._request_backfill(from_ms, gap)
         elif channel == BOOK_CHANNEL:
             # seq is per subscription, so any book on it may have missed the lost message
             await self._book_gap(list(self._books), sid, expected, got, recv_ms)
@@ -394,6 +443,7 @@ class KalshiFeed:
             self.stats.book_gaps += 1
             self._books[t].mark_stale()
             self._stale_since[t] = now
+            self._book_gaps.add(t)
             await self._emit(FeedGap(GapKind.BOOK, BOOK_CHANNEL, sid, expected, got, t, now, now,
                                      now))  # fmt: skip
         book_sid = self._sids.get(BOOK_CHANNEL)
@@ -411,7 +461,9 @@ class KalshiFeed:
         book.apply_snapshot(snap)
         since = self._stale_since.pop(snap.ticker, None)
         await self._emit(snap)
-        if since is not None:
+        # a book's first snapshot, or its resubscription after a reconnect, repairs no gap
+        if since is not None and snap.ticker in self._book_gaps:
+            self._book_gaps.discard(snap.ticker)
             self.stats.gaps_recovered += 1
             await self._emit(GapRecovered(GapKind.BOOK, since, snap.recv_ms, 0, snap.ticker,
                                           snap.ts_ms, snap.recv_ms))  # fmt: skip
@@ -485,9 +537,11 @@ class KalshiFeed:
 
     # ---- REST backfill --------------------------------------------------------------------------
 
-    def _request_backfill(self, from_ms: int) -> None:
+    def _request_backfill(self, from_ms: int, *gaps: FeedGap) -> None:
+        """Backfill from ``from_ms`` (merged with any request pending), repairing ``gaps``."""
         cur = self._backfill_from
         self._backfill_from = from_ms if cur is None else min(cur, from_ms)
+        self._backfill_gaps += gaps
         self._backfill_idle.clear()
         self._backfill_wakeup.set()
 
@@ -501,24 +555,32 @@ class KalshiFeed:
                 self._backfill_idle.set()
                 continue
             self._backfill_from = None
+            gaps, self._backfill_gaps = self._backfill_gaps, []
             try:
-                await self._backfill(from_ms)
+                await self._backfill(from_ms, gaps)
                 attempt = 0
             except KalshiAuthError:
                 raise
-            except KalshiError as exc:
+            except (KalshiError, WireError) as exc:
+                # WireError here is a body that is not a trades page at all (a bad row is
+                # skipped where it is parsed): worth another try, like a failed request
                 log.warning("kalshi backfill from %d failed: %s", from_ms, exc)
-                self._request_backfill(from_ms)
+                self._request_backfill(from_ms, *gaps)
                 await self._retry.wait(attempt)
                 attempt += 1
             if self._backfill_from is None:
                 self._backfill_idle.set()
 
-    async def _backfill(self, from_ms: int) -> None:
+    async def _backfill(self, from_ms: int, gaps: list[FeedGap]) -> None:
         to_ms = max(self._clock.now_ms(), self._watermark_ms or 0)
         # /markets/trades takes whole seconds: widen by one second each side
         min_ts, max_ts = from_ms // 1000 - 1, to_ms // 1000 + 1
-        found = [t async for t in self._rest.iter_trades(min_ts=min_ts, max_ts=max_ts)]
+        found: list[Trade] = []
+        bad = 0
+        async for page in self._rest.iter_trade_pages(min_ts=min_ts, max_ts=max_ts):
+            found += page.trades
+            bad += len(page.bad_rows)  # logged by the REST client, once per page
+        self.stats.bad_rest_rows += bad  # counted once the backfill is done, not per retry
         found.sort(key=lambda t: t.ts_ms)
         fresh = [t for t in found if self._seen.add(t.trade_id)]
         if self._recorder is not None and fresh:
@@ -527,9 +589,14 @@ class KalshiFeed:
         for t in fresh:
             await self._emit(t)
         self.stats.trades += n
-        self.stats.trades_recovered += n
-        self.stats.gaps_recovered += 1
         now = self._clock.now_ms()
         log.info("kalshi backfill %d..%d: %d of %d trades were missing", from_ms, to_ms, n,
                  len(found))  # fmt: skip
-        await self._emit(GapRecovered(GapKind.TRADE, from_ms, to_ms, n, None, now, now))
+        if not gaps:
+            return  # a routine start-up backfill repairs no gap
+        self.stats.trades_recovered += n
+        self.stats.gaps_recovered += len(gaps)
+        # one repair per gap, each under its gap's kind and start; the trades are counted once
+        for i, gap in enumerate(gaps):
+            await self._emit(GapRecovered(gap.kind, gap.from_ms, to_ms, n if i == 0 else 0, None,
+                                          now, now))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -15,6 +16,9 @@ from kalshi import rest_wire as rest_wire
 from kalshi.auth import Signer
 from models import BookSnapshot, EventInfo, MarketInfo, SeriesInfo, Trade
 
+log = logging.getLogger(__name__)
+
+BAD_ROW_LOG_CHARS = 300
 KALSHI_RETRY = RetryConfig(base_s=0.5, cap_s=30.0, factor=2.0, jitter=0.5, max_attempts=7)
 
 
@@ -176,11 +180,40 @@ class KalshiRest:
         max_ts: int | None = None,
         cursor: str | None = None,
         limit: int = 1000,
-    ) -> tuple[list[Trade], str | None]:
-        """One page of `/markets/trades`; ``min_ts``/``max_ts`` are unix SECONDS as Kalshi takes."""
+    ) -> rest_wire.TradesPage:
+        """One page of `/markets/trades`; ``min_ts``/``max_ts`` are unix SECONDS as Kalshi takes.
+        Rows that do not parse are skipped, logged once per page and listed in ``bad_rows``."""
         params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts, "cursor": cursor}
         body = await self.get("/markets/trades", {"limit": limit, **params})
-        return rest_wire.parse_trades_page(body, self._clock.now_ms())
+        page = rest_wire.parse_trades_page(body, self._clock.now_ms())
+        if page.bad_rows:
+            first = page.bad_rows[0]
+            # one line per page, the raw row escaped (no control characters reach the log)
+            log.warning(
+                "GET /markets/trades: skipped %d of %d rows that do not parse; first (%s): %s",
+                len(page.bad_rows), len(page.bad_rows) + len(page.trades), first.error,
+                ascii(first.raw[:BAD_ROW_LOG_CHARS]),
+            )  # fmt: skip
+        return page
+
+    async def iter_trade_pages(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int = 1000,
+    ) -> AsyncIterator[rest_wire.TradesPage]:
+        """Every page, following the cursor until it comes back empty (or a page is empty)."""
+        cursor: str | None = None
+        while True:
+            page = await self.trades_page(
+                ticker=ticker, min_ts=min_ts, max_ts=max_ts, cursor=cursor, limit=limit
+            )
+            yield page
+            cursor = page.cursor
+            if not cursor or not (page.trades or page.bad_rows):
+                return
 
     async def iter_trades(
         self,
@@ -190,15 +223,10 @@ class KalshiRest:
         max_ts: int | None = None,
         limit: int = 1000,
     ) -> AsyncIterator[Trade]:
-        cursor: str | None = None
-        while True:
-            page, cursor = await self.trades_page(
-                ticker=ticker, min_ts=min_ts, max_ts=max_ts, cursor=cursor, limit=limit
-            )
-            for t in page:
+        pages = self.iter_trade_pages(ticker=ticker, min_ts=min_ts, max_ts=max_ts, limit=limit)
+        async for page in pages:
+            for t in page.trades:
                 yield t
-            if not cursor or not page:
-                return
 
     async def trades(
         self,

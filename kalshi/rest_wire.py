@@ -67,12 +67,46 @@ def parse_rest_trade(row: Mapping[str, Any], recv_ms: int) -> Trade:
     return result
 
 
-def parse_trades_page(body: bytes | str, recv_ms: int) -> tuple[list[Trade], str | None]:
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row of a page that did not parse: the row as JSON text, and why."""
+
+    raw: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class TradesPage:
+    """One `/markets/trades` page: the trades that parsed, the cursor, and the rows that did not
+    (a bad row is skipped, never a reason to lose the rest of the page)."""
+
+    trades: list[Trade]
+    cursor: str | None
+    bad_rows: list[BadRow]
+
+
+def _row_text(row: Any) -> str:
+    try:
+        return orjson.dumps(row).decode()
+    except TypeError:
+        return repr(row)
+
+
+def parse_trades_page(body: bytes | str, recv_ms: int) -> TradesPage:
+    """A body that is not a trades page raises ``WireError``; a row that is not a trade is
+    returned in ``bad_rows``."""
     data = _loads_obj(body)
     rows = data.get("trades") or []
     if type(rows) is not list:
         raise WireError("trades must be a list")
-    return [parse_rest_trade(r, recv_ms) for r in rows], _cursor(data)
+    trades: list[Trade] = []
+    bad: list[BadRow] = []
+    for r in rows:
+        try:
+            trades.append(parse_rest_trade(r, recv_ms))
+        except WireError as exc:
+            bad.append(BadRow(_row_text(r), str(exc)))
+    return TradesPage(trades, _cursor(data), bad)
 
 
 def _opt_time(value: Any) -> int | None:

@@ -157,14 +157,21 @@ class LiveScore:
     seconds_left: int
 
 
+def _box_team(side: Any) -> Any:
+    """The team of a box score's ``home_team``/``visitor_team``. The OpenAPI spec nests it
+    (``{"team": NBATeam, "players": [...]}``); the service, and balldontlie's own SDK, put the
+    NBATeam fields on the side itself, beside ``players``. Both are accepted."""
+    if isinstance(side, dict) and "abbreviation" not in side and isinstance(side.get("team"), dict):
+        return side["team"]
+    return side
+
+
 def parse_live_box_score(obj: dict[str, Any]) -> LiveScore:
     st = parse_status(obj.get("status"), obj.get("period"), obj.get("time"))
-    home = obj.get("home_team") or {}
-    away = obj.get("visitor_team") or {}
     return LiveScore(
         date=str(obj.get("date", ""))[:10],
-        home=_team_abbr(home.get("team")),
-        away=_team_abbr(away.get("team")),
+        home=_team_abbr(_box_team(obj.get("home_team"))),
+        away=_team_abbr(_box_team(obj.get("visitor_team"))),
         home_score=_int(obj, "home_team_score"),
         away_score=_int(obj, "visitor_team_score"),
         status=st.status,

@@ -3,6 +3,10 @@
 A request carries KALSHI-ACCESS-KEY, KALSHI-ACCESS-SIGNATURE (base64 RSA-PSS, SHA-256, MGF1
 SHA-256, salt = digest length) and KALSHI-ACCESS-TIMESTAMP (epoch ms) over
 ``timestamp + METHOD + path`` where the path has no query string.
+
+Kalshi documents salt = digest length but accepts any salt length: clients that sign with the
+maximum salt authenticate against production. The verifier reads the salt length from the
+signature (``PSS.AUTO``) so that it is never stricter than Kalshi.
 """
 
 from __future__ import annotations
@@ -86,9 +90,7 @@ class Verifier:
             key.verify(
                 raw,
                 f"{ts}{method.upper()}{path}".encode(),
-                padding.PSS(
-                    mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH
-                ),
+                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO),
                 hashes.SHA256(),
             )
         except (InvalidSignature, binascii.Error, ValueError):

@@ -1,5 +1,6 @@
 """A balldontlie-compatible NBA server driven by simulated games (JSON shapes from balldontlie's
-OpenAPI: NBAGame, NBATeam, NBABoxScore, NBABettingOdd, Pagination, Error).
+OpenAPI: NBAGame, NBATeam, NBABoxScore, NBABettingOdd, Pagination, Error; live box scores
+flattened as the service sends them).
 
 Serves ``/v1/...`` and ``/nba/v1/...``, ``/v2/odds`` and ``/nba/v2/odds``. The key must be in
 ``Authorization`` (no ``Bearer``); requests over ``rate_limit_per_min`` in a clock minute get 429.
@@ -94,6 +95,9 @@ def game_json(g: GameState) -> dict[str, Any]:
 
 
 def box_json(g: GameState) -> dict[str, Any]:
+    """A live box score as the service sends it: the team fields sit on ``home_team`` and
+    ``visitor_team`` beside ``players`` (balldontlie's SDK reads them there), where the
+    OpenAPI spec nests them under ``team``."""
     status, clock = _status_text(g)
     return {
         "date": g.date,
@@ -104,8 +108,8 @@ def box_json(g: GameState) -> dict[str, Any]:
         "postseason": False,
         "home_team_score": g.home_score,
         "visitor_team_score": g.away_score,
-        "home_team": {"team": team_json(g.home), "players": []},
-        "visitor_team": {"team": team_json(g.away), "players": []},
+        "home_team": {**team_json(g.home), "players": []},
+        "visitor_team": {**team_json(g.away), "players": []},
     }
 
 

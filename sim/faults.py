@@ -22,6 +22,8 @@ class Faults:
         self.burst_429 = 0
         self.silent = False
         self.book_drops: dict[str, int] = {}
+        self.bad_rest_trades: set[str] = set()
+        self.auth_rejects = 0
 
     def drop_connections(self) -> None:
         """Close every WS connection now, abruptly (no close frame)."""
@@ -51,6 +53,21 @@ class Faults:
     def drop_book_deltas(self, ticker: str, n: int = 1) -> None:
         """Lose the next ``n`` book deltas of ``ticker``; their seq numbers are still used."""
         self.book_drops[ticker] = self.book_drops.get(ticker, 0) + n
+
+    def corrupt_rest_trade(self, trade_id: str) -> None:
+        """From now on `/markets/trades` serves this trade with a count that is not a number
+        (the WebSocket frames stay correct)."""
+        self.bad_rest_trades.add(trade_id)
+
+    def reject_auth(self, n: int = 1) -> None:
+        """The next ``n`` signed REST requests get 401 as if the key had been revoked."""
+        self.auth_rejects = max(0, n)
+
+    def take_auth_reject(self) -> bool:
+        if self.auth_rejects > 0:
+            self.auth_rejects -= 1
+            return True
+        return False
 
     def take_429(self) -> bool:
         if self.burst_429 > 0:

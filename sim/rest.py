@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sim.auth import Verifier
+from sim.auth import BAD_SIGNATURE, Verifier
 from sim.catalogue import SERIES_BY_TICKER, Market
 from sim.faults import Faults
 from sim.history import CursorError
@@ -118,6 +118,8 @@ class RestApi:
             if v is not None and (needs_auth or v.has_credentials(req.headers)):
                 # Sign over the path without the query string (Kalshi API keys docs).
                 result = v.check(req.headers, req.method, req.url.path)
+                if isinstance(result, str) and self._faults.take_auth_reject():
+                    result = BAD_SIGNATURE
                 if not isinstance(result, str):
                     return json_response(result.body, 401)
                 caller = result
@@ -213,6 +215,10 @@ class RestApi:
             raise BadParam("GetTrades", "Cursor", "cursor") from None
         markets = self._model.markets
         rows = [trade_rest_json(r, markets[r.market].ticker) for r in map(hist.row, idx)]
+        if self._faults.bad_rest_trades:
+            for row in rows:
+                if row["trade_id"] in self._faults.bad_rest_trades:
+                    row["count_fp"] = "lots"
         return json_response({"cursor": nxt, "trades": rows})
 
     async def events(self, req: Request) -> Response:

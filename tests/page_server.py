@@ -157,7 +157,7 @@ def status(state: str = "connected", source: str = "sim") -> Json:
         "state": state,
         "trades_per_s": 12.5,
         "lag_ms": 42,
-        "gaps": 2,
+        "gaps": 3,
         "gaps_recovered": 2,
         "trades_recovered": 17,
         "reconnects": 1,

@@ -12,7 +12,7 @@ import orjson
 import websockets
 
 from config import Settings
-from models import Trade
+from models import FeedState, FeedStatus, Trade
 from stream.decoder import TradeDecoder
 from tests.serving import Running, running_app
 
@@ -117,6 +117,32 @@ async def test_api_rejects_bad_parameters_and_unknown_tickers(tmp_path: Path) ->
             assert key in body, key
         r = await http.get("/api/gaps")
         assert r.status_code == 200 and "gaps" in r.json()
+
+
+async def test_a_dead_feed_task_turns_health_red(tmp_path: Path) -> None:
+    async with (
+        running_app(sim_settings(tmp_path, nba=False)) as app,
+        httpx.AsyncClient(base_url=app.url) as http,
+    ):
+        sim = app.runtime.source.sim
+        await sim.wait_clients(1)
+        assert (await http.get("/api/health")).status_code == 200
+        failed: asyncio.Future[FeedStatus] = asyncio.get_running_loop().create_future()
+
+        def on_status(event: object) -> None:
+            if not isinstance(event, FeedStatus) or failed.done():
+                return
+            if event.state is FeedState.FAILED:
+                failed.set_result(event)
+
+        app.runtime.pipeline.listen("test-failed", on_status, kinds=(FeedStatus,))
+        await asyncio.wait_for(trades_handled(app, await emit(app, 1)), 10)
+        sim.faults.reject_auth(1_000)  # the key is revoked; the WebSocket stays up
+        sim.faults.skip_seq("trade", 1)
+        await emit(app, 1)  # a seq gap: the backfill asks REST, is refused and dies
+        await asyncio.wait_for(failed, 10)
+        r = await http.get("/api/health")
+        assert r.status_code == 503 and r.json()["failed_tasks"] == ["kalshi-feed"]
 
 
 async def test_restart_rebuilds_windows_and_keeps_every_trade(tmp_path: Path) -> None:

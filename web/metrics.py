@@ -67,6 +67,7 @@ def app_samples(
         ("counter", "flowboard_trades_recovered", "Trades backfilled", lambda: p.trades_recovered),
         ("counter", "flowboard_feed_reconnects", "Feed reconnects", feed("reconnects")),
         ("counter", "flowboard_feed_bad_frames", "Bad frames skipped", feed("bad_frames")),
+        ("counter", "flowboard_feed_bad_rest_rows", "REST rows skipped", feed("bad_rest_rows")),
         ("counter", "flowboard_db_rows_written", "Rows written", lambda: w.rows_written),
         ("counter", "flowboard_db_flushes", "Write transactions", lambda: w.flushes),
         ("gauge", "flowboard_db_pending", "Rows waiting to be written", lambda: w.pending),

@@ -48,10 +48,12 @@ export class StatusBar {
     this.el.rate.textContent = s ? `${fmt.rate(s.trades_per_s)}/s` : "–";
     this.el.lag.textContent = s ? fmt.lag(s.lag_ms) : "–";
     if (s) {
-      this.el.gaps.textContent = `${s.gaps_recovered}/${s.gaps}`;
+      // gaps found (seq gaps, connections lost while live), then how many were repaired
+      this.el.gaps.textContent = `${fmt.integer(s.gaps)} · repaired ${fmt.integer(s.gaps_recovered)}`;
       this.el.gaps.title =
-        `${s.gaps} gaps, ${s.gaps_recovered} recovered, ${s.trades_recovered} trades backfilled, ` +
-        `${s.reconnects} reconnects, ${s.trades_stored} stored`;
+        `${s.gaps} gaps found, ${s.gaps_recovered} repaired, ` +
+        `${s.trades_recovered} trades backfilled, ${s.reconnects} reconnects, ` +
+        `${s.trades_stored} stored`;
     } else {
       this.el.gaps.textContent = "–";
     }

@@ -218,6 +218,35 @@ async def test_trades_and_books_match_simulator(sim: Any, key: rsa.RSAPrivateKey
         assert stats.connected and stats.trade_gaps == 0 and stats.book_gaps == 0
 
 
+async def test_fresh_start_repairs_nothing_and_a_seq_gap_is_one_of_each(
+    sim: Any, key: rsa.RSAPrivateKey
+) -> None:
+    tickers = sim.open_tickers()[:6]
+    early = await sim.emit_trades(30)  # before the feed starts: the resume backfill has them
+    resume = SystemClock().now_ms() - 60_000
+    async with running(sim, key, book_tickers=tickers, resume_from_ms=resume) as run:
+        await run.until(lambda: len(run.of(BookSnapshot)) >= len(tickers))
+        await run.until(lambda: set(early) <= set(run.trades))
+        async with asyncio.timeout(10):
+            await run.feed.backfill_idle()
+        first = await sim.emit_trades(20)
+        await run.until(lambda: set(first) <= set(run.trades))
+        # first snapshots and the start-up backfill: nothing was lost, so nothing repaired
+        assert run.of(FeedGap) == [] and run.of(GapRecovered) == []
+        assert run.feed.stats.gaps_recovered == 0 and run.feed.stats.trades_recovered == 0
+        sim.faults.skip_seq("trade", 2)
+        more = await sim.emit_trades(20)
+        await run.until(lambda: set(more) <= set(run.trades) and bool(run.of(GapRecovered)))
+        async with asyncio.timeout(10):
+            await run.feed.backfill_idle()
+        await run.until(lambda: run.out.empty())
+        gaps, repairs = run.of(FeedGap), run.of(GapRecovered)
+        assert [g.kind for g in gaps] == [GapKind.TRADE]
+        assert [(r.kind, r.from_ms) for r in repairs] == [(GapKind.TRADE, gaps[0].from_ms)]
+        stats = run.feed.stats
+        assert stats.trade_gaps == 1 and stats.gaps_recovered == 1 and stats.book_gaps == 0
+
+
 async def test_book_gap_recovered_with_get_snapshot(sim: Any, key: rsa.RSAPrivateKey) -> None:
     tickers = sim.open_tickers()[:3]
     async with running(sim, key, book_tickers=tickers) as run:
@@ -255,6 +284,27 @@ async def test_malformed_frames_counted_and_skipped(sim: Any, key: rsa.RSAPrivat
         ids = await sim.emit_trades(5)
         await run.until(lambda: set(ids) <= set(run.trades))
         assert run.feed.stats.bad_frames == 2
+
+
+async def test_malformed_rest_trade_counted_and_skipped(
+    sim: Any, key: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(sim, key) as run:
+        first = await sim.emit_trades(20)
+        await run.until(lambda: set(first) <= set(run.trades))
+        sim.faults.drop_connections()
+        missed = await sim.emit_trades(30)  # while the feed is away: only REST has them
+        bad = missed[11]
+        sim.faults.corrupt_rest_trade(bad)
+        await run.until(lambda: set(missed) - {bad} <= set(run.trades))
+        async with asyncio.timeout(10):
+            await run.feed.backfill_idle()
+        assert bad not in run.trades and run.feed.stats.bad_rest_rows == 1
+        later = await sim.emit_trades(5)
+        await run.until(lambda: set(later) <= set(run.trades))
+        assert run.feed.stats.connected  # nothing died
+    skipped = [r.getMessage() for r in caplog.records if "do not parse" in r.getMessage()]
+    assert len(skipped) == 1 and bad in skipped[0] and "lots" in skipped[0]
 
 
 async def test_zero_loss_across_drops_and_seq_skips(sim: Any, key: rsa.RSAPrivateKey) -> None:

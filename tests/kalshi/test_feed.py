@@ -19,12 +19,14 @@ from websockets.http11 import Request, Response
 
 from clock import Clock, ManualClock, SystemClock
 from infra.retry import RetryConfig, RetryPolicy
+from infra.tasks import TaskOwner
 from kalshi.feed import KalshiFeed, RecentIds
 from kalshi.rest import KalshiAuthError, KalshiRest
 from models import (
     BookSnapshot,
     Event,
     FeedGap,
+    FeedState,
     FeedStatus,
     GapKind,
     GapRecovered,
@@ -152,12 +154,18 @@ async def harness(
     books: tuple[str, ...] = (),
     resume_from_ms: int | None = None,
     clock: Clock | None = None,
+    answer: Callable[[httpx.Request], httpx.Response] | None = None,
+    owner: TaskOwner | None = None,
 ) -> AsyncIterator[Harness]:
+    """``answer`` answers the REST calls instead of ``history``; with an ``owner`` the feed runs
+    as its task "kalshi-feed", as in the app."""
     ex = Exchange(reject)
     calls: list[dict[str, str]] = []
 
     def handle(req: httpx.Request) -> httpx.Response:
         calls.append(dict(req.url.params))
+        if answer is not None:
+            return answer(req)
         return httpx.Response(
             200, json={"trades": [rest_row(i) for i in history or []], "cursor": ""}
         )
@@ -187,6 +195,13 @@ async def harness(
                 book_tickers=books,
                 resume_from_ms=resume_from_ms,
             )
+            if owner is not None:
+                owner.start("kalshi-feed", feed.run())
+                try:
+                    yield Harness(ex, feed, out, calls, sleep)
+                finally:
+                    await owner.close()
+                return
             task = asyncio.create_task(feed.run())
             try:
                 yield Harness(ex, feed, out, calls, sleep)
@@ -257,11 +272,103 @@ async def test_reconnect_resubscribes_and_backfills() -> None:
         assert len(h.sleep.delays) == 1 and 0.0005 <= h.sleep.delays[0] <= 0.001  # attempt 0
 
 
-async def test_resume_from_backfills_on_first_connect() -> None:
+async def test_a_bad_rest_row_is_counted_and_skipped_and_the_page_kept() -> None:
+    def page(req: httpx.Request) -> httpx.Response:
+        bad = rest_row(3) | {"yes_price_dollars": "0.42\u0000"}
+        return httpx.Response(200, json={"trades": [rest_row(4), bad, rest_row(2)], "cursor": ""})
+
+    async with harness(answer=page) as h:
+        p = await h.ex.peer()
+        await p.ack_all()
+        await p.send(trade(1, 1))
+        await p.send(trade(5, 3))  # seq 2 lost: backfill
+        got = {(await h.next(Trade)).trade_id for _ in range(4)}
+        await h.next(GapRecovered)
+        assert got == {"t1", "t5", "t4", "t2"}
+        assert h.feed.stats.bad_rest_rows == 1 and h.feed.stats.trades == 4
+        await p.send(trade(6, 4))  # the feed and its backfill are still alive
+        assert (await h.next(Trade)).trade_id == "t6"
+
+
+async def test_a_dying_backfill_task_is_seen_by_the_feeds_owner() -> None:
+    def broken(req: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in the backfill")
+
+    died: asyncio.Future[tuple[str, BaseException]] = asyncio.get_running_loop().create_future()
+    owner = TaskOwner(on_failure=lambda name, exc: died.set_result((name, exc)))
+    async with harness(answer=broken, owner=owner) as h:
+        p = await h.ex.peer()
+        await p.ack_all()
+        await p.send(trade(1, 1))
+        await p.send(trade(3, 3))  # seq 2 lost: the backfill runs and dies
+        async with asyncio.timeout(5):
+            name, exc = await died  # while the connection is up
+        assert name == "kalshi-feed" and isinstance(exc, RuntimeError)
+        assert [n for n, _ in owner.failures] == ["kalshi-feed"] and owner.running() == []
+        assert {(await h.next(Trade)).trade_id for _ in range(2)} == {"t1", "t3"}
+        failed = await h.next(FeedStatus, lambda e: e.state is FeedState.FAILED)
+        assert "a bug in the backfill" in failed.detail
+
+
+async def until_trade(h: Harness, trade_id: str) -> list[Event]:
+    """Every event up to and including the trade ``trade_id``."""
+    seen: list[Event] = []
+    async with asyncio.timeout(5):
+        while not (seen and isinstance(seen[-1], Trade) and seen[-1].trade_id == trade_id):
+            seen.append(await h.out.get())
+    return seen
+
+
+async def test_resume_backfills_on_first_connect_and_counts_no_gap() -> None:
     async with harness(history=[7], resume_from_ms=T0) as h:
-        await (await h.ex.peer()).ack_all()
-        assert (await h.next(FeedGap)).from_ms == T0
-        assert (await h.next(Trade)).trade_id == "t7"
+        p = await h.ex.peer()
+        await p.ack_all()
+        seen = await until_trade(h, "t7")
+        async with asyncio.timeout(5):
+            await h.feed.backfill_idle()
+        assert h.rest_calls[0]["min_ts"] == str(T0 // 1000 - 1)
+        await p.send(trade(8, 1))
+        seen += await until_trade(h, "t8")
+        # a routine start-up backfill: nothing was lost, nothing repaired
+        assert not [e for e in seen if isinstance(e, FeedGap | GapRecovered)]
+        assert h.feed.stats.gaps_recovered == 0 and h.feed.stats.trades_recovered == 0
+
+
+async def test_first_book_snapshots_repair_nothing_a_reconnect_is_one_gap() -> None:
+    async with harness(books=("B1", "B2")) as h:
+        p = await h.ex.peer()
+        await p.ack_all()
+        c = await p.cmd()
+        await p.send(
+            {"id": c["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 9}}
+        )
+        await p.send(snapshot("B1", 9, 1, [["0.4000", "5.00"]]))
+        await p.send(snapshot("B2", 9, 2, [["0.3000", "1.00"]]))
+        await p.send(trade(1, 1))
+        seen = await until_trade(h, "t1")
+        assert [e.ticker for e in seen if isinstance(e, BookSnapshot)] == ["B1", "B2"]
+        assert not [e for e in seen if isinstance(e, FeedGap | GapRecovered)]
+        assert h.feed.stats.gaps_recovered == 0
+        await p.ws.close()  # lost while live: one gap, repaired by the backfill
+        p2 = await h.ex.peer()
+        await p2.ack_all(first_sid=10)
+        c = await p2.cmd()
+        await p2.send(
+            {"id": c["id"], "type": "subscribed", "msg": {"channel": "orderbook_delta", "sid": 19}}
+        )
+        await p2.send(snapshot("B1", 19, 1, [["0.4000", "5.00"]]))
+        await p2.send(snapshot("B2", 19, 2, [["0.3000", "1.00"]]))
+        await p2.send(trade(2, 1, sid=10))
+        seen = await until_trade(h, "t2")
+        async with asyncio.timeout(5):
+            await h.feed.backfill_idle()
+        while not h.out.empty():
+            seen.append(h.out.get_nowait())
+        gaps = [e for e in seen if isinstance(e, FeedGap)]
+        repairs = [e for e in seen if isinstance(e, GapRecovered)]
+        assert [g.kind for g in gaps] == [GapKind.RECONNECT] and gaps[0].from_ms == T0 + 1
+        assert [(r.kind, r.from_ms) for r in repairs] == [(GapKind.RECONNECT, T0 + 1)]
+        assert h.feed.stats.gaps_recovered == 1 and not h.feed.books()["B2"].stale
 
 
 async def test_silence_means_dead_connection() -> None:

@@ -100,12 +100,26 @@ def test_nba_trades_sample_parses_exactly() -> None:
 
 
 def test_demo_trades_page() -> None:
-    trades, cursor = rest_wire.parse_trades_page(
-        (DEMO / "trades__public_recorded.json").read_bytes(), 7
-    )
-    assert cursor and trades
+    page = rest_wire.parse_trades_page((DEMO / "trades__public_recorded.json").read_bytes(), 7)
+    trades = page.trades
+    assert page.cursor and trades and page.bad_rows == []
     assert trades[0].count == 777 and trades[0].yes_price == 300
     assert trades[0].taker_side is Side.YES and trades[0].recv_ms == 7
+
+
+def test_trades_page_skips_a_bad_row_and_keeps_the_others() -> None:
+    body = orjson.loads((DEMO / "trades__public_recorded.json").read_bytes())
+    rows = body["trades"]
+    good = rest_wire.parse_trades_page(orjson.dumps(body), 7).trades
+    broken = dict(rows[1], count_fp="many\n")
+    body["trades"] = [rows[0], broken, "not a row", *rows[2:]]
+    page = rest_wire.parse_trades_page(orjson.dumps(body), 7)
+    assert [t.trade_id for t in page.trades] == [good[0].trade_id, *(t.trade_id for t in good[2:])]
+    assert len(page.bad_rows) == 2 and page.cursor == body["cursor"]
+    assert rows[1]["trade_id"] in page.bad_rows[0].raw and "\\n" in page.bad_rows[0].raw
+    assert page.bad_rows[1].raw == '"not a row"'
+    with pytest.raises(rest_wire.WireError):
+        rest_wire.parse_trades_page(b'{"trades": "all of them"}', 7)
 
 
 # ---- demo fixtures ------------------------------------------------------------------------------

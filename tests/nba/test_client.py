@@ -9,7 +9,13 @@ from infra.retry import RetryConfig, RetryPolicy
 from models import GameStatus
 from nba.client import NbaClient
 from nba.errors import NbaAuthError, NbaHttpError, NbaRateLimited, NbaWireError
-from nba.wire import parse_clock, parse_game, parse_odds_row, parse_status
+from nba.wire import (
+    parse_clock,
+    parse_game,
+    parse_live_box_score,
+    parse_odds_row,
+    parse_status,
+)
 from sim.balldontlie import SimBalldontlie
 from sim.nba_games import NightSim
 from tests.infra.sleeps import RecordedSleep
@@ -70,6 +76,41 @@ def test_parse_spec_shaped_payloads() -> None:
     assert [q.market for q in parse_odds_row(rows[1], 9)] == ["moneyline"]
 
 
+def _team(tid: int, abbr: str, city: str, name: str) -> dict[str, object]:
+    return {"id": tid, "conference": "West", "division": "Southwest", "city": city,
+            "name": name, "full_name": f"{city} {name}", "abbreviation": abbr}  # fmt: skip
+
+
+SAS = _team(27, "SAS", "San Antonio", "Spurs")
+LAL = _team(14, "LAL", "Los Angeles", "Lakers")
+PLAYER = {"min": "12", "pts": 6, "reb": 2, "ast": 1, "player": {"id": 1, "first_name": "A"}}
+
+
+def _box(home: dict[str, object], visitor: dict[str, object]) -> dict[str, object]:
+    return {"date": "2026-01-07", "season": 2025, "status": "2nd Qtr", "period": 2,
+            "time": "4:05", "postseason": False, "home_team_score": 51,
+            "visitor_team_score": 47, "home_team": home, "visitor_team": visitor}  # fmt: skip
+
+
+def test_live_box_score_team_nested_as_in_the_spec() -> None:
+    # OpenAPI NBABoxScore: home_team = {team: NBATeam, players: [...]}
+    box = _box({"team": SAS, "players": [PLAYER]}, {"team": LAL, "players": [PLAYER]})
+    s = parse_live_box_score(box)
+    assert (s.date, s.home, s.away, s.home_score, s.away_score) == (
+        "2026-01-07", "SAS", "LAL", 51, 47)  # fmt: skip
+    assert (s.status, s.period, s.seconds_left) == (GameStatus.LIVE, 2, 245)
+
+
+def test_live_box_score_team_flattened_as_the_service_sends() -> None:
+    # balldontlie's own SDK reads the NBATeam fields on home_team itself, beside players
+    box = _box(SAS | {"players": [PLAYER]}, LAL | {"players": [PLAYER]})
+    s = parse_live_box_score(box)
+    assert (s.date, s.home, s.away, s.home_score, s.away_score) == (
+        "2026-01-07", "SAS", "LAL", 51, 47)  # fmt: skip
+    with pytest.raises(NbaWireError):
+        parse_live_box_score(_box({"players": []}, LAL | {"players": []}))
+
+
 def policy(sleep: RecordedSleep, *, base_s: float = 1.0, cap_s: float = 16.0,
            max_attempts: int = 6) -> RetryPolicy:  # fmt: skip
     config = RetryConfig(base_s=base_s, cap_s=cap_s, jitter=0.0, max_attempts=max_attempts)
@@ -111,6 +152,10 @@ async def test_client_pages_games_and_odds_over_loopback(prefix: str) -> None:
             assert len(teams) == 30 and "SAS" in {t.abbreviation for t in teams}
             live = await client.live_box_scores()
             assert len(live) == 15 and {x.home for x in live} == {g.home for g in games}
+            async with httpx.AsyncClient(headers={"Authorization": "KEY"}) as http:
+                raw = (await http.get(f"{sim.url}{prefix}/v1/box_scores/live")).json()
+            home = raw["data"][0]["home_team"]  # served flattened, as balldontlie does
+            assert "team" not in home and {"id", "abbreviation", "players"} <= set(home)
             assert await client.games(["2026-01-08"]) == []
     finally:
         await sim.stop()

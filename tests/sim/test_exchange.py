@@ -30,11 +30,16 @@ T0 = 1_780_000_000_000
 
 
 def signed(
-    method: str, path: str, ts_ms: int, key_id: str = "key-1", key: rsa.RSAPrivateKey = KEY
+    method: str,
+    path: str,
+    ts_ms: int,
+    key_id: str = "key-1",
+    key: rsa.RSAPrivateKey = KEY,
+    salt: Any = padding.PSS.DIGEST_LENGTH,
 ) -> dict[str, str]:
     sig = key.sign(
         f"{ts_ms}{method}{path}".encode(),
-        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt),
         hashes.SHA256(),
     )
     return {
@@ -128,6 +133,33 @@ async def test_ws_upgrade_rejected_with_bad_signature(ex: SimExchange) -> None:
         async with websockets.connect(ex.ws_url, additional_headers=bad):
             pass
     assert info.value.response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "salt", [padding.PSS.DIGEST_LENGTH, padding.PSS.MAX_LENGTH], ids=["digest", "max"]
+)
+async def test_pss_salt_lengths_kalshi_accepts(ex: SimExchange, salt: Any) -> None:
+    # Kalshi reads the salt length from the signature: clients that sign with PSS.MAX_LENGTH
+    # (222 bytes for a 2048-bit key) authenticate against production, so they must here too.
+    path = "/trade-api/v2/portfolio/balance"
+    async with httpx.AsyncClient() as c:
+        r = await c.get(
+            ex.rest_url + "/portfolio/balance", headers=signed("GET", path, T0, salt=salt)
+        )
+    ws_status = 101
+    ack: dict[str, Any] = {}
+    try:
+        async with websockets.connect(
+            ex.ws_url, additional_headers=signed("GET", "/trade-api/ws/v2", T0, salt=salt)
+        ) as ws:
+            await ws.send(
+                json.dumps({"id": 1, "cmd": "subscribe", "params": {"channels": ["trade"]}})
+            )
+            ack = await recv(ws)
+    except websockets.InvalidStatus as exc:
+        ws_status = exc.response.status_code
+    assert (r.status_code, ws_status) == (200, 101), r.text
+    assert ack["type"] == "subscribed"
 
 
 async def test_subscribe_acks_sids_and_per_sid_seq(ex: SimExchange) -> None:

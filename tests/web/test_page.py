@@ -80,7 +80,7 @@ def test_page_loads_snapshot_without_console_errors(
     expect(page.get_by_test_id("status-conn")).to_have_attribute("data-state", "connected")
     expect(page.get_by_test_id("status-rate")).to_have_text("12.5/s")
     expect(page.get_by_test_id("status-lag")).to_have_text("42 ms")
-    expect(page.get_by_test_id("status-gaps")).to_have_text("2/2")
+    expect(page.get_by_test_id("status-gaps")).to_have_text("3 · repaired 2")
     # newest first, as the snapshot sends them
     assert tape_counts(page)[:3] == [500_000, 1000, 900]
     first = page.locator(ROWS).first
