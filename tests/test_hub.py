@@ -9,6 +9,8 @@ import orjson
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from starlette.types import Message, Scope
+from starlette.websockets import WebSocket
 
 from bench.ws_swarm import trades_in
 from clock import ManualClock
@@ -23,30 +25,36 @@ def trade(n: int, count: int = 100, side: Side = Side.YES, ticker: str = "KXBTC-
     return Trade(f"id-{n}", ticker, 4500, count, side, 1_000 + n, 1_001 + n)
 
 
-class FakeSocket:
-    """Stands in for a Starlette WebSocket: records what is sent, blocks sends when told to."""
+class FakeSocket(WebSocket):
+    """A real Starlette WebSocket over an in-memory ASGI channel: the client's side goes in as
+    the ASGI messages uvicorn gives (``say``, ``say_bytes``, ``leave``), what the hub sends is
+    recorded, and sends block when told to."""
 
     def __init__(self, block_sends: bool = False) -> None:
         self.sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.incoming: asyncio.Queue[str] = asyncio.Queue()
+        self.incoming: asyncio.Queue[Message] = asyncio.Queue()
         self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.block = block_sends
-        self.client = None
+        self.incoming.put_nowait({"type": "websocket.connect"})
+        scope: Scope = {"type": "websocket", "path": "/ws/stream", "headers": [], "client": None}
+        super().__init__(scope, self.incoming.get, self._from_app)
 
-    async def accept(self) -> None:
-        return None
+    async def _from_app(self, message: Message) -> None:
+        if message["type"] == "websocket.send":
+            if self.block:
+                await asyncio.Event().wait()
+            await self.sent.put(orjson.loads(message["text"]))
+        elif message["type"] == "websocket.close" and not self.closed.done():
+            self.closed.set_result(message["code"])
 
-    async def send_text(self, data: str) -> None:
-        if self.block:
-            await asyncio.Event().wait()
-        await self.sent.put(orjson.loads(data))
+    def say(self, text: str) -> None:
+        self.incoming.put_nowait({"type": "websocket.receive", "text": text})
 
-    async def receive_text(self) -> str:
-        return await self.incoming.get()
+    def say_bytes(self, data: bytes) -> None:
+        self.incoming.put_nowait({"type": "websocket.receive", "bytes": data})
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        if not self.closed.done():
-            self.closed.set_result(code)
+    def leave(self, code: int = 1001) -> None:
+        self.incoming.put_nowait({"type": "websocket.disconnect", "code": code})
 
 
 def snapshot() -> dict[str, Any]:
@@ -72,7 +80,7 @@ async def next_of(sock: FakeSocket, kind: str) -> dict[str, Any]:
 async def test_snapshot_first_then_coalesced_trades() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    task = asyncio.create_task(hub.serve(sock, snapshot))  # type: ignore[arg-type]
+    task = asyncio.create_task(hub.serve(sock, snapshot))
     first = await asyncio.wait_for(sock.sent.get(), 5)
     assert first["type"] == "snapshot"
     for n in range(5):
@@ -95,9 +103,9 @@ async def test_snapshot_first_then_coalesced_trades() -> None:
 async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    task = asyncio.create_task(hub.serve(sock, snapshot))  # type: ignore[arg-type]
+    task = asyncio.create_task(hub.serve(sock, snapshot))
     await next_of(sock, "snapshot")
-    await sock.incoming.put('{"type":"filter","min_count":500,"side":"no","search":"kxnba"}')
+    sock.say('{"type":"filter","min_count":500,"side":"no","search":"kxnba"}')
     ack = await next_of(sock, "filter_ack")
     assert ack["filter"] == {
         "min_count": 500,
@@ -112,10 +120,10 @@ async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
     hub.flush_trades()
     msg = await next_of(sock, "trades")
     assert [t["id"] for t in expand_trades(msg)] == ["id-1"]
-    await sock.incoming.put('{"type":"filter","min_count":-1}')
+    sock.say('{"type":"filter","min_count":-1}')
     err = await next_of(sock, "error")
     assert "min_count" in err["error"]
-    await sock.incoming.put("not json")
+    sock.say("not json")
     await next_of(sock, "error")
     assert hub.stats.bad_messages == 2
     task.cancel()
@@ -126,7 +134,7 @@ async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
 async def test_slow_client_is_dropped_without_slowing_the_others() -> None:
     hub = make_hub(queue_size=4)
     slow, fast = FakeSocket(block_sends=True), FakeSocket()
-    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (slow, fast)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (slow, fast)]
     await next_of(fast, "snapshot")
     for n in range(10):
         hub.publish({"type": "status", "n": n})  # never awaits, whoever is slow
@@ -158,22 +166,22 @@ def test_filter_parse_rejects_bad_values() -> None:
 async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
     hub = make_hub()
     chooser, everything = FakeSocket(), FakeSocket()
-    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (chooser, everything)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (chooser, everything)]
     for s in (chooser, everything):
         await next_of(s, "snapshot")
     cards = {w: [{"ticker": f"KX-{w}", "volume": 1}] for w in ("1m", "5m", "15m", "1h", "24h")}
     hub.publish_hot(cards)
     assert set((await next_of(chooser, "hot"))["hot"]) == set(cards)
-    await chooser.incoming.put('{"type":"hot_window","window":"15m"}')
+    chooser.say('{"type":"hot_window","window":"15m"}')
     assert (await next_of(chooser, "hot"))["hot"] == {"15m": cards["15m"]}  # at once
     cards["15m"] = [{"ticker": "KX-new", "volume": 2}]
     hub.publish_hot(cards)
     assert (await next_of(chooser, "hot"))["hot"] == {"15m": cards["15m"]}
     await next_of(everything, "hot")
     assert set((await next_of(everything, "hot"))["hot"]) == set(cards)
-    await chooser.incoming.put('{"type":"hot_window","window":"2m"}')
+    chooser.say('{"type":"hot_window","window":"2m"}')
     assert "window must be one of" in (await next_of(chooser, "error"))["error"]
-    await chooser.incoming.put('{"type":"hot_window","window":null}')
+    chooser.say('{"type":"hot_window","window":null}')
     assert set((await next_of(chooser, "hot"))["hot"]) == set(cards)
     for task in tasks:
         task.cancel()
