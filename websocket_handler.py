@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from aggregator import WINDOWS
@@ -25,6 +24,7 @@ from clock import Clock
 from models import Trade
 from stream.filters import NO_FILTER, FilterError, TradeFilter
 from stream.messages import TITLE_REFRESH_MS, Pending, encode, every_title, trades_message
+from stream.requests import HotWindow, parse_request
 
 log = logging.getLogger(__name__)
 
@@ -270,29 +270,19 @@ class Hub:
 
     def _handle_client_message(self, sub: Subscriber, text: str) -> None:
         try:
-            msg = orjson.loads(text)
-            if not isinstance(msg, dict):
-                raise FilterError("message must be a JSON object")
-            kind = msg.get("type")
-            if kind == "hot_window":
-                window = msg.get("window")
-                if window is not None and window not in WINDOWS:
-                    raise FilterError(f"window must be one of {', '.join(WINDOWS)} or null")
-                sub.hot_window = window
-                self._offer(sub, self._hot_message(window))  # at once, not at the next tick
-                return
-            if kind != "filter":
-                raise FilterError(
-                    f"unknown message type {kind!r}; expected 'filter' or 'hot_window'"
-                )
-            flt = TradeFilter.parse(msg)
-            ack: dict[str, Any] = {"type": "filter_ack", "filter": flt.as_json()}
-            if flt.is_empty and not sub.filter.is_empty:
-                # back among the unfiltered clients, whose messages leave out announced titles
-                ack["titles"] = self.known_titles()
-            sub.filter = flt
-            self._offer(sub, encode(ack))
-        except (orjson.JSONDecodeError, FilterError) as exc:
+            request = parse_request(text, WINDOWS)
+        except FilterError as exc:
             self.stats.bad_messages += 1
             log.info("bad message from %s: %s: %.200s", sub.remote, exc, text)
             self._offer(sub, encode({"type": "error", "error": str(exc)}))
+            return
+        if isinstance(request, HotWindow):
+            sub.hot_window = request.window
+            self._offer(sub, self._hot_message(request.window))  # at once, not at the next tick
+            return
+        ack: dict[str, Any] = {"type": "filter_ack", "filter": request.as_json()}
+        if request.is_empty and not sub.filter.is_empty:
+            # back among the unfiltered clients, whose messages leave out announced titles
+            ack["titles"] = self.known_titles()
+        sub.filter = request
+        self._offer(sub, encode(ack))

@@ -189,6 +189,41 @@ async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
             await task
 
 
+# ---- what a client sends: bad input is answered -----------------------------------------------
+
+
+async def serving(hub: Hub, *socks: FakeSocket) -> list[asyncio.Task[None]]:
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in socks]
+    for s in socks:
+        await next_of(s, "snapshot")
+    return tasks
+
+
+async def test_any_json_value_as_a_type_or_window_gets_a_short_error_reply() -> None:
+    hub = make_hub()
+    sock = FakeSocket()
+    [task] = await serving(hub, sock)
+    deep = "[" * 1000 + "]" * 1000  # within orjson's depth limit, beyond repr's recursion limit
+    for text in [
+        '{"type":"hot_window","window":[1]}',  # unhashable: not `in` a dict
+        '{"type":"hot_window","window":{"15m":true}}',
+        '{"type":"hot_window","window":5}',
+        '{"type":' + deep + "}",
+        '{"type":{"type":"filter"}}',
+        '{"type":"' + "z" * 3000 + '"}',
+        '{"type":"filter","search":' + deep + "}",
+        "[" * 1025 + "]" * 1025,  # beyond orjson's depth limit
+        '{"type":"filter","min_count":1e999}',
+        '{"type":"filter","min_count":123456789012345678901234567890}',
+    ]:
+        sock.say(text)
+        reply = await next_of(sock, "error")
+        assert len(reply["error"]) < 200, text[:40]
+    assert hub.stats.bad_messages == 10
+    sock.leave()
+    await asyncio.wait_for(task, 5)
+
+
 # ---- the `trades` message: rows, markets once, times after t0 -----------------------------------
 
 
