@@ -5,6 +5,10 @@ browser. Each message is JSON-encoded once and the same text is offered to every
 client whose queue is full is dropped (close code 4001) and may reconnect to a fresh snapshot.
 Trades are coalesced and sent at most every ``batch_ms``; a market's title goes out with its
 trades only when a client may not hold it yet (see ``Hub.announced``).
+
+What a client sends is outside input (``_receive_loop``): a bad text message gets an `error`
+reply and is counted, and the client is closed at its ``BAD_MESSAGE_LIMIT``-th with 1008
+(policy violation, RFC 6455 7.4.1). None of it is logged raw.
 """
 
 from __future__ import annotations
@@ -29,14 +33,31 @@ from stream.requests import HotWindow, parse_request
 log = logging.getLogger(__name__)
 
 SLOW_CLIENT_CLOSE = 4001
-BAD_MESSAGE_CLOSE = 4002
+POLICY_VIOLATION_CLOSE = 1008  # too many bad messages
+CLOSE_REASONS = {  # sent in the close frame (at most 123 bytes)
+    SLOW_CLIENT_CLOSE: "too slow: reconnect for a fresh snapshot",
+    POLICY_VIOLATION_CLOSE: "too many bad messages",
+}
 CLOSE_TIMEOUT_S = 2.0
+BAD_MESSAGE_LIMIT = 100  # a page sends a handful of messages, all good
+BAD_LOG_EVERY_MS = 10_000  # a client's bad messages: one log line at most this often
+LOGGED_PREFIX = 60  # characters of a bad message shown, escaped, in the log
 
 Snapshot = Callable[[], dict[str, Any]]  # the board's snapshot message, built on demand
 
 
 class Subscriber:
-    __slots__ = ("dropped", "filter", "hot_window", "kill", "queue", "remote")
+    __slots__ = (
+        "bad",
+        "bad_logged_ms",
+        "bad_unlogged",
+        "dropped",
+        "filter",
+        "hot_window",
+        "kill",
+        "queue",
+        "remote",
+    )
 
     def __init__(self, remote: str, queue_size: int) -> None:
         self.remote = remote
@@ -45,6 +66,9 @@ class Subscriber:
         self.hot_window: str | None = None  # None: every window
         self.dropped = False
         self.kill = asyncio.Event()
+        self.bad = 0  # bad messages from this client
+        self.bad_unlogged = 0  # of them, those counted since the last log line about it
+        self.bad_logged_ms = 0
 
 
 @dataclass(slots=True)
@@ -52,6 +76,7 @@ class HubStats:
     connected_total: int = 0
     dropped_slow: int = 0
     bad_messages: int = 0
+    closed_bad: int = 0  # clients closed for what they sent (1008)
     messages_sent: int = 0
     trades_batches: int = 0
 
@@ -222,6 +247,13 @@ class Hub:
             await self._receive_loop(websocket, sub, sender)
         finally:
             self._subs.discard(sub)
+            if sub.bad_unlogged:
+                log.info(
+                    "/ws/stream client %s gone: %d bad messages in all, the last %d not logged",
+                    remote,
+                    sub.bad,
+                    sub.bad_unlogged,
+                )
             sender.cancel()
             # The socket is gone either way; what the sender died of does not matter now.
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -244,12 +276,7 @@ class Hub:
                     {receive, sender, killed}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if killed in done:
-                    sender.cancel()
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                            await websocket.close(
-                                SLOW_CLIENT_CLOSE, "too slow: reconnect for a fresh snapshot"
-                            )
+                    await self._close(websocket, sender, SLOW_CLIENT_CLOSE)
                     return
                 if sender in done:
                     return
@@ -257,7 +284,10 @@ class Hub:
                     text = receive.result()
                 except (WebSocketDisconnect, RuntimeError):
                     return
-                self._handle_client_message(sub, text)
+                close = self._handle_client_message(sub, text)
+                if close is not None:
+                    await self._close(websocket, sender, close)
+                    return
                 receive = asyncio.ensure_future(websocket.receive_text())
         finally:
             for fut in (receive, killed):
@@ -268,21 +298,67 @@ class Hub:
                 elif not fut.cancelled():
                     fut.exception()  # a disconnect seen while closing: retrieved, not logged
 
-    def _handle_client_message(self, sub: Subscriber, text: str) -> None:
+    async def _close(self, websocket: WebSocket, sender: asyncio.Task[None], code: int) -> None:
+        sender.cancel()  # it may be stuck in a send to this very client
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await websocket.close(code, CLOSE_REASONS[code])
+
+    def _handle_client_message(self, sub: Subscriber, text: str) -> int | None:
+        """Applies one text message from ``sub``; returns a close code if it must go."""
         try:
             request = parse_request(text, WINDOWS)
         except FilterError as exc:
-            self.stats.bad_messages += 1
-            log.info("bad message from %s: %s: %.200s", sub.remote, exc, text)
-            self._offer(sub, encode({"type": "error", "error": str(exc)}))
-            return
+            return self._refuse(sub, str(exc), text)
         if isinstance(request, HotWindow):
             sub.hot_window = request.window
             self._offer(sub, self._hot_message(request.window))  # at once, not at the next tick
-            return
+            return None
         ack: dict[str, Any] = {"type": "filter_ack", "filter": request.as_json()}
         if request.is_empty and not sub.filter.is_empty:
             # back among the unfiltered clients, whose messages leave out announced titles
             ack["titles"] = self.known_titles()
         sub.filter = request
         self._offer(sub, encode(ack))
+        return None
+
+    def _refuse(self, sub: Subscriber, reason: str, data: str) -> int | None:
+        """A bad message from ``sub``, counted. Returns the code to close it with,
+        POLICY_VIOLATION_CLOSE, at its BAD_MESSAGE_LIMIT-th bad message; otherwise the client
+        gets an `error` reply with ``reason``.
+
+        The message is logged as the ``%r`` of a short prefix, so that a newline or a terminal
+        escape from outside never reaches the log raw, and a client's bad messages are logged
+        one line per BAD_LOG_EVERY_MS at most (by the hub's clock): the first at once, those
+        in between counted in the next line, or in the one ``serve`` writes when it goes."""
+        self.stats.bad_messages += 1
+        sub.bad += 1
+        sub.bad_unlogged += 1
+        if sub.bad >= BAD_MESSAGE_LIMIT:
+            close = POLICY_VIOLATION_CLOSE
+            self.stats.closed_bad += 1
+            log.warning(
+                "closing /ws/stream client %s with %d (%s): %s: %r; %d bad messages in all",
+                sub.remote,
+                close,
+                CLOSE_REASONS[close],
+                reason,
+                data[:LOGGED_PREFIX],
+                sub.bad,
+            )
+            sub.bad_unlogged = 0
+            return close
+        now = self._clock.now_ms()
+        if sub.bad == 1 or now - sub.bad_logged_ms >= BAD_LOG_EVERY_MS:
+            log.info(
+                "bad message from %s: %s: %r; %d bad messages in all, %d not logged before it",
+                sub.remote,
+                reason,
+                data[:LOGGED_PREFIX],
+                sub.bad,
+                sub.bad_unlogged - 1,
+            )
+            sub.bad_unlogged = 0
+            sub.bad_logged_ms = now
+        self._offer(sub, encode({"type": "error", "error": reason}))
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -189,7 +190,16 @@ async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
             await task
 
 
-# ---- what a client sends: bad input is answered -----------------------------------------------
+# ---- what a client sends: bad input is answered, counted and logged escaped, once -------------
+
+# The close code clients see (RFC 6455 7.4.1) and the documented limits, pinned here.
+POLICY_VIOLATION = 1008
+BAD_LIMIT = 100  # websocket_handler.BAD_MESSAGE_LIMIT
+LOG_EVERY_MS = 10_000  # websocket_handler.BAD_LOG_EVERY_MS
+
+
+def hub_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "websocket_handler"]
 
 
 async def serving(hub: Hub, *socks: FakeSocket) -> list[asyncio.Task[None]]:
@@ -197,6 +207,69 @@ async def serving(hub: Hub, *socks: FakeSocket) -> list[asyncio.Task[None]]:
     for s in socks:
         await next_of(s, "snapshot")
     return tasks
+
+
+async def test_bad_text_is_logged_escaped_and_then_counted_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="websocket_handler")
+    clock = ManualClock(T0)
+    hub = Hub(clock=clock, queue_size=256, batch_ms=100)
+    sock = FakeSocket()
+    [task] = await serving(hub, sock)
+    # a newline that would start a forged log line, and terminal escapes
+    forged = "x\n2026-01-01 00:00:00 ERROR flowboard: forged \x1b[2J\x1b[31mred\x1b[0m"
+    for _ in range(30):
+        sock.say(forged)
+        await next_of(sock, "error")  # each one answered; the connection goes on
+    [first] = hub_lines(caplog)
+    assert "\n" not in first and "\x1b" not in first
+    assert "'x\\n2026-01-01 00:00:00 ERROR flowboard: forged \\x1b[2J" in first
+    assert "1 bad messages in all, 0 not logged" in first
+    clock.advance(LOG_EVERY_MS - 1)
+    sock.say(forged)
+    await next_of(sock, "error")
+    assert len(hub_lines(caplog)) == 1
+    clock.advance(1)
+    sock.say("[1, 2")
+    await next_of(sock, "error")
+    second = hub_lines(caplog)[1]
+    assert "'[1, 2'" in second and "32 bad messages in all, 30 not logged before it" in second
+    for _ in range(5):
+        sock.say('{"type":"filter","side":"\\u001b[31m\\n"}')
+        await next_of(sock, "error")
+    sock.leave()
+    await asyncio.wait_for(task, 5)
+    lines = hub_lines(caplog)
+    assert len(lines) == 3 and "37 bad messages in all, the last 5 not logged" in lines[2]
+    assert all("\n" not in line and "\x1b" not in line for line in lines)
+    assert hub.stats.bad_messages == 37 and hub.stats.closed_bad == 0
+
+
+async def test_a_flood_of_bad_messages_is_closed_with_1008_and_the_others_carry_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="websocket_handler")
+    hub = Hub(clock=ManualClock(T0), queue_size=256, batch_ms=100)
+    flood, polite = FakeSocket(), FakeSocket()
+    tasks = await serving(hub, flood, polite)
+    for n in range(1_000):  # sent at once, read by the hub one by one
+        flood.say(f"bad {n}\n")
+    polite.say('{"type":"filter","min_count":5}')
+    await asyncio.wait_for(tasks[0], 5)
+    assert flood.closed.result() == POLICY_VIOLATION
+    assert hub.stats.bad_messages == BAD_LIMIT and hub.stats.closed_bad == 1
+    first, closing = hub_lines(caplog)  # not 1,000 lines: the first, and the close
+    assert "'bad 0\\n'" in first
+    assert "with 1008" in closing and f"{BAD_LIMIT} bad messages in all" in closing
+    assert (await next_of(polite, "filter_ack"))["filter"]["min_count"] == 5
+    hub.add_trade(trade(1, count=10), "Bitcoin", 0)
+    hub.flush_trades()
+    assert [t["id"] for t in expand_trades(await next_of(polite, "trades"))] == ["id-1"]
+    assert hub.clients == 1
+    tasks[1].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
 
 
 async def test_any_json_value_as_a_type_or_window_gets_a_short_error_reply() -> None:
