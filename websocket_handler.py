@@ -7,8 +7,9 @@ Trades are coalesced and sent at most every ``batch_ms``; a market's title goes 
 trades only when a client may not hold it yet (see ``Hub.announced``).
 
 What a client sends is outside input (``_receive_loop``): a bad text message gets an `error`
-reply and is counted, and the client is closed at its ``BAD_MESSAGE_LIMIT``-th with 1008
-(policy violation, RFC 6455 7.4.1). None of it is logged raw.
+reply and is counted; the connection is closed, with a close code of RFC 6455 (7.4.1), for
+a binary message (1003, unsupported data: the protocol is JSON text) and at the
+``BAD_MESSAGE_LIMIT``-th bad message (1008, policy violation). None of it is logged raw.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from aggregator import WINDOWS
 from clock import Clock
@@ -33,15 +34,17 @@ from stream.requests import HotWindow, parse_request
 log = logging.getLogger(__name__)
 
 SLOW_CLIENT_CLOSE = 4001
+UNSUPPORTED_DATA_CLOSE = 1003  # a binary message
 POLICY_VIOLATION_CLOSE = 1008  # too many bad messages
 CLOSE_REASONS = {  # sent in the close frame (at most 123 bytes)
     SLOW_CLIENT_CLOSE: "too slow: reconnect for a fresh snapshot",
+    UNSUPPORTED_DATA_CLOSE: "only JSON text messages are accepted",
     POLICY_VIOLATION_CLOSE: "too many bad messages",
 }
 CLOSE_TIMEOUT_S = 2.0
 BAD_MESSAGE_LIMIT = 100  # a page sends a handful of messages, all good
 BAD_LOG_EVERY_MS = 10_000  # a client's bad messages: one log line at most this often
-LOGGED_PREFIX = 60  # characters of a bad message shown, escaped, in the log
+LOGGED_PREFIX = 60  # characters (or bytes) of a bad message shown, escaped, in the log
 
 Snapshot = Callable[[], dict[str, Any]]  # the board's snapshot message, built on demand
 
@@ -76,7 +79,7 @@ class HubStats:
     connected_total: int = 0
     dropped_slow: int = 0
     bad_messages: int = 0
-    closed_bad: int = 0  # clients closed for what they sent (1008)
+    closed_bad: int = 0  # clients closed for what they sent (1003, 1008)
     messages_sent: int = 0
     trades_batches: int = 0
 
@@ -268,7 +271,8 @@ class Hub:
     async def _receive_loop(
         self, websocket: WebSocket, sub: Subscriber, sender: asyncio.Task[None]
     ) -> None:
-        receive = asyncio.ensure_future(websocket.receive_text())
+        # The raw ASGI messages: `receive_text` would raise KeyError on a binary one.
+        receive = asyncio.ensure_future(websocket.receive())
         killed = asyncio.ensure_future(sub.kill.wait())
         try:
             while True:
@@ -280,15 +284,21 @@ class Hub:
                     return
                 if sender in done:
                     return
-                try:
-                    text = receive.result()
-                except (WebSocketDisconnect, RuntimeError):
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
                     return
-                close = self._handle_client_message(sub, text)
+                text = message.get("text")  # "websocket.receive": text or bytes
+                if text is None:
+                    data = message.get("bytes") or b""
+                    close: int | None = self._refuse(
+                        sub, f"binary message of {len(data)} bytes", data, UNSUPPORTED_DATA_CLOSE
+                    )
+                else:
+                    close = self._handle_client_message(sub, text)
                 if close is not None:
                     await self._close(websocket, sender, close)
                     return
-                receive = asyncio.ensure_future(websocket.receive_text())
+                receive = asyncio.ensure_future(websocket.receive())
         finally:
             for fut in (receive, killed):
                 if not fut.done():
@@ -322,9 +332,11 @@ class Hub:
         self._offer(sub, encode(ack))
         return None
 
-    def _refuse(self, sub: Subscriber, reason: str, data: str) -> int | None:
-        """A bad message from ``sub``, counted. Returns the code to close it with,
-        POLICY_VIOLATION_CLOSE, at its BAD_MESSAGE_LIMIT-th bad message; otherwise the client
+    def _refuse(
+        self, sub: Subscriber, reason: str, data: str | bytes, close: int | None = None
+    ) -> int | None:
+        """A bad message from ``sub``, counted. Returns the code to close it with: ``close``,
+        or POLICY_VIOLATION_CLOSE at its BAD_MESSAGE_LIMIT-th bad message; otherwise the client
         gets an `error` reply with ``reason``.
 
         The message is logged as the ``%r`` of a short prefix, so that a newline or a terminal
@@ -334,8 +346,9 @@ class Hub:
         self.stats.bad_messages += 1
         sub.bad += 1
         sub.bad_unlogged += 1
-        if sub.bad >= BAD_MESSAGE_LIMIT:
+        if close is None and sub.bad >= BAD_MESSAGE_LIMIT:
             close = POLICY_VIOLATION_CLOSE
+        if close is not None:
             self.stats.closed_bad += 1
             log.warning(
                 "closing /ws/stream client %s with %d (%s): %s: %r; %d bad messages in all",

@@ -192,8 +192,8 @@ async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
 
 # ---- what a client sends: bad input is answered, counted and logged escaped, once -------------
 
-# The close code clients see (RFC 6455 7.4.1) and the documented limits, pinned here.
-POLICY_VIOLATION = 1008
+# The close codes clients see (RFC 6455 7.4.1) and the documented limits, pinned here.
+UNSUPPORTED_DATA, POLICY_VIOLATION = 1003, 1008
 BAD_LIMIT = 100  # websocket_handler.BAD_MESSAGE_LIMIT
 LOG_EVERY_MS = 10_000  # websocket_handler.BAD_LOG_EVERY_MS
 
@@ -207,6 +207,22 @@ async def serving(hub: Hub, *socks: FakeSocket) -> list[asyncio.Task[None]]:
     for s in socks:
         await next_of(s, "snapshot")
     return tasks
+
+
+async def test_a_binary_message_is_closed_with_1003_and_raises_nothing() -> None:
+    hub = make_hub()
+    binary, other = FakeSocket(), FakeSocket()
+    tasks = await serving(hub, binary, other)
+    binary.say_bytes(b"\x00\xff\x81binary")
+    await asyncio.wait_for(tasks[0], 5)  # returns: no KeyError out of the handler
+    assert binary.closed.result() == UNSUPPORTED_DATA
+    assert hub.stats.bad_messages == 1 and hub.stats.closed_bad == 1
+    hub.publish({"type": "status", "n": 1})
+    await next_of(other, "status")  # the others carry on
+    assert hub.clients == 1
+    tasks[1].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
 
 
 async def test_bad_text_is_logged_escaped_and_then_counted_once_per_interval(
