@@ -8,8 +8,9 @@ trades only when a client may not hold it yet (see ``Hub.announced``).
 
 What a client sends is outside input (``_receive_loop``): a bad text message gets an `error`
 reply and is counted; the connection is closed, with a close code of RFC 6455 (7.4.1), for
-a binary message (1003, unsupported data: the protocol is JSON text) and at the
-``BAD_MESSAGE_LIMIT``-th bad message (1008, policy violation). None of it is logged raw.
+a binary message (1003, unsupported data: the protocol is JSON text), a text message over
+``MAX_REQUEST_BYTES`` (1009, message too big; uvicorn, given the same limit, closes first) and
+at the ``BAD_MESSAGE_LIMIT``-th bad message (1008, policy violation). None of it is logged raw.
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ from clock import Clock
 from models import Trade
 from stream.filters import NO_FILTER, FilterError, TradeFilter
 from stream.messages import TITLE_REFRESH_MS, Pending, encode, every_title, trades_message
-from stream.requests import HotWindow, parse_request
+from stream.requests import MAX_REQUEST_BYTES, HotWindow, parse_request, too_big
 
 log = logging.getLogger(__name__)
 
 SLOW_CLIENT_CLOSE = 4001
 UNSUPPORTED_DATA_CLOSE = 1003  # a binary message
 POLICY_VIOLATION_CLOSE = 1008  # too many bad messages
+MESSAGE_TOO_BIG_CLOSE = 1009
 CLOSE_REASONS = {  # sent in the close frame (at most 123 bytes)
     SLOW_CLIENT_CLOSE: "too slow: reconnect for a fresh snapshot",
     UNSUPPORTED_DATA_CLOSE: "only JSON text messages are accepted",
     POLICY_VIOLATION_CLOSE: "too many bad messages",
+    MESSAGE_TOO_BIG_CLOSE: f"messages are limited to {MAX_REQUEST_BYTES} bytes",
 }
 CLOSE_TIMEOUT_S = 2.0
 BAD_MESSAGE_LIMIT = 100  # a page sends a handful of messages, all good
@@ -79,7 +82,7 @@ class HubStats:
     connected_total: int = 0
     dropped_slow: int = 0
     bad_messages: int = 0
-    closed_bad: int = 0  # clients closed for what they sent (1003, 1008)
+    closed_bad: int = 0  # clients closed for what they sent (1003, 1008, 1009)
     messages_sent: int = 0
     trades_batches: int = 0
 
@@ -316,6 +319,10 @@ class Hub:
 
     def _handle_client_message(self, sub: Subscriber, text: str) -> int | None:
         """Applies one text message from ``sub``; returns a close code if it must go."""
+        if too_big(text):  # not parsed: its size is the client's to choose
+            return self._refuse(
+                sub, f"text message over {MAX_REQUEST_BYTES} bytes", text, MESSAGE_TOO_BIG_CLOSE
+            )
         try:
             request = parse_request(text, WINDOWS)
         except FilterError as exc:

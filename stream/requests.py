@@ -14,12 +14,25 @@ import orjson
 
 from stream.filters import FilterError, TradeFilter
 
+# The largest text message a client may send, in UTF-8 bytes. A filter is ~150 bytes (its
+# search at most 100 characters). app.py gives uvicorn the same limit as ws_max_size, so a
+# bigger message is refused (1009) before it is even read into memory.
+MAX_REQUEST_BYTES = 4096
 TYPE_SHOWN = 40  # characters of an unknown `type` quoted back
 
 
 @dataclass(frozen=True, slots=True)
 class HotWindow:
     window: str | None  # None: every window
+
+
+def too_big(text: str) -> bool:
+    """More than MAX_REQUEST_BYTES once encoded; ASCII text (the page's) is never encoded."""
+    if len(text) > MAX_REQUEST_BYTES:
+        return True  # a character is one byte at least
+    if text.isascii():
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > MAX_REQUEST_BYTES
 
 
 def parse_request(text: str, windows: Collection[str]) -> TradeFilter | HotWindow:

@@ -19,6 +19,7 @@ from models import Side, Trade
 from stream.decoder import MissingTitle, TradeDecoder, expand_trades
 from stream.filters import FilterError, TradeFilter
 from stream.messages import TITLE_REFRESH_MS, Pending, encode, trades_message
+from stream.requests import MAX_REQUEST_BYTES, too_big
 from websocket_handler import SLOW_CLIENT_CLOSE, Hub, Subscriber
 
 
@@ -193,7 +194,7 @@ async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
 # ---- what a client sends: bad input is answered, counted and logged escaped, once -------------
 
 # The close codes clients see (RFC 6455 7.4.1) and the documented limits, pinned here.
-UNSUPPORTED_DATA, POLICY_VIOLATION = 1003, 1008
+UNSUPPORTED_DATA, POLICY_VIOLATION, MESSAGE_TOO_BIG = 1003, 1008, 1009
 BAD_LIMIT = 100  # websocket_handler.BAD_MESSAGE_LIMIT
 LOG_EVERY_MS = 10_000  # websocket_handler.BAD_LOG_EVERY_MS
 
@@ -286,6 +287,32 @@ async def test_a_flood_of_bad_messages_is_closed_with_1008_and_the_others_carry_
     tasks[1].cancel()
     with pytest.raises(asyncio.CancelledError):
         await tasks[1]
+
+
+async def test_an_oversized_message_is_closed_with_1009_and_never_parsed() -> None:
+    hub = make_hub()
+    sock, at_limit = FakeSocket(), FakeSocket()
+    tasks = await serving(hub, sock, at_limit)
+    head = '{"type":"filter","min_count":500,"pad":"'
+    exact = head + "x" * (MAX_REQUEST_BYTES - len(head) - 2) + '"}'
+    assert len(exact.encode()) == MAX_REQUEST_BYTES
+    at_limit.say(exact)
+    assert (await next_of(at_limit, "filter_ack"))["filter"]["min_count"] == 500
+    sock.say(exact[:-2] + 'x"}')  # one byte more: a valid filter, refused unread
+    await asyncio.wait_for(tasks[0], 5)
+    assert sock.closed.result() == MESSAGE_TOO_BIG
+    assert sock.sent.empty()  # no filter_ack, no error: it was not parsed
+    assert hub.stats.bad_messages == 1 and hub.stats.closed_bad == 1
+    tasks[1].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
+
+
+def test_the_size_limit_counts_utf8_bytes() -> None:
+    limit = MAX_REQUEST_BYTES
+    for char, size in (("a", 1), ("é", 2), ("🏀", 4)):
+        assert not too_big(char * (limit // size)), char
+        assert too_big(char * (limit // size + 1)), char
 
 
 async def test_any_json_value_as_a_type_or_window_gets_a_short_error_reply() -> None:
