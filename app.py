@@ -298,6 +298,7 @@ async def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         app,
         ws_per_message_deflate=False,  # deflate doubles the fan-out cost (DESIGN.md)
+        ws_max_size=4096,  # stream.requests.MAX_REQUEST_BYTES: bigger messages are closed 1009
         log_level=settings.log_level.lower(),
         access_log=False,  # the embedded simulators' polls would fill it
         lifespan="on",

@@ -6,6 +6,12 @@ client whose queue is full is dropped (close code 4001) and may reconnect to a f
 Trades are coalesced: on a quiet feed a trade goes out ``min_batch_ms`` after it arrived, and the
 gap between batches grows with the load up to ``batch_ms`` (see ``Hub.run``); a market's title
 goes out with its trades only when a client may not hold it yet (see ``Hub.announced``).
+
+What a client sends is outside input (``_receive_loop``): a bad text message gets an `error`
+reply and is counted; the connection is closed, with a close code of RFC 6455 (7.4.1), for
+a binary message (1003, unsupported data: the protocol is JSON text), a text message over
+``MAX_REQUEST_BYTES`` (1009, message too big; uvicorn, given the same limit, closes first) and
+at the ``BAD_MESSAGE_LIMIT``-th bad message (1008, policy violation). None of it is logged raw.
 """
 
 from __future__ import annotations
@@ -18,20 +24,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from aggregator import WINDOWS
 from clock import Clock
 from models import Trade
 from stream.filters import NO_FILTER, FilterError, TradeFilter
 from stream.messages import TITLE_REFRESH_MS, Pending, encode, every_title, trades_message
+from stream.requests import MAX_REQUEST_BYTES, HotWindow, parse_request, too_big
 
 log = logging.getLogger(__name__)
 
 SLOW_CLIENT_CLOSE = 4001
-BAD_MESSAGE_CLOSE = 4002
+UNSUPPORTED_DATA_CLOSE = 1003  # a binary message
+POLICY_VIOLATION_CLOSE = 1008  # too many bad messages
+MESSAGE_TOO_BIG_CLOSE = 1009
+CLOSE_REASONS = {  # sent in the close frame (at most 123 bytes)
+    SLOW_CLIENT_CLOSE: "too slow: reconnect for a fresh snapshot",
+    UNSUPPORTED_DATA_CLOSE: "only JSON text messages are accepted",
+    POLICY_VIOLATION_CLOSE: "too many bad messages",
+    MESSAGE_TOO_BIG_CLOSE: f"messages are limited to {MAX_REQUEST_BYTES} bytes",
+}
 CLOSE_TIMEOUT_S = 2.0
+BAD_MESSAGE_LIMIT = 100  # a page sends a handful of messages, all good
+BAD_LOG_EVERY_MS = 10_000  # a client's bad messages: one log line at most this often
+LOGGED_PREFIX = 60  # characters (or bytes) of a bad message shown, escaped, in the log
 
 # Batching: the gap between `trades` messages grows by 1 ms per this many trades per second
 # times clients (1,000 trades/s to 100 clients: 8 ms), so the fan-out's frames per second stay
@@ -43,7 +60,17 @@ Snapshot = Callable[[], dict[str, Any]]  # the board's snapshot message, built o
 
 
 class Subscriber:
-    __slots__ = ("dropped", "filter", "hot_window", "kill", "queue", "remote")
+    __slots__ = (
+        "bad",
+        "bad_logged_ms",
+        "bad_unlogged",
+        "dropped",
+        "filter",
+        "hot_window",
+        "kill",
+        "queue",
+        "remote",
+    )
 
     def __init__(self, remote: str, queue_size: int) -> None:
         self.remote = remote
@@ -52,6 +79,9 @@ class Subscriber:
         self.hot_window: str | None = None  # None: every window
         self.dropped = False
         self.kill = asyncio.Event()
+        self.bad = 0  # bad messages from this client
+        self.bad_unlogged = 0  # of them, those counted since the last log line about it
+        self.bad_logged_ms = 0
 
 
 @dataclass(slots=True)
@@ -59,6 +89,7 @@ class HubStats:
     connected_total: int = 0
     dropped_slow: int = 0
     bad_messages: int = 0
+    closed_bad: int = 0  # clients closed for what they sent (1003, 1008, 1009)
     messages_sent: int = 0
     trades_batches: int = 0
 
@@ -260,6 +291,13 @@ class Hub:
             await self._receive_loop(websocket, sub, sender)
         finally:
             self._subs.discard(sub)
+            if sub.bad_unlogged:
+                log.info(
+                    "/ws/stream client %s gone: %d bad messages in all, the last %d not logged",
+                    remote,
+                    sub.bad,
+                    sub.bad_unlogged,
+                )
             sender.cancel()
             # The socket is gone either way; what the sender died of does not matter now.
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -274,7 +312,8 @@ class Hub:
     async def _receive_loop(
         self, websocket: WebSocket, sub: Subscriber, sender: asyncio.Task[None]
     ) -> None:
-        receive = asyncio.ensure_future(websocket.receive_text())
+        # The raw ASGI messages: `receive_text` would raise KeyError on a binary one.
+        receive = asyncio.ensure_future(websocket.receive())
         killed = asyncio.ensure_future(sub.kill.wait())
         try:
             while True:
@@ -282,21 +321,25 @@ class Hub:
                     {receive, sender, killed}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if killed in done:
-                    sender.cancel()
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                            await websocket.close(
-                                SLOW_CLIENT_CLOSE, "too slow: reconnect for a fresh snapshot"
-                            )
+                    await self._close(websocket, sender, SLOW_CLIENT_CLOSE)
                     return
                 if sender in done:
                     return
-                try:
-                    text = receive.result()
-                except (WebSocketDisconnect, RuntimeError):
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
                     return
-                self._handle_client_message(sub, text)
-                receive = asyncio.ensure_future(websocket.receive_text())
+                text = message.get("text")  # "websocket.receive": text or bytes
+                if text is None:
+                    data = message.get("bytes") or b""
+                    close: int | None = self._refuse(
+                        sub, f"binary message of {len(data)} bytes", data, UNSUPPORTED_DATA_CLOSE
+                    )
+                else:
+                    close = self._handle_client_message(sub, text)
+                if close is not None:
+                    await self._close(websocket, sender, close)
+                    return
+                receive = asyncio.ensure_future(websocket.receive())
         finally:
             for fut in (receive, killed):
                 if not fut.done():
@@ -306,31 +349,74 @@ class Hub:
                 elif not fut.cancelled():
                     fut.exception()  # a disconnect seen while closing: retrieved, not logged
 
-    def _handle_client_message(self, sub: Subscriber, text: str) -> None:
+    async def _close(self, websocket: WebSocket, sender: asyncio.Task[None], code: int) -> None:
+        sender.cancel()  # it may be stuck in a send to this very client
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await websocket.close(code, CLOSE_REASONS[code])
+
+    def _handle_client_message(self, sub: Subscriber, text: str) -> int | None:
+        """Applies one text message from ``sub``; returns a close code if it must go."""
+        if too_big(text):  # not parsed: its size is the client's to choose
+            return self._refuse(
+                sub, f"text message over {MAX_REQUEST_BYTES} bytes", text, MESSAGE_TOO_BIG_CLOSE
+            )
         try:
-            msg = orjson.loads(text)
-            if not isinstance(msg, dict):
-                raise FilterError("message must be a JSON object")
-            kind = msg.get("type")
-            if kind == "hot_window":
-                window = msg.get("window")
-                if window is not None and window not in WINDOWS:
-                    raise FilterError(f"window must be one of {', '.join(WINDOWS)} or null")
-                sub.hot_window = window
-                self._offer(sub, self._hot_message(window))  # at once, not at the next tick
-                return
-            if kind != "filter":
-                raise FilterError(
-                    f"unknown message type {kind!r}; expected 'filter' or 'hot_window'"
-                )
-            flt = TradeFilter.parse(msg)
-            ack: dict[str, Any] = {"type": "filter_ack", "filter": flt.as_json()}
-            if flt.is_empty and not sub.filter.is_empty:
-                # back among the unfiltered clients, whose messages leave out announced titles
-                ack["titles"] = self.known_titles()
-            sub.filter = flt
-            self._offer(sub, encode(ack))
-        except (orjson.JSONDecodeError, FilterError) as exc:
-            self.stats.bad_messages += 1
-            log.info("bad message from %s: %s: %.200s", sub.remote, exc, text)
-            self._offer(sub, encode({"type": "error", "error": str(exc)}))
+            request = parse_request(text, WINDOWS)
+        except FilterError as exc:
+            return self._refuse(sub, str(exc), text)
+        if isinstance(request, HotWindow):
+            sub.hot_window = request.window
+            self._offer(sub, self._hot_message(request.window))  # at once, not at the next tick
+            return None
+        ack: dict[str, Any] = {"type": "filter_ack", "filter": request.as_json()}
+        if request.is_empty and not sub.filter.is_empty:
+            # back among the unfiltered clients, whose messages leave out announced titles
+            ack["titles"] = self.known_titles()
+        sub.filter = request
+        self._offer(sub, encode(ack))
+        return None
+
+    def _refuse(
+        self, sub: Subscriber, reason: str, data: str | bytes, close: int | None = None
+    ) -> int | None:
+        """A bad message from ``sub``, counted. Returns the code to close it with: ``close``,
+        or POLICY_VIOLATION_CLOSE at its BAD_MESSAGE_LIMIT-th bad message; otherwise the client
+        gets an `error` reply with ``reason``.
+
+        The message is logged as the ``%r`` of a short prefix, so that a newline or a terminal
+        escape from outside never reaches the log raw, and a client's bad messages are logged
+        one line per BAD_LOG_EVERY_MS at most (by the hub's clock): the first at once, those
+        in between counted in the next line, or in the one ``serve`` writes when it goes."""
+        self.stats.bad_messages += 1
+        sub.bad += 1
+        sub.bad_unlogged += 1
+        if close is None and sub.bad >= BAD_MESSAGE_LIMIT:
+            close = POLICY_VIOLATION_CLOSE
+        if close is not None:
+            self.stats.closed_bad += 1
+            log.warning(
+                "closing /ws/stream client %s with %d (%s): %s: %r; %d bad messages in all",
+                sub.remote,
+                close,
+                CLOSE_REASONS[close],
+                reason,
+                data[:LOGGED_PREFIX],
+                sub.bad,
+            )
+            sub.bad_unlogged = 0
+            return close
+        now = self._clock.now_ms()
+        if sub.bad == 1 or now - sub.bad_logged_ms >= BAD_LOG_EVERY_MS:
+            log.info(
+                "bad message from %s: %s: %r; %d bad messages in all, %d not logged before it",
+                sub.remote,
+                reason,
+                data[:LOGGED_PREFIX],
+                sub.bad,
+                sub.bad_unlogged - 1,
+            )
+            sub.bad_unlogged = 0
+            sub.bad_logged_ms = now
+        self._offer(sub, encode({"type": "error", "error": reason}))
+        return None

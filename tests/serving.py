@@ -14,6 +14,7 @@ import uvicorn
 from app import Flowboard, create_app
 from clock import Clock
 from config import Settings
+from stream.requests import MAX_REQUEST_BYTES
 
 
 @dataclass
@@ -31,7 +32,13 @@ async def running_app(settings: Settings, clock: Clock | None = None) -> AsyncIt
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # connections made before uvicorn accepts wait in the backlog
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", ws_per_message_deflate=False, log_level="warning")
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        ws_per_message_deflate=False,
+        ws_max_size=MAX_REQUEST_BYTES,  # as app.serve
+        log_level="warning",
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from starlette.types import Message, Scope
+from starlette.websockets import WebSocket
 
 from bench.ws_swarm import trades_in
 from clock import ManualClock
@@ -16,6 +19,7 @@ from models import Side, Trade
 from stream.decoder import MissingTitle, TradeDecoder, expand_trades
 from stream.filters import FilterError, TradeFilter
 from stream.messages import TITLE_REFRESH_MS, Pending, encode, trades_message
+from stream.requests import MAX_REQUEST_BYTES, too_big
 from websocket_handler import SLOW_CLIENT_CLOSE, Hub, Subscriber
 
 
@@ -23,30 +27,36 @@ def trade(n: int, count: int = 100, side: Side = Side.YES, ticker: str = "KXBTC-
     return Trade(f"id-{n}", ticker, 4500, count, side, 1_000 + n, 1_001 + n)
 
 
-class FakeSocket:
-    """Stands in for a Starlette WebSocket: records what is sent, blocks sends when told to."""
+class FakeSocket(WebSocket):
+    """A real Starlette WebSocket over an in-memory ASGI channel: the client's side goes in as
+    the ASGI messages uvicorn gives (``say``, ``say_bytes``, ``leave``), what the hub sends is
+    recorded, and sends block when told to."""
 
     def __init__(self, block_sends: bool = False) -> None:
         self.sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.incoming: asyncio.Queue[str] = asyncio.Queue()
+        self.incoming: asyncio.Queue[Message] = asyncio.Queue()
         self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.block = block_sends
-        self.client = None
+        self.incoming.put_nowait({"type": "websocket.connect"})
+        scope: Scope = {"type": "websocket", "path": "/ws/stream", "headers": [], "client": None}
+        super().__init__(scope, self.incoming.get, self._from_app)
 
-    async def accept(self) -> None:
-        return None
+    async def _from_app(self, message: Message) -> None:
+        if message["type"] == "websocket.send":
+            if self.block:
+                await asyncio.Event().wait()
+            await self.sent.put(orjson.loads(message["text"]))
+        elif message["type"] == "websocket.close" and not self.closed.done():
+            self.closed.set_result(message["code"])
 
-    async def send_text(self, data: str) -> None:
-        if self.block:
-            await asyncio.Event().wait()
-        await self.sent.put(orjson.loads(data))
+    def say(self, text: str) -> None:
+        self.incoming.put_nowait({"type": "websocket.receive", "text": text})
 
-    async def receive_text(self) -> str:
-        return await self.incoming.get()
+    def say_bytes(self, data: bytes) -> None:
+        self.incoming.put_nowait({"type": "websocket.receive", "bytes": data})
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        if not self.closed.done():
-            self.closed.set_result(code)
+    def leave(self, code: int = 1001) -> None:
+        self.incoming.put_nowait({"type": "websocket.disconnect", "code": code})
 
 
 def snapshot() -> dict[str, Any]:
@@ -72,7 +82,7 @@ async def next_of(sock: FakeSocket, kind: str) -> dict[str, Any]:
 async def test_snapshot_first_then_coalesced_trades() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    task = asyncio.create_task(hub.serve(sock, snapshot))  # type: ignore[arg-type]
+    task = asyncio.create_task(hub.serve(sock, snapshot))
     first = await asyncio.wait_for(sock.sent.get(), 5)
     assert first["type"] == "snapshot"
     for n in range(5):
@@ -95,9 +105,9 @@ async def test_snapshot_first_then_coalesced_trades() -> None:
 async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    task = asyncio.create_task(hub.serve(sock, snapshot))  # type: ignore[arg-type]
+    task = asyncio.create_task(hub.serve(sock, snapshot))
     await next_of(sock, "snapshot")
-    await sock.incoming.put('{"type":"filter","min_count":500,"side":"no","search":"kxnba"}')
+    sock.say('{"type":"filter","min_count":500,"side":"no","search":"kxnba"}')
     ack = await next_of(sock, "filter_ack")
     assert ack["filter"] == {
         "min_count": 500,
@@ -112,10 +122,10 @@ async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
     hub.flush_trades()
     msg = await next_of(sock, "trades")
     assert [t["id"] for t in expand_trades(msg)] == ["id-1"]
-    await sock.incoming.put('{"type":"filter","min_count":-1}')
+    sock.say('{"type":"filter","min_count":-1}')
     err = await next_of(sock, "error")
     assert "min_count" in err["error"]
-    await sock.incoming.put("not json")
+    sock.say("not json")
     await next_of(sock, "error")
     assert hub.stats.bad_messages == 2
     task.cancel()
@@ -126,7 +136,7 @@ async def test_filter_message_limits_trades_and_is_acknowledged() -> None:
 async def test_slow_client_is_dropped_without_slowing_the_others() -> None:
     hub = make_hub(queue_size=4)
     slow, fast = FakeSocket(block_sends=True), FakeSocket()
-    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (slow, fast)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (slow, fast)]
     await next_of(fast, "snapshot")
     for n in range(10):
         hub.publish({"type": "status", "n": n})  # never awaits, whoever is slow
@@ -158,27 +168,176 @@ def test_filter_parse_rejects_bad_values() -> None:
 async def test_a_client_that_chose_a_hot_window_gets_only_that_window() -> None:
     hub = make_hub()
     chooser, everything = FakeSocket(), FakeSocket()
-    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (chooser, everything)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in (chooser, everything)]
     for s in (chooser, everything):
         await next_of(s, "snapshot")
     cards = {w: [{"ticker": f"KX-{w}", "volume": 1}] for w in ("1m", "5m", "15m", "1h", "24h")}
     hub.publish_hot(cards)
     assert set((await next_of(chooser, "hot"))["hot"]) == set(cards)
-    await chooser.incoming.put('{"type":"hot_window","window":"15m"}')
+    chooser.say('{"type":"hot_window","window":"15m"}')
     assert (await next_of(chooser, "hot"))["hot"] == {"15m": cards["15m"]}  # at once
     cards["15m"] = [{"ticker": "KX-new", "volume": 2}]
     hub.publish_hot(cards)
     assert (await next_of(chooser, "hot"))["hot"] == {"15m": cards["15m"]}
     await next_of(everything, "hot")
     assert set((await next_of(everything, "hot"))["hot"]) == set(cards)
-    await chooser.incoming.put('{"type":"hot_window","window":"2m"}')
+    chooser.say('{"type":"hot_window","window":"2m"}')
     assert "window must be one of" in (await next_of(chooser, "error"))["error"]
-    await chooser.incoming.put('{"type":"hot_window","window":null}')
+    chooser.say('{"type":"hot_window","window":null}')
     assert set((await next_of(chooser, "hot"))["hot"]) == set(cards)
     for task in tasks:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# ---- what a client sends: bad input is answered, counted and logged escaped, once -------------
+
+# The close codes clients see (RFC 6455 7.4.1) and the documented limits, pinned here.
+UNSUPPORTED_DATA, POLICY_VIOLATION, MESSAGE_TOO_BIG = 1003, 1008, 1009
+BAD_LIMIT = 100  # websocket_handler.BAD_MESSAGE_LIMIT
+LOG_EVERY_MS = 10_000  # websocket_handler.BAD_LOG_EVERY_MS
+
+
+def hub_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "websocket_handler"]
+
+
+async def serving(hub: Hub, *socks: FakeSocket) -> list[asyncio.Task[None]]:
+    tasks = [asyncio.create_task(hub.serve(s, snapshot)) for s in socks]
+    for s in socks:
+        await next_of(s, "snapshot")
+    return tasks
+
+
+async def test_a_binary_message_is_closed_with_1003_and_raises_nothing() -> None:
+    hub = make_hub()
+    binary, other = FakeSocket(), FakeSocket()
+    tasks = await serving(hub, binary, other)
+    binary.say_bytes(b"\x00\xff\x81binary")
+    await asyncio.wait_for(tasks[0], 5)  # returns: no KeyError out of the handler
+    assert binary.closed.result() == UNSUPPORTED_DATA
+    assert hub.stats.bad_messages == 1 and hub.stats.closed_bad == 1
+    hub.publish({"type": "status", "n": 1})
+    await next_of(other, "status")  # the others carry on
+    assert hub.clients == 1
+    tasks[1].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
+
+
+async def test_bad_text_is_logged_escaped_and_then_counted_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="websocket_handler")
+    clock = ManualClock(T0)
+    hub = Hub(clock=clock, queue_size=256, batch_ms=100)
+    sock = FakeSocket()
+    [task] = await serving(hub, sock)
+    # a newline that would start a forged log line, and terminal escapes
+    forged = "x\n2026-01-01 00:00:00 ERROR flowboard: forged \x1b[2J\x1b[31mred\x1b[0m"
+    for _ in range(30):
+        sock.say(forged)
+        await next_of(sock, "error")  # each one answered; the connection goes on
+    [first] = hub_lines(caplog)
+    assert "\n" not in first and "\x1b" not in first
+    assert "'x\\n2026-01-01 00:00:00 ERROR flowboard: forged \\x1b[2J" in first
+    assert "1 bad messages in all, 0 not logged" in first
+    clock.advance(LOG_EVERY_MS - 1)
+    sock.say(forged)
+    await next_of(sock, "error")
+    assert len(hub_lines(caplog)) == 1
+    clock.advance(1)
+    sock.say("[1, 2")
+    await next_of(sock, "error")
+    second = hub_lines(caplog)[1]
+    assert "'[1, 2'" in second and "32 bad messages in all, 30 not logged before it" in second
+    for _ in range(5):
+        sock.say('{"type":"filter","side":"\\u001b[31m\\n"}')
+        await next_of(sock, "error")
+    sock.leave()
+    await asyncio.wait_for(task, 5)
+    lines = hub_lines(caplog)
+    assert len(lines) == 3 and "37 bad messages in all, the last 5 not logged" in lines[2]
+    assert all("\n" not in line and "\x1b" not in line for line in lines)
+    assert hub.stats.bad_messages == 37 and hub.stats.closed_bad == 0
+
+
+async def test_a_flood_of_bad_messages_is_closed_with_1008_and_the_others_carry_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="websocket_handler")
+    hub = Hub(clock=ManualClock(T0), queue_size=256, batch_ms=100)
+    flood, polite = FakeSocket(), FakeSocket()
+    tasks = await serving(hub, flood, polite)
+    for n in range(1_000):  # sent at once, read by the hub one by one
+        flood.say(f"bad {n}\n")
+    polite.say('{"type":"filter","min_count":5}')
+    await asyncio.wait_for(tasks[0], 5)
+    assert flood.closed.result() == POLICY_VIOLATION
+    assert hub.stats.bad_messages == BAD_LIMIT and hub.stats.closed_bad == 1
+    first, closing = hub_lines(caplog)  # not 1,000 lines: the first, and the close
+    assert "'bad 0\\n'" in first
+    assert "with 1008" in closing and f"{BAD_LIMIT} bad messages in all" in closing
+    assert (await next_of(polite, "filter_ack"))["filter"]["min_count"] == 5
+    hub.add_trade(trade(1, count=10), "Bitcoin", 0)
+    hub.flush_trades()
+    assert [t["id"] for t in expand_trades(await next_of(polite, "trades"))] == ["id-1"]
+    assert hub.clients == 1
+    tasks[1].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
+
+
+async def test_an_oversized_message_is_closed_with_1009_and_never_parsed() -> None:
+    hub = make_hub()
+    sock, at_limit = FakeSocket(), FakeSocket()
+    tasks = await serving(hub, sock, at_limit)
+    head = '{"type":"filter","min_count":500,"pad":"'
+    exact = head + "x" * (MAX_REQUEST_BYTES - len(head) - 2) + '"}'
+    assert len(exact.encode()) == MAX_REQUEST_BYTES
+    at_limit.say(exact)
+    assert (await next_of(at_limit, "filter_ack"))["filter"]["min_count"] == 500
+    sock.say(exact[:-2] + 'x"}')  # one byte more: a valid filter, refused unread
+    await asyncio.wait_for(tasks[0], 5)
+    assert sock.closed.result() == MESSAGE_TOO_BIG
+    assert sock.sent.empty()  # no filter_ack, no error: it was not parsed
+    assert hub.stats.bad_messages == 1 and hub.stats.closed_bad == 1
+    tasks[1].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
+
+
+def test_the_size_limit_counts_utf8_bytes() -> None:
+    limit = MAX_REQUEST_BYTES
+    for char, size in (("a", 1), ("é", 2), ("🏀", 4)):
+        assert not too_big(char * (limit // size)), char
+        assert too_big(char * (limit // size + 1)), char
+
+
+async def test_any_json_value_as_a_type_or_window_gets_a_short_error_reply() -> None:
+    hub = make_hub()
+    sock = FakeSocket()
+    [task] = await serving(hub, sock)
+    deep = "[" * 1000 + "]" * 1000  # within orjson's depth limit, beyond repr's recursion limit
+    for text in [
+        '{"type":"hot_window","window":[1]}',  # unhashable: not `in` a dict
+        '{"type":"hot_window","window":{"15m":true}}',
+        '{"type":"hot_window","window":5}',
+        '{"type":' + deep + "}",
+        '{"type":{"type":"filter"}}',
+        '{"type":"' + "z" * 3000 + '"}',
+        '{"type":"filter","search":' + deep + "}",
+        "[" * 1025 + "]" * 1025,  # beyond orjson's depth limit
+        '{"type":"filter","min_count":1e999}',
+        '{"type":"filter","min_count":123456789012345678901234567890}',
+    ]:
+        sock.say(text)
+        reply = await next_of(sock, "error")
+        assert len(reply["error"]) < 200, text[:40]
+    assert hub.stats.bad_messages == 10
+    sock.leave()
+    await asyncio.wait_for(task, 5)
 
 
 # ---- the `trades` message: rows, markets once, times after t0 -----------------------------------
