@@ -31,6 +31,7 @@ from database import Database
 from infra.tasks import TaskOwner
 from infra.watchdog import LoopWatchdog
 from ingest.sources import Source, open_source, replay_clock
+from kalshi.book_store import BookStore
 from models import Event, FeedStatus
 from nba.client import NbaClient
 from nba.kalshi_markets import KalshiSide
@@ -90,11 +91,14 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     aggregator, analytics = Aggregator(), Analytics()
     hub = Hub(clock=clock, queue_size=s.client_queue, batch_ms=s.trade_batch_ms)
     meta = MarketDirectory(db=db, fetch=source.fetch_markets, clock=clock)
+    books = BookStore(repair=source.feed.request_snapshot if source.feed is not None else None)
     pipeline = Pipeline(events=events, db=db, aggregator=aggregator, analytics=analytics,
-                        hub=hub, meta=meta, clock=clock)  # fmt: skip
+                        hub=hub, meta=meta, clock=clock, books=books)  # fmt: skip
     if last_ms is not None:
         await warm_restart(db, aggregator, analytics, meta, pipeline, clock)
-    nba = await open_nba(s, source, db, hub, aggregator, meta, clock, stack) if s.nba else None
+    nba = (
+        await open_nba(s, source, db, hub, books, aggregator, meta, clock, stack) if s.nba else None
+    )
     board = Board(
         source=s.source, clock=clock, aggregator=aggregator, analytics=analytics,
         pipeline=pipeline, hub=hub, meta=meta, feed_stats=source.stats, db=db,
@@ -153,6 +157,7 @@ async def open_nba(
     source: Source,
     db: Database,
     hub: Hub,
+    books: BookStore,
     aggregator: Aggregator,
     meta: MarketDirectory,
     clock: Clock,
@@ -184,7 +189,7 @@ async def open_nba(
         if feed is not None
         else {}
     )
-    kalshi = KalshiSide(rest=source.rest, books=source.books, last_price=last_price,
+    kalshi = KalshiSide(rest=source.rest, books=books.all_books, last_price=last_price,
                         on_market=meta.put, **follow)  # fmt: skip
     nba = NbaService(
         client=client, store=store, hub=hub, clock=clock, kalshi=kalshi,
@@ -270,7 +275,7 @@ def create_app(
                     aggregator=fb.aggregator, analytics=fb.analytics, meta=fb.meta,
                     pipeline=fb.pipeline, hub=fb.hub, board=fb.board, metrics=fb.metrics,
                     watchdog=fb.watchdog,
-                    feed_stats=source.stats, books=source.books, queue_depth=fb.events.qsize,
+                    feed_stats=source.stats, books=fb.pipeline.books, queue_depth=fb.events.qsize,
                 ),
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),
             }  # fmt: skip

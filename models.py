@@ -169,6 +169,15 @@ class BookDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class BookUnfollowed:
+    """A market's book is no longer followed: its levels stop being kept."""
+
+    ticker: str
+    ts_ms: int
+    recv_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class TickerUpdate:
     """The `ticker` channel: best prices and volume for one market."""
 
@@ -334,6 +343,7 @@ Event = (
     Trade
     | BookSnapshot
     | BookDelta
+    | BookUnfollowed
     | TickerUpdate
     | LifecycleEvent
     | FeedGap

@@ -1,9 +1,12 @@
-"""The pipeline: every event from the feed goes to storage, windows, analytics and the hub.
+"""The pipeline: every event from the feed goes to storage, windows, analytics, the order books
+and the hub.
 
 It runs on the event loop and never awaits storage or browsers: the database takes rows into
 its pending batch, the hub takes trades into its pending batch. Other consumers (the paper desk,
 strategies) subscribe with ``listen`` and get every event in order; one failing listener is
-logged, counted and, after repeated failures, switched off without stopping the others.
+logged, counted and, after repeated failures, switched off without stopping the others. The
+order books are the pipeline's (``books``): a listener handling an event sees them exactly as of
+that event, never ahead of it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from aggregator import Aggregator
 from analytics import Analytics
 from clock import Clock
 from database import Database
+from kalshi.book_store import BookStore
 from models import (
+    BookDelta,
+    BookSnapshot,
+    BookUnfollowed,
     Event,
     FeedGap,
     FeedState,
@@ -96,6 +103,7 @@ class Pipeline:
         hub: Hub,
         meta: MarketDirectory,
         clock: Clock,
+        books: BookStore | None = None,
         tiers: tuple[int, ...] = DEFAULT_TIERS,
         recent_kept: int = 200,
     ) -> None:
@@ -106,6 +114,7 @@ class Pipeline:
         self._hub = hub
         self._meta = meta
         self._clock = clock
+        self.books = books if books is not None else BookStore()
         self.tiers = tiers
         self.recent: deque[Pending] = deque(maxlen=recent_kept)  # the snapshot's tape
         self.stats = PipelineStats()
@@ -132,7 +141,14 @@ class Pipeline:
         self.stats.events += 1
         if type(event) is Trade:
             self._on_trade(event)
+        elif type(event) is BookDelta:
+            self.books.on_delta(event)
+        elif type(event) is BookSnapshot:
+            self.books.on_snapshot(event)
+        elif type(event) is BookUnfollowed:
+            self.books.forget(event)
         elif isinstance(event, FeedGap):
+            self.books.on_gap(event)
             self.stats.gaps += 1
             self._db.add_gap(event)
             log.warning(
@@ -149,6 +165,8 @@ class Pipeline:
         elif isinstance(event, FeedStatus):
             self.stats.state = event.state
             self.stats.state_detail = event.detail
+            if event.state is not FeedState.CONNECTED:
+                self.books.mark_all_stale()  # whatever was in flight is lost
         elif isinstance(event, LifecycleEvent):
             self._meta.on_lifecycle(event)
         for listener in self._listeners:

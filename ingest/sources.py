@@ -22,7 +22,6 @@ from ingest.recording import Recorder, RecordingError, read_header
 from kalshi_client import (
     KalshiFeed,
     KalshiRest,
-    OrderBook,
     Signer,
     open_client,
     resolve_endpoints,
@@ -64,9 +63,6 @@ class Source:
         if self.replay is not None:
             return self.replay.stats
         return None
-
-    def books(self) -> dict[str, OrderBook]:
-        return self.feed.books() if self.feed is not None else {}
 
     @property
     def fetch_markets(self) -> Fetch | None:

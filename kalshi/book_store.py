@@ -14,7 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from kalshi.orderbook import BookError, OrderBook
-from models import BookDelta, BookSnapshot, FeedGap, GapKind
+from models import (
+    BookDelta,
+    BookSnapshot,
+    BookUnfollowed,
+    Event,
+    FeedGap,
+    FeedState,
+    FeedStatus,
+    GapKind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +46,26 @@ class BookStore:
     def book(self, ticker: str) -> OrderBook | None:
         return self._books.get(ticker)
 
-    @property
-    def books(self) -> Mapping[str, OrderBook]:
+    def all_books(self) -> Mapping[str, OrderBook]:
         """Every book seen, by ticker (read them; the store alone changes them)."""
         return self._books
 
-    def forget(self, ticker: str) -> None:
-        """A market no longer followed."""
-        self._books.pop(ticker, None)
+    def forget(self, event: BookUnfollowed) -> None:
+        self._books.pop(event.ticker, None)
+
+    def apply(self, event: Event) -> None:
+        """Any event, for consumers that hold a store of their own (the pipeline calls the
+        handlers below directly, on its own dispatch)."""
+        if type(event) is BookDelta:
+            self.on_delta(event)
+        elif type(event) is BookSnapshot:
+            self.on_snapshot(event)
+        elif isinstance(event, FeedGap):
+            self.on_gap(event)
+        elif isinstance(event, BookUnfollowed):
+            self.forget(event)
+        elif isinstance(event, FeedStatus) and event.state is not FeedState.CONNECTED:
+            self.mark_all_stale()
 
     def on_snapshot(self, snap: BookSnapshot) -> None:
         book = self._books.get(snap.ticker)
@@ -76,10 +97,17 @@ class BookStore:
             return
         if gap.kind is GapKind.BOOK and gap.ticker is not None:
             book = self._books.get(gap.ticker)
-            targets = [book] if book is not None else []
+            if book is not None:
+                self._mark(book)
         else:
-            targets = list(self._books.values())
-        for book in targets:
-            if not book.stale:
-                book.mark_stale()
-                self.stats.stale_marks += 1
+            self.mark_all_stale()
+
+    def mark_all_stale(self) -> None:
+        """The connection was lost: no book can be trusted until its next snapshot."""
+        for book in self._books.values():
+            self._mark(book)
+
+    def _mark(self, book: OrderBook) -> None:
+        if not book.stale:
+            book.mark_stale()
+            self.stats.stale_marks += 1

@@ -23,12 +23,13 @@ from kalshi import wire as wire
 from kalshi.auth import Signer
 from kalshi.connection import ConnectionClosed, HandshakeRejected
 from kalshi.frames import WsError
-from kalshi.orderbook import BookError, OrderBook, SeqTracker
+from kalshi.orderbook import SeqTracker
 from kalshi.rest import KALSHI_RETRY, KalshiAuthError, KalshiError, KalshiRest
 from kalshi.wire import WireError
 from models import (
     BookDelta,
     BookSnapshot,
+    BookUnfollowed,
     Event,
     FeedGap,
     FeedState,
@@ -168,7 +169,8 @@ class KalshiFeed:
         self._lost_live = False  # a live trade stream was lost since the last trade subscription
         self._seen = RecentIds(dedupe_capacity)
         self.stats = FeedStats()
-        self._books: dict[str, OrderBook] = {}
+        self._repairs: list[str] = []  # books the pipeline found broken: snapshots to ask for
+        self._repair_wakeup = asyncio.Event()
         self._ws: WsReader | None = None
         self._sids: dict[str, int] = {}
         self._sid_channel: dict[int, str] = {}
@@ -189,23 +191,32 @@ class KalshiFeed:
 
     # ---- public API -----------------------------------------------------------------------------
 
-    def books(self) -> dict[str, OrderBook]:
-        return dict(self._books)
+    def request_snapshot(self, ticker: str) -> None:
+        """A book the pipeline found broken (a delta it could not apply): ask for a snapshot
+        after the frames in hand. Never awaits: the pipeline calls it."""
+        if ticker in self._want_books and ticker not in self._repairs:
+            self._repairs.append(ticker)
+            self._repair_wakeup.set()
 
     async def backfill_idle(self) -> None:
         """Resolves when no backfill is pending or running."""
         await self._backfill_idle.wait()
 
     async def add_book_tickers(self, tickers: Iterable[str]) -> None:
-        self._want_books |= set(tickers)
+        new = set(tickers) - self._want_books
+        self._want_books |= new
+        now = self._clock.now_ms()
+        for t in new:
+            self._stale_since.setdefault(t, now)  # until its first snapshot
         await self._sync_books()
 
     async def remove_book_tickers(self, tickers: Iterable[str]) -> None:
-        gone = set(tickers)
+        gone = set(tickers) & self._want_books
         self._want_books -= gone
-        for t in gone:
-            self._books.pop(t, None)
+        now = self._clock.now_ms()
+        for t in sorted(gone):
             self._stale_since.pop(t, None)
+            await self._emit(BookUnfollowed(t, now, now))
             self._book_gaps.discard(t)
         await self._sync_books()
 
@@ -285,6 +296,8 @@ class KalshiFeed:
             raise
         self._reset_connection_state()
         got_data = False
+        # the connection's own task: asks for the snapshots of books the pipeline found broken
+        repairer = asyncio.create_task(self._repair_loop(), name="kalshi-book-repair")
         try:
             try:
                 self._ws = ws
@@ -312,7 +325,12 @@ class KalshiFeed:
                                 # loop (the pipeline, the hub) for its whole length
                                 await asyncio.sleep(0)
             finally:
+                repairer.cancel()
+                await asyncio.wait([repairer])
                 await ws.close()
+                died = _failure(repairer)
+                if died is not None:
+                    raise died
         except TimeoutError:
             log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)
         except ConnectionClosed as exc:
@@ -327,8 +345,7 @@ class KalshiFeed:
         self._book_sub_pending = False
         self._snapshot_cmds.clear()
         now = self._clock.now_ms()
-        for t, book in self._books.items():
-            book.mark_stale()
+        for t in self._want_books:
             self._stale_since.setdefault(t, now)
 
     def _next_id(self) -> int:
@@ -433,7 +450,7 @@ class KalshiFeed:
             self._request_backfill(from_ms, gap)
         elif channel == BOOK_CHANNEL:
             # seq is per subscription, so any book on it may have missed the lost message
-            await self._book_gap(list(self._books), sid, expected, got, recv_ms)
+            await self._book_gap(sorted(self._want_books), sid, expected, got, recv_ms)
 
     async def _book_gap(
         self, tickers: list[str], sid: int | None, expected: int | None, got: int | None, now: int
@@ -441,7 +458,6 @@ class KalshiFeed:
         fresh = [t for t in tickers if t not in self._stale_since]
         for t in fresh:
             self.stats.book_gaps += 1
-            self._books[t].mark_stale()
             self._stale_since[t] = now
             self._book_gaps.add(t)
             await self._emit(FeedGap(GapKind.BOOK, BOOK_CHANNEL, sid, expected, got, t, now, now,
@@ -455,10 +471,6 @@ class KalshiFeed:
     async def _on_snapshot(self, snap: BookSnapshot) -> None:
         if snap.ticker not in self._want_books:
             return
-        book = self._books.get(snap.ticker)
-        if book is None:
-            book = self._books[snap.ticker] = OrderBook(snap.ticker)
-        book.apply_snapshot(snap)
         since = self._stale_since.pop(snap.ticker, None)
         await self._emit(snap)
         # a book's first snapshot, or its resubscription after a reconnect, repairs no gap
@@ -469,16 +481,17 @@ class KalshiFeed:
                                           snap.ts_ms, snap.recv_ms))  # fmt: skip
 
     async def _on_delta(self, d: BookDelta) -> None:
-        book = self._books.get(d.ticker)
-        if book is None or book.stale:
+        if d.ticker in self._stale_since or d.ticker not in self._want_books:
             return  # a fresh snapshot will supersede it
-        try:
-            book.apply_delta(d)
-        except BookError as exc:
-            log.warning("kalshi ws: %s", exc)
-            await self._book_gap([d.ticker], d.sid, None, d.seq, d.recv_ms)
-            return
-        await self._emit(d)
+        await self._emit(d)  # the pipeline's book store applies it
+
+    async def _repair_loop(self) -> None:
+        while True:
+            await self._repair_wakeup.wait()
+            self._repair_wakeup.clear()
+            tickers, self._repairs = self._repairs, []
+            now = self._clock.now_ms()
+            await self._book_gap(tickers, self._sids.get(BOOK_CHANNEL), None, None, now)
 
     async def _on_ws_error(self, err: wire.ErrorReply) -> None:
         log.warning("kalshi ws error %d on command %s: %s", err.code, err.id, err.msg)
@@ -512,10 +525,6 @@ class KalshiFeed:
         """Bring the server-side orderbook subscription in line with the wanted tickers."""
         if self._ws is None or self._book_sub_pending:
             return
-        for t in self._want_books:
-            if t not in self._books:
-                self._books[t] = OrderBook(t)
-                self._stale_since.setdefault(t, self._clock.now_ms())
         sid = self._sids.get(BOOK_CHANNEL)
         if sid is None:
             if self._want_books:

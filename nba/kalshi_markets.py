@@ -4,7 +4,7 @@ followed, their last price and lifecycle (status, result) kept."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,7 +62,7 @@ class KalshiSide:
     ``on_market`` to hand market details to the app's market directory."""
 
     rest: KalshiEvents | None = None
-    books: Callable[[], dict[str, OrderBook]] = dict
+    books: Callable[[], Mapping[str, OrderBook]] = dict
     follow: Callable[[list[str]], Awaitable[None]] = _no_books
     unfollow: Callable[[list[str]], Awaitable[None]] = _no_books
     last_price: Callable[[str], int | None] = lambda ticker: None

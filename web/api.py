@@ -19,7 +19,7 @@ from clock import Clock
 from database import Database
 from infra.tasks import TaskOwner
 from infra.watchdog import LoopWatchdog
-from kalshi_client import OrderBook
+from kalshi.book_store import BookStore
 from models import Side, Trade
 from storage.market_meta import MarketDirectory
 from stream.messages import trade_json
@@ -47,7 +47,7 @@ class ApiDeps:
     metrics: Metrics
     watchdog: LoopWatchdog
     feed_stats: Callable[[], Any]
-    books: Callable[[], dict[str, OrderBook]]
+    books: BookStore
     queue_depth: Callable[[], int]
 
     def trade_row(self, trade: Trade) -> dict[str, Any]:
@@ -56,7 +56,7 @@ class ApiDeps:
         )
 
     def book_json(self, ticker: str) -> dict[str, Any] | None:
-        book = self.books().get(ticker)
+        book = self.books.book(ticker)
         if book is None:
             return None
         bid, ask = book.best_yes_bid(), book.best_yes_ask()

@@ -49,9 +49,9 @@ def test_a_reconnect_or_a_gap_naming_no_market_makes_every_book_stale() -> None:
     store = BookStore()
     store.on_snapshot(snap(1))
     store.on_gap(gap(GapKind.TRADE, None))
-    assert not store.books[T].stale
+    assert not store.all_books()[T].stale
     store.on_gap(gap(GapKind.RECONNECT, None))
-    assert store.books[T].stale
+    assert store.all_books()[T].stale
 
 
 def test_a_delta_that_would_break_the_book_makes_it_stale_and_asks_for_a_snapshot() -> None:

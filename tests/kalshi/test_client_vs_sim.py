@@ -17,9 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from clock import ManualClock, SystemClock
 from infra.retry import RetryConfig, RetryPolicy
 from kalshi.auth import HEADER_SIGNATURE, Signer
+from kalshi.book_store import BookStore
 from kalshi.feed import KalshiFeed
 from kalshi.rest import KalshiAuthError, KalshiRateLimited, KalshiRest
-from models import BookDelta, BookSnapshot, Event, FeedGap, GapKind, GapRecovered, Trade
+from models import (
+    BookDelta,
+    BookSnapshot,
+    BookUnfollowed,
+    Event,
+    FeedGap,
+    GapKind,
+    GapRecovered,
+    Trade,
+)
 from tests.infra.sleeps import RecordedSleep
 
 exchange = pytest.importorskip("sim.exchange")
@@ -68,12 +78,14 @@ class Run:
     out: asyncio.Queue[Event]
     trades: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    books: BookStore = field(default_factory=BookStore)  # as the pipeline builds its own
 
     async def until(self, cond: Callable[[], bool], limit_s: float = 10.0) -> None:
         """Consume feed output until ``cond()`` holds (checked before each wait)."""
         async with asyncio.timeout(limit_s):
             while not cond():
                 ev = await self.out.get()
+                self.books.apply(ev)
                 self.events.append(ev)
                 if isinstance(ev, Trade):
                     self.trades.append(ev.trade_id)
@@ -98,7 +110,7 @@ async def running(sim: Any, key: rsa.RSAPrivateKey, **kw: Any) -> AsyncIterator[
             **kw,
         )
         task = asyncio.create_task(feed.run())
-        run = Run(feed, out)
+        run = Run(feed, out, books=BookStore(feed.request_snapshot))
         try:
             async with asyncio.timeout(10):
                 await sim.wait_clients(1)
@@ -198,7 +210,7 @@ async def test_backoff_on_429(sim: Any, key: rsa.RSAPrivateKey) -> None:
 
 
 def books_match(run: Run, sim: Any, tickers: list[str]) -> bool:
-    books = run.feed.books()
+    books = run.books.all_books()
     return all(
         t in books and not books[t].stale and books[t].as_maps() == sim.book(t) for t in tickers
     )
@@ -272,7 +284,8 @@ async def test_update_subscription_add_and_delete(sim: Any, key: rsa.RSAPrivateK
         await run.feed.add_book_tickers([b])
         await run.until(lambda: any(s.ticker == b for s in run.of(BookSnapshot)))
         await run.feed.remove_book_tickers([a])
-        assert set(run.feed.books()) == {b}
+        await run.until(lambda: any(e.ticker == a for e in run.of(BookUnfollowed)))
+        assert set(run.books.all_books()) == {b}
         await sim.emit_trades(200)
         await run.until(lambda: books_match(run, sim, [b]))
 

@@ -20,10 +20,12 @@ from websockets.http11 import Request, Response
 from clock import Clock, ManualClock, SystemClock
 from infra.retry import RetryConfig, RetryPolicy
 from infra.tasks import TaskOwner
+from kalshi.book_store import BookStore
 from kalshi.feed import KalshiFeed, RecentIds
 from kalshi.rest import KalshiAuthError, KalshiRest
 from models import (
     BookSnapshot,
+    BookUnfollowed,
     Event,
     FeedGap,
     FeedState,
@@ -133,13 +135,18 @@ class Harness:
     out: asyncio.Queue[Event]
     rest_calls: list[dict[str, str]]
     sleep: RecordedSleep  # the delays the feed's reconnects and REST retries asked for
+    books: BookStore  # built from the events taken, as the pipeline builds its own
+
+    def take(self, ev: Event) -> Event:
+        self.books.apply(ev)
+        return ev
 
     async def next(
         self, kind: type | tuple[type, ...], pred: Callable[[Any], bool] = lambda e: True
     ) -> Any:
         async with asyncio.timeout(5):
             while True:
-                ev = await self.out.get()
+                ev = self.take(await self.out.get())
                 if isinstance(ev, kind) and pred(ev):
                     return ev
                 assert not isinstance(ev, Trade) or kind is Trade, f"unexpected {ev}"
@@ -198,13 +205,13 @@ async def harness(
             if owner is not None:
                 owner.start("kalshi-feed", feed.run())
                 try:
-                    yield Harness(ex, feed, out, calls, sleep)
+                    yield Harness(ex, feed, out, calls, sleep, BookStore(feed.request_snapshot))
                 finally:
                     await owner.close()
                 return
             task = asyncio.create_task(feed.run())
             try:
-                yield Harness(ex, feed, out, calls, sleep)
+                yield Harness(ex, feed, out, calls, sleep, BookStore(feed.request_snapshot))
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, KalshiAuthError):
@@ -315,7 +322,7 @@ async def until_trade(h: Harness, trade_id: str) -> list[Event]:
     seen: list[Event] = []
     async with asyncio.timeout(5):
         while not (seen and isinstance(seen[-1], Trade) and seen[-1].trade_id == trade_id):
-            seen.append(await h.out.get())
+            seen.append(h.take(await h.out.get()))
     return seen
 
 
@@ -363,12 +370,12 @@ async def test_first_book_snapshots_repair_nothing_a_reconnect_is_one_gap() -> N
         async with asyncio.timeout(5):
             await h.feed.backfill_idle()
         while not h.out.empty():
-            seen.append(h.out.get_nowait())
+            seen.append(h.take(h.out.get_nowait()))
         gaps = [e for e in seen if isinstance(e, FeedGap)]
         repairs = [e for e in seen if isinstance(e, GapRecovered)]
         assert [g.kind for g in gaps] == [GapKind.RECONNECT] and gaps[0].from_ms == T0 + 1
         assert [(r.kind, r.from_ms) for r in repairs] == [(GapKind.RECONNECT, T0 + 1)]
-        assert h.feed.stats.gaps_recovered == 1 and not h.feed.books()["B2"].stale
+        assert h.feed.stats.gaps_recovered == 1 and not h.books.all_books()["B2"].stale
 
 
 async def test_silence_means_dead_connection() -> None:
@@ -452,13 +459,13 @@ async def test_book_gap_get_snapshot_then_recovered() -> None:
         c = await p.cmd()
         assert c["params"]["action"] == "get_snapshot" and c["params"]["sids"] == [sid]
         assert sorted(c["params"]["market_tickers"]) == ["B1", "B2"]
-        assert h.feed.books()["B1"].stale
+        assert h.books.all_books()["B1"].stale
         await p.send(snapshot("B1", sid, 6, [["0.4500", "7.00"]]))
         rec = await h.next(GapRecovered)
         assert rec.kind is GapKind.BOOK and rec.ticker == "B1"
-        b1 = h.feed.books()["B1"]
+        b1 = h.books.all_books()["B1"]
         assert not b1.stale and b1.as_maps() == ({4500: 700}, {5000: 1000})
-        assert h.feed.books()["B2"].stale and h.feed.stats.book_gaps == 2
+        assert h.books.all_books()["B2"].stale and h.feed.stats.book_gaps == 2
 
 
 async def test_get_snapshot_refused_falls_back_to_resubscribe() -> None:
@@ -495,7 +502,7 @@ async def test_get_snapshot_without_reply_falls_back_to_resubscribe() -> None:
         await h.next(Trade)
         await p.send(snapshot("B2", sid, 7, [["0.3100", "2.00"]]))
         rec = await h.next(GapRecovered, lambda e: e.ticker == "B2")
-        assert rec.kind is GapKind.BOOK and not h.feed.books()["B2"].stale
+        assert rec.kind is GapKind.BOOK and not h.books.all_books()["B2"].stale
 
 
 async def test_negative_level_marks_book_stale() -> None:
@@ -518,7 +525,8 @@ async def test_add_and_remove_book_tickers() -> None:
         await h.feed.remove_book_tickers(["B1"])
         c = await p.cmd()
         assert c["params"] == {"sids": [sid], "market_tickers": ["B1"], "action": "delete_markets"}
-        assert set(h.feed.books()) == {"B2", "B3"}
+        await h.next(BookUnfollowed, lambda e: e.ticker == "B1")
+        assert set(h.books.all_books()) == {"B2"}  # B3's book comes with its first snapshot
 
 
 async def test_status_events() -> None:
