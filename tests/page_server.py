@@ -366,7 +366,8 @@ class PageServer:
         self._queues: dict[int, asyncio.Queue[object]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP: TCP_NODELAY on what it accepts (see tests/serving.py)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(128)  # connections made before uvicorn accepts wait in the backlog
         self.port: int = self._sock.getsockname()[1]
