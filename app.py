@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
@@ -26,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from aggregator import Aggregator
 from analytics import Analytics
 from clock import Clock, SystemClock
-from config import ConfigError, Settings, load
+from config import ConfigError, Settings, is_loopback_host, load
 from database import Database
 from infra.tasks import TaskOwner
 from infra.watchdog import LoopWatchdog
@@ -44,6 +45,7 @@ from web.board import Board
 from web.games import GamesDeps
 from web.metrics import Metrics, app_samples
 from web.params import ApiError, error_response, json_response
+from web.security import Security, response_headers
 from websocket_handler import Hub
 
 log = logging.getLogger("flowboard")
@@ -243,6 +245,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": exc.detail}, exc.status_code)
 
 
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Sent by Starlette's outermost middleware, past ``Security``: the headers go on here.
+    response = json_response({"error": "internal server error"}, 500)
+    response.headers.update({k.decode(): v.decode() for k, v in response_headers(request.scope)})
+    return response
+
+
 def create_app(
     settings: Settings,
     *,
@@ -278,10 +287,18 @@ def create_app(
     routes: list[BaseRoute] = [*api.routes(), *games.routes()]
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    security = Middleware(
+        Security, token=settings.api_token, loopback=is_loopback_host(settings.host)
+    )
     return Starlette(
         routes=routes,
+        middleware=[security],
         lifespan=lifespan,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
     )
 
 
