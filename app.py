@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from aggregator import Aggregator
@@ -242,7 +242,19 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return json_response({"error": exc.detail}, exc.status_code)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := _methods_of(request)):
+        # The static mount takes every path, so a 405 for an API path comes from it, with its
+        # own "GET, HEAD": say what the routes of that path take.
+        headers["Allow"] = ", ".join(methods)
+    return json_response({"error": exc.detail}, exc.status_code, headers)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods that the app's routes take on the request's path."""
+    path = request.scope["path"]
+    routes = [r for r in request.app.routes if isinstance(r, Route) and r.path_regex.match(path)]
+    return sorted({m for r in routes for m in r.methods or ()})
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -202,3 +202,23 @@ async def test_every_answer_carries_the_security_headers(
         r = await http.get("/api/stats")
         assert r.status_code == 500 and r.json() == {"error": "internal server error"}
         _check_headers(r, host, True)
+
+
+# ---- 5. unknown methods --------------------------------------------------------------------------
+
+
+async def test_an_unknown_method_gets_405_with_allow(app: Running) -> None:
+    cases: list[tuple[str, str, set[str]]] = [
+        ("DELETE", "/api/health", {"GET", "HEAD"}),
+        ("PUT", "/api/stats", {"GET", "HEAD"}),
+        ("PATCH", "/api/markets/KXA-1/trades", {"GET", "HEAD"}),
+        ("POST", "/metrics", {"GET", "HEAD"}),
+        ("PUT", REFRESH, {"GET", "HEAD", "POST"}),  # GET takes it for a game id (a 400)
+        ("DELETE", "/", {"GET", "HEAD"}),
+    ]
+    async with httpx.AsyncClient(base_url=app.url) as http:
+        for method, path, allowed in cases:
+            r = await http.request(method, path)
+            assert r.status_code == 405, (method, path)
+            assert set(r.headers["allow"].split(", ")) == allowed, (method, path)
+            assert r.json() == {"error": "Method Not Allowed"}
