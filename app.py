@@ -39,7 +39,7 @@ from nba.service import NbaService
 from nba.store import NbaStore
 from storage.market_meta import MarketDirectory
 from trade_processor import Pipeline, tier_of
-from web import api, games
+from web import api, games, openapi
 from web.api import ApiDeps
 from web.board import Board
 from web.games import GamesDeps
@@ -296,7 +296,7 @@ def create_app(
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),
             }  # fmt: skip
 
-    routes: list[BaseRoute] = [*api.routes(), *games.routes()]
+    routes: list[BaseRoute] = [*api.routes(), *games.routes(), *openapi.routes()]
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
     security = Middleware(

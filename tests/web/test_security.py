@@ -179,6 +179,7 @@ async def test_every_answer_carries_the_security_headers(
         ("GET", "/js/main.js", 200, False),
         ("GET", "/no-such-file.js", 404, False),
         ("GET", "/api/stats", 200, True),
+        ("GET", "/api/openapi.json", 200, True),
         ("GET", "/metrics", 200, True),
         ("GET", "/api/trades/recent?limit=lots", 400, True),
         ("GET", "/api/markets/NOPE-1", 404, True),
