@@ -4,14 +4,15 @@ It is made from one table, ``OPERATIONS``: a route's path and method, a summary,
 with their types and ranges, and its answers by status code, each with a small schema (the keys
 a client can count on, not every field). tests/web/test_openapi.py holds the table to the app's
 routes, so a route added without a line here fails, and fuzzes every operation against it.
-Ranges here are what the handlers accept (web/params.py reads them); a narrower range here is
-only a promise kept, a wider one is caught by the fuzz run, where valid values never get a 400.
+The handlers (web/api.py, web/games.py) state their ranges too: a range here narrower than the
+handler's is a promise kept, a wider one fails the fuzz run, where a valid value never gets a
+400.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -60,7 +61,7 @@ class Operation:
     path: str
     summary: str
     answers: Mapping[int, Answer]
-    params: tuple[Param, ...] = field(default=())
+    params: tuple[Param, ...] = ()
 
     @property
     def mutating(self) -> bool:
