@@ -18,15 +18,16 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from aggregator import Aggregator
 from analytics import Analytics
 from clock import Clock, SystemClock
-from config import ConfigError, Settings, load
+from config import ConfigError, Settings, is_loopback_host, load
 from database import Database
 from infra.tasks import TaskOwner
 from infra.watchdog import LoopWatchdog
@@ -39,12 +40,13 @@ from nba.service import NbaService
 from nba.store import NbaStore
 from storage.market_meta import MarketDirectory
 from trade_processor import Pipeline, tier_of
-from web import api, games
+from web import api, games, openapi
 from web.api import ApiDeps
 from web.board import Board
 from web.games import GamesDeps
 from web.metrics import Metrics, app_samples
 from web.params import ApiError, error_response, json_response
+from web.security import Security, response_headers
 from websocket_handler import Hub
 
 log = logging.getLogger("flowboard")
@@ -245,7 +247,26 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return json_response({"error": exc.detail}, exc.status_code)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := _methods_of(request)):
+        # The static mount takes every path, so a 405 for an API path comes from it, with its
+        # own "GET, HEAD": say what the routes of that path take.
+        headers["Allow"] = ", ".join(methods)
+    return json_response({"error": exc.detail}, exc.status_code, headers)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods that the app's routes take on the request's path."""
+    path = request.scope["path"]
+    routes = [r for r in request.app.routes if isinstance(r, Route) and r.path_regex.match(path)]
+    return sorted({m for r in routes for m in r.methods or ()})
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Sent by Starlette's outermost middleware, past ``Security``: the headers go on here.
+    response = json_response({"error": "internal server error"}, 500)
+    response.headers.update({k.decode(): v.decode() for k, v in response_headers(request.scope)})
+    return response
 
 
 def create_app(
@@ -280,19 +301,29 @@ def create_app(
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),
             }  # fmt: skip
 
-    routes: list[BaseRoute] = [*api.routes(), *games.routes()]
+    routes: list[BaseRoute] = [*api.routes(), *games.routes(), *openapi.routes()]
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
+    security = Middleware(
+        Security, token=settings.api_token, loopback=is_loopback_host(settings.host)
+    )
     return Starlette(
         routes=routes,
+        middleware=[security],
         lifespan=lifespan,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
     )
 
 
 async def serve(settings: Settings) -> None:
     # Bind first so that port 0 works and the printed URL is the real one.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on connections whose socket says TCP, and
+    # without it each answer's body waits ~40 ms behind its headers for the client's delayed ACK
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
     # listening before the app starts: a browser opened at the printed URL waits in the backlog

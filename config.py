@@ -10,7 +10,9 @@ apart. Flags win over environment variables, which win over the defaults.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -28,6 +30,7 @@ __all__ = [
     "ConfigError",
     "Setting",
     "Settings",
+    "is_loopback_host",
     "load",
     "parser",
 ]
@@ -40,6 +43,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _META = "flowboard.setting"
 _TRUE = ("1", "true", "yes", "on")
+_TOKEN = re.compile(r"[!-~]+")
 _FALSE = ("0", "false", "no", "off")
 
 
@@ -96,6 +100,15 @@ class Settings:
     )
     port: int = setting(
         8000, flag="--port", env="FLOWBOARD_PORT", help="port of the web server, 0 for any free one"
+    )
+    api_token: str | None = setting(
+        None,
+        flag=None,
+        env="FLOWBOARD_API_TOKEN",
+        secret=True,
+        help="token that requests which change anything (POST, PUT, PATCH, DELETE) must send, as "
+        "`Authorization: Bearer TOKEN` or `X-Flowboard-Token: TOKEN`; needed to listen beyond "
+        "loopback (environment only)",
     )
     record_path: str | None = setting(
         None,
@@ -292,6 +305,14 @@ class Settings:
             )
         if self.kalshi_env not in KALSHI_ENVS:
             raise ConfigError(f"kalshi env must be prod or demo, not {self.kalshi_env!r}")
+        if self.api_token is not None and not _TOKEN.fullmatch(self.api_token):
+            # it travels in a header: visible ASCII only, and no spaces (a Bearer token)
+            raise ConfigError("FLOWBOARD_API_TOKEN must be visible ASCII without spaces")
+        if not self.api_token and not is_loopback_host(self.host):
+            raise ConfigError(
+                f"--host {self.host or '(all)'} listens beyond loopback: set FLOWBOARD_API_TOKEN, "
+                "the token that requests which change anything must send"
+            )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port out of range: {self.port}")
         if self.sim_rate < 0:
@@ -354,6 +375,17 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only: 127.0.0.0/8, ::1 or localhost
+    (any other name may resolve anywhere; "" and 0.0.0.0 are every interface)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # ---- the declarations, read back from the fields ------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -29,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models import Side, Trade
 from stream.messages import encode, trades_message
+from web.security import Security
 
 log = logging.getLogger("flowboard.tests.page_server")
 
@@ -366,7 +368,8 @@ class PageServer:
         self._queues: dict[int, asyncio.Queue[object]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP: TCP_NODELAY on what it accepts (see tests/serving.py)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(128)  # connections made before uvicorn accepts wait in the backlog
         self.port: int = self._sock.getsockname()[1]
@@ -531,7 +534,10 @@ class PageServer:
             WebSocketRoute("/ws/stream", self._stream),
             Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"),
         ]
-        return Starlette(routes=routes)
+        # the app's own security headers, so that the page is tested under its real CSP
+        return Starlette(
+            routes=routes, middleware=[Middleware(Security, token=None, loopback=True)]
+        )
 
     async def _market(self, request: Request) -> JSONResponse:
         ticker = request.path_params["ticker"]

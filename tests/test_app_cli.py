@@ -109,3 +109,18 @@ def test_live_with_a_key_that_cannot_work_stops_with_one_line(
     assert problem in proc.stderr
     assert proc.stdout == ""
     assert not (tmp_path / "flow.db").exists()  # stopped before anything started
+
+
+def test_listening_beyond_loopback_without_a_token_stops_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FLOWBOARD_API_TOKEN"}
+    proc = subprocess.run(
+        [sys.executable, "app.py", "--host", "0.0.0.0", "--port", "0",
+         "--db", str(tmp_path / "flow.db")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("flowboard: --host 0.0.0.0 listens beyond loopback: set "
+                                  "FLOWBOARD_API_TOKEN"), proc.stderr  # fmt: skip
+    assert proc.stdout == ""
+    assert not (tmp_path / "flow.db").exists()

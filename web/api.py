@@ -4,6 +4,7 @@ in the request state."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.websockets import WebSocket
 
 from aggregator import WINDOWS, Aggregator
@@ -27,7 +29,10 @@ from trade_processor import Pipeline, tier_of
 from web.board import Board, view_json
 from web.metrics import Metrics
 from web.params import ApiError, choice_param, count_param, int_param, json_response, ticker_param
+from web.security import foreign_origin
 from websocket_handler import Hub
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +217,12 @@ async def metrics(request: Request) -> Response:
 
 async def stream(websocket: WebSocket) -> None:
     rt = deps(websocket)
+    refused = foreign_origin(websocket.scope)
+    if refused is not None:
+        log.info("/ws/stream %s", refused)
+        # closed before it is accepted: the server answers the handshake with HTTP 403
+        await websocket.close(code=WS_1008_POLICY_VIOLATION)
+        return
     await rt.hub.serve(websocket, rt.board.snapshot)
 
 

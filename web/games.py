@@ -14,7 +14,7 @@ from kalshi_client import KalshiError
 from nba.errors import NbaError
 from nba.service import NbaService
 from nba.views import us_date
-from web.params import ApiError, date_param, json_response
+from web.params import ApiError, date_param, json_response, path_int_param
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,7 @@ async def games(request: Request) -> Response:
 
 
 async def game(request: Request) -> Response:
-    raw = request.path_params["id"]
-    try:
-        game_id = int(raw)
-    except ValueError:
-        raise ApiError(400, f"id must be an integer game id, got {raw!r}", "id") from None
+    game_id = path_int_param(request, "id")
     nba = deps(request).nba
     detail = await nba.detail(game_id) if nba is not None else None
     if detail is None:

@@ -52,6 +52,9 @@ export class Tape {
     this.inputs.sound.addEventListener("change", () => {
       if (this.inputs.sound.checked && !this.audio) this.audio = new AudioContext();
     });
+    // the filters apply as they are typed: Enter submits nothing (here, not in an inline
+    // handler, which the Content-Security-Policy refuses)
+    this.inputs.size.form?.addEventListener("submit", (ev) => ev.preventDefault());
   }
 
   readFilter() {

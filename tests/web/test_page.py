@@ -96,6 +96,44 @@ def test_page_loads_snapshot_without_console_errors(
     assert console.errors == []
 
 
+# Records what the Content-Security-Policy refused, from before the page's first script.
+RECORD_CSP_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def test_the_page_works_under_its_content_security_policy(
+    page: Page, page_server: PageServer, console: Console
+) -> None:
+    c = card("KXB-1", "5m", 90_000, 6150)
+    page_server.markets["KXB-1"] = {"ticker": "KXB-1", "info": None, "windows": {"5m": c},
+                                    "spark": c["spark"], "book": None}  # fmt: skip
+    page_server.market_trades["KXB-1"] = [trade(1, "KXB-1", 250, "yes", 6100)]
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+    response = page.goto(page_server.url + "/")
+    assert response is not None
+    policy = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    expect(page.locator(ROWS)).to_have_count(11)
+    expect(page.get_by_test_id("status-conn")).to_have_attribute("data-state", "connected")
+    # the WebSocket, the JSON API, the canvas charts and the filters all work under it
+    page.get_by_test_id("chart-toggle-day").click()
+    expect(page.get_by_test_id("analytics-chart")).to_have_attribute("data-buckets", "24")
+    page.locator(f'{CARDS}[data-ticker="KXB-1"]').click()
+    expect(page.locator("#detail")).to_have_attribute("data-state", "ready")
+    page.keyboard.press("Escape")
+    page.get_by_test_id("filter-min-size").fill("5")
+    # submitting the filters (Enter in a field of some forms) neither navigates nor runs an
+    # inline handler
+    page.locator("form.filters").evaluate("f => f.requestSubmit()")
+    page_server.wait_for_received(lambda m: m.get("type") == "filter" and m["min_count"] == 500)
+    assert page.evaluate("window.cspViolations") == []
+    assert page.evaluate("document.body.dataset.snapshots") == "1"  # not reloaded
+    assert console.errors == []
+
+
 def test_scripted_trades_appear_newest_first(page: Page, page_server: PageServer) -> None:
     open_page(page, page_server)
     batch = [trade(100 + i, "KXNEW-1", 1234 + i, "no", 3350, NOW_MS + i) for i in range(3)]
