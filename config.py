@@ -167,6 +167,19 @@ class Settings:
         env="KALSHI_PRIVATE_KEY_PATH",
         help="the RSA private key PEM file of the Kalshi API key",
     )
+    kalshi_rest_rate: float = setting(
+        10.0,
+        flag="--kalshi-rest-rate",
+        env="KALSHI_REST_RATE",
+        help="Kalshi REST requests per second, all of the app's together "
+        "(Kalshi's basic tier allows 20)",
+    )
+    kalshi_rest_burst: int = setting(
+        20,
+        flag="--kalshi-rest-burst",
+        env="KALSHI_REST_BURST",
+        help="Kalshi REST requests the app may make at once after a quiet spell",
+    )
     balldontlie_key: str | None = setting(
         None,
         flag=None,
@@ -193,6 +206,19 @@ class Settings:
         env="BALLDONTLIE_TIER",
         choices=BALLDONTLIE_TIERS,
         help="balldontlie plan of the key, which sets the polling rate",
+    )
+    balldontlie_rate: float = setting(
+        5.0,
+        flag="--balldontlie-rate",
+        env="BALLDONTLIE_RATE",
+        help="balldontlie requests per second, all of the app's together; never more than "
+        "half the tier's limit (goat: 600 a minute)",
+    )
+    balldontlie_burst: int = setting(
+        10,
+        flag="--balldontlie-burst",
+        env="BALLDONTLIE_BURST",
+        help="balldontlie requests the app may make at once after a quiet spell",
     )
     sim_games: int = setting(
         15,
@@ -291,6 +317,14 @@ class Settings:
                 f"balldontlie tier must be one of {', '.join(BALLDONTLIE_TIERS)}, "
                 f"not {self.balldontlie_tier!r}"
             )
+        for name, rate, burst in (
+            ("kalshi rest", self.kalshi_rest_rate, self.kalshi_rest_burst),
+            ("balldontlie", self.balldontlie_rate, self.balldontlie_burst),
+        ):
+            if not rate > 0:  # NaN too
+                raise ConfigError(f"{name} rate must be > 0 requests per second, not {rate}")
+            if burst < 1:
+                raise ConfigError(f"{name} burst must be at least 1 request, not {burst}")
         if not 1 <= self.sim_games <= 15:
             raise ConfigError(f"sim games must be 1..15, not {self.sim_games}")
         if self.sim_game_speed <= 0:

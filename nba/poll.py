@@ -35,6 +35,14 @@ TIERS: dict[str, TierPlan] = {
     "goat": TierPlan("goat", 600, 5_000, 10_000),
 }
 
+
+def budget_for(tier: str, rate_per_s: float, burst: int) -> tuple[float, int]:
+    """The request budget (rate a second, burst) for a key of ``tier``: what is asked for, but
+    never more than half the tier's limit, the headroom the poll schedules keep too."""
+    half_per_min = TIERS[tier].requests_per_min / 2
+    return min(rate_per_s, half_per_min / 60), max(1, min(burst, int(half_per_min)))
+
+
 SCORES = "scores"
 ODDS = "odds"
 MAX_SLOWDOWN = 8
