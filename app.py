@@ -218,7 +218,9 @@ async def open_nba(
     nba = NbaService(
         client=client, store=store, hub=hub, clock=clock, kalshi=kalshi,
         tier=settings.balldontlie_tier, lines=lines,
+        refresh_every_ms=round(settings.refresh_interval_s * 1000),
     )  # fmt: skip
+    stack.push_async_callback(nba.aclose)
     await nba.load()
     log.info("NBA side on: balldontlie %s, tier %s", source.nba_url, settings.balldontlie_tier)
     return nba, store

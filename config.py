@@ -220,6 +220,13 @@ class Settings:
         env="BALLDONTLIE_BURST",
         help="balldontlie requests the app may make at once after a quiet spell",
     )
+    refresh_interval_s: float = setting(
+        10.0,
+        flag="--refresh-interval",
+        env="FLOWBOARD_REFRESH_INTERVAL",
+        help="least seconds between two refreshes started by POST /api/games/refresh "
+        "(one asked for sooner gets 429; one asked for while one runs shares it)",
+    )
     sim_games: int = setting(
         15,
         flag="--sim-games",
@@ -325,6 +332,8 @@ class Settings:
                 raise ConfigError(f"{name} rate must be > 0 requests per second, not {rate}")
             if burst < 1:
                 raise ConfigError(f"{name} burst must be at least 1 request, not {burst}")
+        if not self.refresh_interval_s >= 0:  # NaN too
+            raise ConfigError("refresh interval must be >= 0 seconds")
         if not 1 <= self.sim_games <= 15:
             raise ConfigError(f"sim games must be 1..15, not {self.sim_games}")
         if self.sim_game_speed <= 0:
