@@ -58,6 +58,8 @@ class FeedStats:
     last_trade_ts_ms: int | None = None
     last_frame_recv_ms: int | None = None
     connected: bool = False
+    since_ms: int | None = None  # when ``connected`` last changed (None: the feed never ran)
+    last_error: str = ""  # why the last connection failed or ended
 
 
 class RecentIds:
@@ -169,6 +171,7 @@ class KalshiFeed:
         backfiller = asyncio.create_task(self._backfill_loop(), name="kalshi-backfill")
         attempt = 0
         first_ms = self._clock.now_ms()
+        self.stats.since_ms = first_ms
         try:
             while True:
                 await self._status(FeedState.CONNECTING, self._url)
@@ -176,13 +179,17 @@ class KalshiFeed:
                 try:
                     got_data = await self._session()
                 except KalshiAuthError as exc:
+                    self.stats.last_error = str(exc)
                     await self._status(FeedState.FAILED, str(exc))
                     raise
                 except (OSError, TimeoutError, WsError) as exc:
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
                 finally:
                     self._ws = None
-                    self.stats.connected = False
+                    if self.stats.connected:
+                        self.stats.connected = False
+                        self.stats.since_ms = self._clock.now_ms()
                 if backfiller.done():
                     backfiller.result()
                 if got_data:
@@ -226,6 +233,7 @@ class KalshiFeed:
             try:
                 self._ws = ws
                 self.stats.connected = True
+                self.stats.since_ms = self._clock.now_ms()
                 await self._status(FeedState.CONNECTED, self._url)
                 await self._send(wire.subscribe_cmd(self._next_id(), self._channels))
                 await self._sync_books()
@@ -251,8 +259,10 @@ class KalshiFeed:
             finally:
                 await ws.close()
         except TimeoutError:
+            self.stats.last_error = f"silent for {self._silence_s:g} s"
             log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)
         except ConnectionClosed as exc:
+            self.stats.last_error = f"connection closed: {exc}"
             log.warning("kalshi ws: connection closed: %s", exc)
         return got_data
 

@@ -140,13 +140,19 @@ class NbaService:
     async def refresh(self) -> dict[str, Any]:
         """Poll balldontlie now (scores and odds), then match Kalshi's events again."""
         dates = self._dates()
-        items: list[GameState | OddsQuote] = list(await self._client.games(dates))
-        self.poller.last_ok_ms[SCORES] = self._clock.now_ms()
-        if self.poller.plan.odds_every_ms is not None and self.poller.odds_disabled_reason is None:
+        poller = self.poller
+        try:
+            items: list[GameState | OddsQuote] = list(await self._client.games(dates))
+        except NbaError as exc:
+            poller.record_failure(SCORES, exc)
+            raise
+        poller.record_ok(SCORES)
+        if poller.plan.odds_every_ms is not None and poller.odds_disabled_reason is None:
             try:
                 items += await self._client.odds(dates=dates)
-                self.poller.last_ok_ms[ODDS] = self._clock.now_ms()
+                poller.record_ok(ODDS)
             except NbaError as exc:
+                poller.record_failure(ODDS, exc)
                 log.warning("odds refresh failed: %s", exc)
         self._apply(items)
         await self.discover()
