@@ -46,6 +46,7 @@ from web import api, games
 from web.api import ApiDeps
 from web.board import Board
 from web.games import GamesDeps
+from web.health import Health
 from web.metrics import Metrics, app_samples
 from web.params import ApiError, error_response, json_response
 from websocket_handler import Hub
@@ -78,6 +79,7 @@ class Flowboard:
     watchdog: LoopWatchdog
     nba: NbaService | None
     budgets: dict[str, RequestBudget]  # per upstream: what every caller of it draws from
+    health: Health
 
 
 def upstream_policies(settings: Settings) -> dict[str, RetryPolicy]:
@@ -135,6 +137,11 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     metrics = Metrics([*samples, *watchdog.samples()])
 
     tasks = TaskOwner()
+    health = Health(
+        clock=clock, source=s.source, tasks=tasks, pipeline=pipeline.stats,
+        feed=source.feed.stats if source.feed is not None else None,
+        nba=nba[0] if nba is not None else None, stale_after_ms=round(s.feed_stale_s * 1000),
+    )  # fmt: skip
     # After the tasks stop (the feed first), what the feed delivered is handled and stored.
     stack.callback(_drain, events, pipeline)
     stack.push_async_callback(tasks.close)
@@ -165,7 +172,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         settings=s, clock=clock, tasks=tasks, events=events, db=db, aggregator=aggregator,
         analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
         source=source, metrics=metrics, watchdog=watchdog, nba=nba[0] if nba is not None else None,
-        budgets={n: p.budget for n, p in policies.items() if p.budget is not None},
+        budgets={n: p.budget for n, p in policies.items() if p.budget is not None}, health=health,
     )  # fmt: skip
 
 
@@ -301,6 +308,7 @@ def create_app(
                     aggregator=fb.aggregator, analytics=fb.analytics, meta=fb.meta,
                     pipeline=fb.pipeline, hub=fb.hub, board=fb.board, metrics=fb.metrics,
                     watchdog=fb.watchdog,
+                    health=fb.health,
                     feed_stats=source.stats, books=source.books, queue_depth=fb.events.qsize,
                 ),
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),

@@ -288,6 +288,13 @@ class Settings:
         env="FLOWBOARD_SILENCE_TIMEOUT",
         help="seconds without a frame before the Kalshi feed reconnects",
     )
+    feed_stale_s: float = setting(
+        60.0,
+        flag="--feed-stale-after",
+        env="FLOWBOARD_FEED_STALE_AFTER",
+        help="seconds the Kalshi feed may go without a frame (disconnected or silent) before "
+        "/api/health answers 503; longer than --silence-timeout",
+    )
     stall_threshold_s: float = setting(
         1.0,
         flag="--stall-threshold",
@@ -357,6 +364,12 @@ class Settings:
             raise ConfigError(f"client queue must hold at least 1 message, not {self.client_queue}")
         if self.silence_timeout_s <= 0:
             raise ConfigError("silence timeout must be > 0 seconds")
+        if not self.feed_stale_s > self.silence_timeout_s:  # NaN too
+            raise ConfigError(
+                f"feed stale limit ({self.feed_stale_s:g} s) must be longer than the silence "
+                f"timeout ({self.silence_timeout_s:g} s): a quiet feed reconnects before it "
+                "counts as silent"
+            )
         if self.stall_threshold_s <= 0:
             raise ConfigError("stall threshold must be > 0 seconds")
         if self.log_level.upper() not in LOG_LEVELS:

@@ -256,6 +256,8 @@ def test_bad_environment_value_names_the_variable() -> None:
         (["--balldontlie-rate", "-2"], "balldontlie rate must be > 0 requests per second"),
         (["--balldontlie-burst", "0"], "balldontlie burst must be at least 1 request"),
         (["--refresh-interval", "-1"], "refresh interval must be >= 0 seconds"),
+        (["--feed-stale-after", "30"], "must be longer than the silence timeout"),
+        (["--silence-timeout", "90"], "must be longer than the silence timeout"),
         (["--source", "replay"], "--source replay needs a recording: --replay FILE"),
         (["--source", "replay", "--replay", "r.jsonl", "--record", "x"], "not a replay"),
     ],
