@@ -128,9 +128,9 @@ async def test_a_rush_of_refreshes_reaches_the_upstreams_as_a_handful(tmp_path: 
         games = bdl.paths["/v1/games"] - polls["/v1/games"]
         odds = bdl.paths["/v2/odds"] - polls["/v2/odds"]
         discovery = exchange.count("/events") - events
-        # one refresh (one games poll, one odds poll, three /events), and the poller's own
-        # polls and discovery if they fall due meanwhile
-        assert 1 <= games <= 4 and 1 <= odds <= 4 and 3 <= discovery <= 9, (games, odds, discovery)
+        # one refresh (one games poll, one odds poll, three /events), a second one if the rush
+        # outlasts the interval on a slow machine, and the poller's own polls meanwhile
+        assert 1 <= games <= 5 and 1 <= odds <= 5 and 3 <= discovery <= 9, (games, odds, discovery)
         assert exchange.rejected_429 == 0 and rest.retries == 0
         assert rt.meta.lookup_errors == 0
         assert [r.status_code for r in healthy] == [200] * 20
