@@ -29,13 +29,17 @@ from analytics import Analytics
 from clock import Clock, SystemClock
 from config import ConfigError, Settings, is_loopback_host, load
 from database import Database
+from infra.budget import RequestBudget
+from infra.retry import RetryPolicy
 from infra.tasks import TaskOwner
 from infra.watchdog import LoopWatchdog
 from ingest.sources import Source, open_source, replay_clock
 from kalshi.book_store import BookStore
+from kalshi_client import KALSHI_RETRY
 from models import Event, FeedStatus
-from nba.client import NbaClient
+from nba.client import BALLDONTLIE_RETRY, NbaClient
 from nba.kalshi_markets import KalshiSide
+from nba.poll import budget_for
 from nba.service import NbaService
 from nba.store import NbaStore
 from storage.market_meta import MarketDirectory
@@ -44,6 +48,7 @@ from web import api, games, openapi
 from web.api import ApiDeps
 from web.board import Board
 from web.games import GamesDeps
+from web.health import Health
 from web.metrics import Metrics, app_samples
 from web.params import ApiError, error_response, json_response
 from web.security import Security, response_headers
@@ -76,6 +81,20 @@ class Flowboard:
     metrics: Metrics
     watchdog: LoopWatchdog
     nba: NbaService | None
+    budgets: dict[str, RequestBudget]  # per upstream: what every caller of it draws from
+    health: Health
+
+
+def upstream_policies(settings: Settings) -> dict[str, RetryPolicy]:
+    """One retry policy per upstream, each with the request budget all of its callers share."""
+    s = settings
+    nba_rate, nba_burst = budget_for(s.balldontlie_tier, s.balldontlie_rate, s.balldontlie_burst)
+    kalshi = RequestBudget(s.kalshi_rest_rate, s.kalshi_rest_burst, name="kalshi")
+    balldontlie = RequestBudget(nba_rate, nba_burst, name="balldontlie")
+    return {
+        "kalshi": RetryPolicy(KALSHI_RETRY, name="kalshi", budget=kalshi),
+        "balldontlie": RetryPolicy(BALLDONTLIE_RETRY, name="balldontlie", budget=balldontlie),
+    }
 
 
 async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Flowboard:
@@ -88,7 +107,11 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     stack.push_async_callback(db.close)
     events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE)
     last_ms = await db.last_trade_ms()
-    source = await open_source(s, events=events, clock=clock, resume_from_ms=last_ms)
+    # Built once: the feed's backfill, market details, NBA discovery and a user's refresh all
+    # spend the same allowance, so none of them can push another into 429s.
+    policies = upstream_policies(s)
+    source = await open_source(s, events=events, clock=clock, resume_from_ms=last_ms,
+                               kalshi_retry=policies["kalshi"])  # fmt: skip
     stack.push_async_callback(source.close)
     aggregator, analytics = Aggregator(), Analytics()
     hub = Hub(clock=clock, queue_size=s.client_queue, batch_ms=s.trade_batch_ms)
@@ -99,7 +122,11 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     if last_ms is not None:
         await warm_restart(db, aggregator, analytics, meta, pipeline, clock)
     nba = (
-        await open_nba(s, source, db, hub, books, aggregator, meta, clock, stack) if s.nba else None
+        await open_nba(
+            s, source, db, hub, books, aggregator, meta, clock, stack, policies["balldontlie"]
+        )
+        if s.nba
+        else None
     )
     board = Board(
         source=s.source, clock=clock, aggregator=aggregator, analytics=analytics,
@@ -116,6 +143,11 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     metrics = Metrics([*samples, *watchdog.samples()])
 
     tasks = TaskOwner()
+    health = Health(
+        clock=clock, source=s.source, tasks=tasks, pipeline=pipeline.stats,
+        feed=source.feed.stats if source.feed is not None else None,
+        nba=nba[0] if nba is not None else None, stale_after_ms=round(s.feed_stale_s * 1000),
+    )  # fmt: skip
     # After the tasks stop (the feed first), what the feed delivered is handled and stored.
     stack.callback(_drain, events, pipeline)
     stack.push_async_callback(tasks.close)
@@ -146,6 +178,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         settings=s, clock=clock, tasks=tasks, events=events, db=db, aggregator=aggregator,
         analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
         source=source, metrics=metrics, watchdog=watchdog, nba=nba[0] if nba is not None else None,
+        budgets={n: p.budget for n, p in policies.items() if p.budget is not None}, health=health,
     )  # fmt: skip
 
 
@@ -164,13 +197,16 @@ async def open_nba(
     meta: MarketDirectory,
     clock: Clock,
     stack: AsyncExitStack,
+    retry: RetryPolicy | None = None,
 ) -> tuple[NbaService, NbaStore] | None:
-    """The NBA side, when the source has a balldontlie server (sim) or key (live)."""
+    """The NBA side, when the source has a balldontlie server (sim) or key (live); ``retry`` is
+    the balldontlie upstream's policy with its request budget."""
     if source.nba_url is None or source.nba_key is None:
         log.info("NBA side off for source %s", source.name)
         return None
     url = urlsplit(source.nba_url)
-    client = NbaClient(f"{url.scheme}://{url.netloc}", source.nba_key, clock, prefix=url.path)
+    client = NbaClient(f"{url.scheme}://{url.netloc}", source.nba_key, clock, prefix=url.path,
+                       retry=retry)  # fmt: skip
     stack.push_async_callback(client.aclose)
     store = await NbaStore.attach(db, clock=clock)
     feed, night = source.feed, source.night
@@ -196,7 +232,9 @@ async def open_nba(
     nba = NbaService(
         client=client, store=store, hub=hub, clock=clock, kalshi=kalshi,
         tier=settings.balldontlie_tier, lines=lines,
+        refresh_every_ms=round(settings.refresh_interval_s * 1000),
     )  # fmt: skip
+    stack.push_async_callback(nba.aclose)
     await nba.load()
     log.info("NBA side on: balldontlie %s, tier %s", source.nba_url, settings.balldontlie_tier)
     return nba, store
@@ -296,6 +334,7 @@ def create_app(
                     aggregator=fb.aggregator, analytics=fb.analytics, meta=fb.meta,
                     pipeline=fb.pipeline, hub=fb.hub, board=fb.board, metrics=fb.metrics,
                     watchdog=fb.watchdog,
+                    health=fb.health,
                     feed_stats=source.stats, books=fb.pipeline.books, queue_depth=fb.events.qsize,
                 ),
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),

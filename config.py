@@ -189,6 +189,19 @@ class Settings:
         env="KALSHI_PRIVATE_KEY_PATH",
         help="the RSA private key PEM file of the Kalshi API key",
     )
+    kalshi_rest_rate: float = setting(
+        10.0,
+        flag="--kalshi-rest-rate",
+        env="KALSHI_REST_RATE",
+        help="Kalshi REST requests per second, all of the app's together "
+        "(Kalshi's basic tier allows 20)",
+    )
+    kalshi_rest_burst: int = setting(
+        20,
+        flag="--kalshi-rest-burst",
+        env="KALSHI_REST_BURST",
+        help="Kalshi REST requests the app may make at once after a quiet spell",
+    )
     balldontlie_key: str | None = setting(
         None,
         flag=None,
@@ -215,6 +228,26 @@ class Settings:
         env="BALLDONTLIE_TIER",
         choices=BALLDONTLIE_TIERS,
         help="balldontlie plan of the key, which sets the polling rate",
+    )
+    balldontlie_rate: float = setting(
+        5.0,
+        flag="--balldontlie-rate",
+        env="BALLDONTLIE_RATE",
+        help="balldontlie requests per second, all of the app's together; never more than "
+        "half the tier's limit (goat: 600 a minute)",
+    )
+    balldontlie_burst: int = setting(
+        10,
+        flag="--balldontlie-burst",
+        env="BALLDONTLIE_BURST",
+        help="balldontlie requests the app may make at once after a quiet spell",
+    )
+    refresh_interval_s: float = setting(
+        10.0,
+        flag="--refresh-interval",
+        env="FLOWBOARD_REFRESH_INTERVAL",
+        help="least seconds between two refreshes started by POST /api/games/refresh "
+        "(one asked for sooner gets 429; one asked for while one runs shares it)",
     )
     sim_games: int = setting(
         15,
@@ -277,6 +310,13 @@ class Settings:
         env="FLOWBOARD_SILENCE_TIMEOUT",
         help="seconds without a frame before the Kalshi feed reconnects",
     )
+    feed_stale_s: float = setting(
+        60.0,
+        flag="--feed-stale-after",
+        env="FLOWBOARD_FEED_STALE_AFTER",
+        help="seconds the Kalshi feed may go without a frame (disconnected or silent) before "
+        "/api/health answers 503; longer than --silence-timeout",
+    )
     stall_threshold_s: float = setting(
         1.0,
         flag="--stall-threshold",
@@ -326,6 +366,16 @@ class Settings:
                 f"balldontlie tier must be one of {', '.join(BALLDONTLIE_TIERS)}, "
                 f"not {self.balldontlie_tier!r}"
             )
+        for name, rate, burst in (
+            ("kalshi rest", self.kalshi_rest_rate, self.kalshi_rest_burst),
+            ("balldontlie", self.balldontlie_rate, self.balldontlie_burst),
+        ):
+            if not rate > 0:  # NaN too
+                raise ConfigError(f"{name} rate must be > 0 requests per second, not {rate}")
+            if burst < 1:
+                raise ConfigError(f"{name} burst must be at least 1 request, not {burst}")
+        if not self.refresh_interval_s >= 0:  # NaN too
+            raise ConfigError("refresh interval must be >= 0 seconds")
         if not 1 <= self.sim_games <= 15:
             raise ConfigError(f"sim games must be 1..15, not {self.sim_games}")
         if self.sim_game_speed <= 0:
@@ -349,6 +399,12 @@ class Settings:
             raise ConfigError(f"client queue must hold at least 1 message, not {self.client_queue}")
         if self.silence_timeout_s <= 0:
             raise ConfigError("silence timeout must be > 0 seconds")
+        if not self.feed_stale_s > self.silence_timeout_s:  # NaN too
+            raise ConfigError(
+                f"feed stale limit ({self.feed_stale_s:g} s) must be longer than the silence "
+                f"timeout ({self.silence_timeout_s:g} s): a quiet feed reconnects before it "
+                "counts as silent"
+            )
         if self.stall_threshold_s <= 0:
             raise ConfigError("stall threshold must be > 0 seconds")
         if self.log_level.upper() not in LOG_LEVELS:

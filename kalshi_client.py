@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clock import Clock
+from infra.retry import RetryPolicy
 from kalshi.auth import Signer
 from kalshi.endpoints import KalshiEndpoints, KalshiEnvError, resolve_endpoints
 from kalshi.feed import FeedStats, FrameSink, KalshiFeed
 from kalshi.orderbook import OrderBook
 from kalshi.rest import (
+    KALSHI_RETRY,
     KalshiAuthError,
     KalshiError,
     KalshiHTTPError,
@@ -24,6 +26,7 @@ from kalshi.rest import (
 from models import Event
 
 __all__ = [
+    "KALSHI_RETRY",
     "FeedStats",
     "KalshiAuthError",
     "KalshiClient",
@@ -69,15 +72,19 @@ def open_client(
     resume_from_ms: int | None = None,
     recorder: FrameSink | None = None,
     ws_reader: str = "handwritten",
+    retry: RetryPolicy | None = None,
 ) -> KalshiClient:
-    """The client; nothing connects until ``feed.run()`` is awaited."""
-    rest = KalshiRest(rest_url, signer=signer, clock=clock)
+    """The client; nothing connects until ``feed.run()`` is awaited. ``retry`` is the Kalshi
+    upstream's one policy (and request budget): REST, the feed's backfill and its reconnects
+    share it."""
+    rest = KalshiRest(rest_url, signer=signer, clock=clock, retry=retry)
     feed = KalshiFeed(
         ws_url=ws_url,
         rest=rest,
         signer=signer,
         out=events,
         clock=clock,
+        retry=retry,
         silence_timeout_s=silence_timeout_s,
         book_tickers=book_tickers,
         resume_from_ms=resume_from_ms,

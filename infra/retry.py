@@ -13,7 +13,9 @@ or longer when a 429/503 carries ``Retry-After`` (RFC 9110 section 10.2.3; secon
 HTTP-date), capped at ``retry_after_cap_s``.
 
 One policy object is built per upstream and handed to every client of it; each attempt goes
-through ``send``, so a budget shared by one upstream's callers can live here later.
+through ``send``, so the upstream's ``RequestBudget`` (``infra.budget``), when the policy has one,
+is drawn from here: every attempt, retries included, first takes a token. The delays between
+attempts are waited on top of that; ``wait`` (reconnect loops) takes no token.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
+
+from infra.budget import RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +109,14 @@ class RetryPolicy:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         now_s: Callable[[], float] = time.time,
+        budget: RequestBudget | None = None,
     ) -> None:
         """``name`` says which upstream in the logs; ``now_s`` dates an HTTP-date Retry-After
-        when the response has no ``Date`` header to measure it from."""
+        when the response has no ``Date`` header to measure it from; ``budget`` is the
+        upstream's request budget (None: requests are not paced)."""
         self.config = config
         self.name = name
+        self.budget = budget
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._now_s = now_s
@@ -141,6 +148,8 @@ class RetryPolicy:
         last = self.config.max_attempts - 1
         attempt = 0
         while True:
+            if self.budget is not None:
+                await self.budget.take()
             try:
                 resp = await request()
             except httpx.TransportError as exc:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from clock import Clock, ManualClock
 from config import ConfigError, Settings
+from infra.retry import RetryPolicy
 from ingest.recording import Recorder, RecordingError, read_header
 from kalshi_client import (
     KalshiFeed,
@@ -49,6 +50,7 @@ class Source:
     nba_url: str | None = None  # balldontlie base URL with its path prefix; None: NBA side off
     nba_key: str | None = field(default=None, repr=False)
     night: Any = None  # sim.nba_games.NightSim shared by the simulated exchange and balldontlie
+    nba_sim: Any = None  # sim.balldontlie.SimBalldontlie when source is sim with the NBA side
 
     def tasks(self) -> list[tuple[str, Coroutine[Any, Any, Any]]]:
         out = list(self.extra_tasks)
@@ -97,11 +99,14 @@ async def open_source(
     events: asyncio.Queue[Event],
     clock: Clock,
     resume_from_ms: int | None,
+    kalshi_retry: RetryPolicy | None = None,
 ) -> Source:
+    """``kalshi_retry`` is the Kalshi upstream's policy with its request budget, which every
+    REST call of the source (backfill, market details, NBA discovery) goes through."""
     if settings.source == "sim":
-        return await _open_sim(settings, events, clock, resume_from_ms)
+        return await _open_sim(settings, events, clock, resume_from_ms, kalshi_retry)
     if settings.source == "live":
-        return _open_live(settings, events, clock, resume_from_ms)
+        return _open_live(settings, events, clock, resume_from_ms, kalshi_retry)
     return _open_replay(settings, events, clock)
 
 
@@ -127,7 +132,11 @@ def _open_replay(settings: Settings, events: asyncio.Queue[Event], clock: Clock)
 
 
 async def _open_sim(
-    settings: Settings, events: asyncio.Queue[Event], clock: Clock, resume_from_ms: int | None
+    settings: Settings,
+    events: asyncio.Queue[Event],
+    clock: Clock,
+    resume_from_ms: int | None,
+    kalshi_retry: RetryPolicy | None,
 ) -> Source:
     from sim.exchange import SimExchange
 
@@ -146,7 +155,7 @@ async def _open_sim(
     )
     await sim.start("127.0.0.1", 0)
     source = _client_source("sim", sim.rest_url, sim.ws_url, Signer(SIM_KEY_ID, key, clock),
-                            settings, events, clock, resume_from_ms)  # fmt: skip
+                            settings, events, clock, resume_from_ms, kalshi_retry)  # fmt: skip
     source.sim = sim
     source.closers.insert(0, sim.stop)
     if night is not None:
@@ -157,6 +166,7 @@ async def _open_sim(
         await nba.start("127.0.0.1", 0)
         source.closers.insert(0, nba.stop)
         source.night, source.nba_url, source.nba_key = night, nba.url, nba_key
+        source.nba_sim = nba
     return source
 
 
@@ -177,7 +187,11 @@ def _night(settings: Settings, clock: Clock) -> Any:
 
 
 def _open_live(
-    settings: Settings, events: asyncio.Queue[Event], clock: Clock, resume_from_ms: int | None
+    settings: Settings,
+    events: asyncio.Queue[Event],
+    clock: Clock,
+    resume_from_ms: int | None,
+    kalshi_retry: RetryPolicy | None,
 ) -> Source:
     settings.check_live()
     assert settings.kalshi_key_id and settings.kalshi_key_path
@@ -187,7 +201,7 @@ def _open_live(
     signer = signer_from_file(settings.kalshi_key_id, settings.kalshi_key_path, clock)
     source = _client_source(
         "live", endpoints.rest_url, endpoints.ws_url, signer, settings, events, clock,
-        resume_from_ms,
+        resume_from_ms, kalshi_retry,
     )  # fmt: skip
     if not settings.nba:
         return source
@@ -211,6 +225,7 @@ def _client_source(
     events: asyncio.Queue[Event],
     clock: Clock,
     resume_from_ms: int | None,
+    kalshi_retry: RetryPolicy | None,
 ) -> Source:
     recorder = None
     if settings.record_path:
@@ -229,6 +244,7 @@ def _client_source(
         resume_from_ms=resume_from_ms,
         recorder=recorder,
         ws_reader=settings.kalshi_ws_reader,
+        retry=kalshi_retry,
     )
     rest, feed = client.rest, client.feed
     source = Source(name=name, feed=feed, rest=rest, closers=[rest.aclose])

@@ -63,6 +63,8 @@ class FeedStats:
     last_trade_ts_ms: int | None = None
     last_frame_recv_ms: int | None = None
     connected: bool = False
+    since_ms: int | None = None  # when ``connected`` last changed (None: the feed never ran)
+    last_error: str = ""  # why the last connection failed or ended
 
 
 class RecentIds:
@@ -248,19 +250,24 @@ class KalshiFeed:
     async def _read_loop(self) -> None:
         attempt = 0
         first_ms = self._clock.now_ms()
+        self.stats.since_ms = first_ms
         while True:
             await self._status(FeedState.CONNECTING, self._url)
             got_data = False
             try:
                 got_data = await self._session()
             except KalshiAuthError as exc:
+                self.stats.last_error = str(exc)
                 await self._status(FeedState.FAILED, str(exc))
                 raise
             except (OSError, TimeoutError, WsError) as exc:
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("kalshi ws: %s: %s", type(exc).__name__, exc)
             finally:
                 self._ws = None
-                self.stats.connected = False
+                if self.stats.connected:
+                    self.stats.connected = False
+                    self.stats.since_ms = self._clock.now_ms()
                 self._lost_live |= self._trades_live
                 self._trades_live = False
             if got_data:
@@ -302,6 +309,7 @@ class KalshiFeed:
             try:
                 self._ws = ws
                 self.stats.connected = True
+                self.stats.since_ms = self._clock.now_ms()
                 await self._status(FeedState.CONNECTED, self._url)
                 await self._send(wire.subscribe_cmd(self._next_id(), self._channels))
                 await self._sync_books()
@@ -332,8 +340,10 @@ class KalshiFeed:
                 if died is not None:
                     raise died
         except TimeoutError:
+            self.stats.last_error = f"silent for {self._silence_s:g} s"
             log.warning("kalshi ws: silent for %.1fs, reconnecting", self._silence_s)
         except ConnectionClosed as exc:
+            self.stats.last_error = f"connection closed: {exc}"
             log.warning("kalshi ws: connection closed: %s", exc)
         return got_data
 

@@ -4,6 +4,8 @@ Tier request limits (balldontlie account tiers): Free 5/min, ALL-STAR 60/min, GO
 Scores come from ``/v1/games?dates[]=`` (it carries score, period and clock with the game id);
 odds from ``/v2/odds?dates[]=``. A 429 that outlasts the client's retries doubles that source's
 interval (up to 8x) until a request succeeds; odds refused for the key's tier are switched off.
+Each source's failures in a row (polls and refreshes alike) are kept with since-when and the last
+error, for the app's health; a key refused for scores is kept as ``auth_error``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ TIERS: dict[str, TierPlan] = {
     "all-star": TierPlan("all-star", 60, 10_000, 30_000),
     "goat": TierPlan("goat", 600, 5_000, 10_000),
 }
+
+
+def budget_for(tier: str, rate_per_s: float, burst: int) -> tuple[float, int]:
+    """The request budget (rate a second, burst) for a key of ``tier``: what is asked for, but
+    never more than half the tier's limit, the headroom the poll schedules keep too."""
+    half_per_min = TIERS[tier].requests_per_min / 2
+    return min(rate_per_s, half_per_min / 60), max(1, min(burst, int(half_per_min)))
+
 
 SCORES = "scores"
 ODDS = "odds"
@@ -75,7 +85,28 @@ class NbaPoller:
         self._slowdown = {SCORES: 1, ODDS: 1}
         self.last_ok_ms: dict[str, int | None] = {SCORES: None, ODDS: None}
         self.errors: dict[str, int] = {SCORES: 0, ODDS: 0}
+        self.failures_in_row: dict[str, int] = {SCORES: 0, ODDS: 0}
+        self.failing_since_ms: dict[str, int | None] = {SCORES: None, ODDS: None}
+        self.last_error: dict[str, str] = {SCORES: "", ODDS: ""}
+        self.auth_error: str | None = None  # balldontlie refused the key for scores
         self.odds_disabled_reason: str | None = None
+
+    def record_ok(self, source: str) -> None:
+        """A request to ``source`` (a poll or a refresh) succeeded now."""
+        self.last_ok_ms[source] = self._clock.now_ms()
+        self.failures_in_row[source] = 0
+        self.failing_since_ms[source] = None
+        if source == SCORES:
+            self.auth_error = None
+
+    def record_failure(self, source: str, exc: NbaError) -> None:
+        """A request to ``source`` failed now (after the client's own retries)."""
+        self.failures_in_row[source] += 1
+        if self.failing_since_ms[source] is None:
+            self.failing_since_ms[source] = self._clock.now_ms()
+        self.last_error[source] = str(exc)
+        if source == SCORES and isinstance(exc, NbaAuthError):
+            self.auth_error = str(exc)
 
     def interval_ms(self, source: str) -> int:
         base = self.plan.scores_every_ms if source == SCORES else self.plan.odds_every_ms
@@ -125,6 +156,7 @@ class NbaPoller:
                 out.extend(await self._fetch(source))
             except NbaAuthError as exc:
                 if source == SCORES:
+                    self.record_failure(source, exc)
                     raise
                 self.odds_disabled_reason = str(exc)
                 del self._next[ODDS]
@@ -132,6 +164,7 @@ class NbaPoller:
                 continue
             except NbaError as exc:
                 self.errors[source] += 1
+                self.record_failure(source, exc)
                 self._slowdown[source] = min(MAX_SLOWDOWN, self._slowdown[source] * 2)
                 log.warning(
                     "balldontlie %s poll failed (%s); interval now %d ms",
@@ -141,7 +174,7 @@ class NbaPoller:
                 )
             else:
                 self._slowdown[source] = 1
-                self.last_ok_ms[source] = self._clock.now_ms()
+                self.record_ok(source)
             self._next[source] = now + self.interval_ms(source)
         return out
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clock import Clock
+from infra.coalesce import CoalescedCall
 from kalshi_client import KalshiError
 from models import Event, GameState, GameStatus, OddsQuote
 from nba import winprob
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 HISTORY_MAX = 720
 PUBLISH_EVERY_MS = 1_000
 DISCOVER_EVERY_MS = 120_000
+REFRESH_EVERY_MS = 10_000
 
 
 @dataclass
@@ -60,6 +62,7 @@ class NbaService:
         dates: Callable[[], list[str]] | None = None,
         lines: Callable[[int], int | None] | None = None,
         discover_every_ms: int = DISCOVER_EVERY_MS,
+        refresh_every_ms: int = REFRESH_EVERY_MS,
     ) -> None:
         self._client = client
         self._store = store
@@ -76,6 +79,9 @@ class NbaService:
         self._odds_changed: set[int] = set()
         self.next_discover_ms = 0
         self.disabled_reason: str | None = None
+        self.refresher = CoalescedCall(
+            self.refresh, clock=clock, min_interval_ms=refresh_every_ms, name="NBA refresh"
+        )
 
     # ---- inputs ------------------------------------------------------------------------------
 
@@ -134,13 +140,19 @@ class NbaService:
     async def refresh(self) -> dict[str, Any]:
         """Poll balldontlie now (scores and odds), then match Kalshi's events again."""
         dates = self._dates()
-        items: list[GameState | OddsQuote] = list(await self._client.games(dates))
-        self.poller.last_ok_ms[SCORES] = self._clock.now_ms()
-        if self.poller.plan.odds_every_ms is not None and self.poller.odds_disabled_reason is None:
+        poller = self.poller
+        try:
+            items: list[GameState | OddsQuote] = list(await self._client.games(dates))
+        except NbaError as exc:
+            poller.record_failure(SCORES, exc)
+            raise
+        poller.record_ok(SCORES)
+        if poller.plan.odds_every_ms is not None and poller.odds_disabled_reason is None:
             try:
                 items += await self._client.odds(dates=dates)
-                self.poller.last_ok_ms[ODDS] = self._clock.now_ms()
+                poller.record_ok(ODDS)
             except NbaError as exc:
+                poller.record_failure(ODDS, exc)
                 log.warning("odds refresh failed: %s", exc)
         self._apply(items)
         await self.discover()
@@ -153,6 +165,16 @@ class NbaService:
                 {"event_ticker": u.event_ticker, "reason": u.reason} for u in report.unmatched
             ],
         }
+
+    async def refresh_shared(self) -> dict[str, Any]:
+        """A refresh someone asked for (``POST /api/games/refresh``): it joins the refresh in
+        progress if there is one, and gets its summary; otherwise it starts one, unless one
+        started less than ``refresh_every_ms`` ago (``infra.coalesce.TooSoon``)."""
+        return await self.refresher()
+
+    async def aclose(self) -> None:
+        """Cancel a refresh still running (the app's teardown)."""
+        await self.refresher.aclose()
 
     async def discover(self) -> None:
         """Find Kalshi's NBA events of the followed dates, match them, follow their books."""

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -202,6 +203,7 @@ class SimBalldontlie:
         self.rate_limit_per_min = rate_limit_per_min
         self._window: tuple[int, int] = (-1, 0)  # (minute, requests in it)
         self.requests = 0
+        self.paths: Counter[str] = Counter()  # requests by path, without the /nba prefix
         self.rejected_429 = 0
         self.rejected_401 = 0
         self._server: EmbeddedServer | None = None
@@ -229,6 +231,7 @@ class SimBalldontlie:
 
     def _gate(self, request: Request) -> JSONResponse | None:
         self.requests += 1
+        self.paths[request.url.path.removeprefix("/nba")] += 1
         if request.headers.get("authorization", "") != self.api_key:
             self.rejected_401 += 1
             return _error(401, "Unauthorized: invalid or missing API key")

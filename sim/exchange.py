@@ -33,7 +33,7 @@ from sim.market_model import DeltaEv, LifeEv, MarketModel, SimEvent, TickerEv, T
 from sim.nba_games import NightSim
 from sim.nba_markets import NbaMarkets
 from sim.ratelimit import RateLimiter
-from sim.rest import RestApi, json_response, snapshot_msg
+from sim.rest import RequestLog, RestApi, json_response, snapshot_msg
 from sim.shapes import lifecycle_ws_msg, rfc3339, ticker_ws_msg, trade_ws_msg
 from sim.ws_protocol import Session, data_frame
 
@@ -77,6 +77,7 @@ class SimExchange:
         self.faults = Faults(
             on_drop=self._drop_all, on_skip_seq=self._skip_seq, on_malformed=self._malformed
         )
+        self.rest_log = RequestLog()  # every REST answer, by route and status
         self._conns: set[Connection] = set()
         self._clients_changed = asyncio.Event()
         self._server: EmbeddedServer | None = None
@@ -89,7 +90,7 @@ class SimExchange:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        api = RestApi(self._model, self._verifier, self._limiter, self.faults)
+        api = RestApi(self._model, self._verifier, self._limiter, self.faults, self.rest_log)
         rest = Starlette(routes=api.routes())
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:

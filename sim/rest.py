@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -88,14 +89,42 @@ def _pos_encode(pos: int, tag: str) -> str:
     return base64.urlsafe_b64encode(f"{tag}:{pos}".encode()).decode().rstrip("=")
 
 
+class RequestLog:
+    """What the REST API answered: requests by route (``/events``, ``/markets/{ticker}``, ...)
+    and status, for tests and client authors to count a client's calls."""
+
+    def __init__(self) -> None:
+        self.answers: Counter[tuple[str, int]] = Counter()
+
+    def add(self, route: str, status: int) -> None:
+        self.answers[(route, status)] += 1
+
+    def count(self, route: str | None = None, status: int | None = None) -> int:
+        return sum(
+            n
+            for (r, s), n in self.answers.items()
+            if (route is None or r == route) and (status is None or s == status)
+        )
+
+    @property
+    def rejected_429(self) -> int:
+        return self.count(status=429)
+
+
 class RestApi:
     def __init__(
-        self, model: MarketModel, verifier: Verifier | None, limiter: RateLimiter, faults: Faults
+        self,
+        model: MarketModel,
+        verifier: Verifier | None,
+        limiter: RateLimiter,
+        faults: Faults,
+        log: RequestLog | None = None,
     ) -> None:
         self._model = model
         self._verifier = verifier
         self._limiter = limiter
         self._faults = faults
+        self.log = log or RequestLog()
 
     def routes(self) -> list[Route]:
         r = [
@@ -109,28 +138,36 @@ class RestApi:
             ("/series/{series_ticker}", self.series, False),
             ("/portfolio/balance", self.balance, True),
         ]
-        return [Route(PREFIX + path, self._gate(fn, auth), methods=["GET"]) for path, fn, auth in r]
+        return [
+            Route(PREFIX + path, self._gate(path, fn, auth), methods=["GET"])
+            for path, fn, auth in r
+        ]
 
-    def _gate(self, fn: Handler, needs_auth: bool) -> Handler:
+    def _gate(self, route: str, fn: Handler, needs_auth: bool) -> Handler:
         async def handler(req: Request) -> Response:
-            caller = req.client.host if req.client else "?"
-            v = self._verifier
-            if v is not None and (needs_auth or v.has_credentials(req.headers)):
-                # Sign over the path without the query string (Kalshi API keys docs).
-                result = v.check(req.headers, req.method, req.url.path)
-                if isinstance(result, str) and self._faults.take_auth_reject():
-                    result = BAD_SIGNATURE
-                if not isinstance(result, str):
-                    return json_response(result.body, 401)
-                caller = result
-            if self._faults.take_429() or not self._limiter.allow(caller):
-                return json_response(RATE_LIMITED_BODY, 429)
-            try:
-                return await fn(req)
-            except BadParam as e:
-                return json_response(e.body, 400)
+            resp = await self._answer(req, fn, needs_auth)
+            self.log.add(route, resp.status_code)
+            return resp
 
         return handler
+
+    async def _answer(self, req: Request, fn: Handler, needs_auth: bool) -> Response:
+        caller = req.client.host if req.client else "?"
+        v = self._verifier
+        if v is not None and (needs_auth or v.has_credentials(req.headers)):
+            # Sign over the path without the query string (Kalshi API keys docs).
+            result = v.check(req.headers, req.method, req.url.path)
+            if isinstance(result, str) and self._faults.take_auth_reject():
+                result = BAD_SIGNATURE
+            if not isinstance(result, str):
+                return json_response(result.body, 401)
+            caller = result
+        if self._faults.take_429() or not self._limiter.allow(caller):
+            return json_response(RATE_LIMITED_BODY, 429)
+        try:
+            return await fn(req)
+        except BadParam as e:
+            return json_response(e.body, 400)
 
     async def exchange_status(self, req: Request) -> Response:
         return json_response({"exchange_active": True, "trading_active": True})

@@ -27,6 +27,7 @@ from storage.market_meta import MarketDirectory
 from stream.messages import trade_json
 from trade_processor import Pipeline, tier_of
 from web.board import Board, view_json
+from web.health import Health
 from web.metrics import Metrics
 from web.params import ApiError, choice_param, count_param, int_param, json_response, ticker_param
 from web.security import foreign_origin
@@ -51,6 +52,7 @@ class ApiDeps:
     board: Board
     metrics: Metrics
     watchdog: LoopWatchdog
+    health: Health
     feed_stats: Callable[[], Any]
     books: BookStore
     queue_depth: Callable[[], int]
@@ -83,14 +85,16 @@ def deps(conn: HTTPConnection) -> ApiDeps:
 
 
 async def health(request: Request) -> Response:
+    """200 while the app does its job; 503 naming each reason when not (``web.health``)."""
     rt = deps(request)
-    failures = [name for name, _ in rt.tasks.failures]
-    ok = not failures
+    report = rt.health.report()
+    ok = report["ok"]
     return json_response(
         {
             "ok": ok,
+            "reasons": report["reasons"],
             "source": rt.source,
-            "failed_tasks": failures,
+            "failed_tasks": [name for name, _ in rt.tasks.failures],
             "tasks": rt.tasks.running(),
         },
         200 if ok else 503,
@@ -117,6 +121,7 @@ async def stats(request: Request) -> Response:
             "queue_depth": rt.queue_depth(),
             "feed": _plain(feed),
             "loop": rt.watchdog.as_dict(),
+            "health": rt.health.report(),
         }
     )
 

@@ -1,4 +1,5 @@
 import asyncio
+from typing import cast
 
 import pytest
 
@@ -6,7 +7,7 @@ from clock import ManualClock
 from infra.retry import RetryPolicy
 from models import GameState, GameStatus, OddsQuote
 from nba.client import BALLDONTLIE_RETRY, NbaClient
-from nba.errors import NbaAuthError
+from nba.errors import NbaAuthError, NbaHttpError
 from nba.poll import TIERS, NbaPoller
 from sim.balldontlie import SimBalldontlie
 from sim.nba_games import NightSim
@@ -89,3 +90,39 @@ async def test_free_tier_never_polls_odds_and_auth_failure_stops() -> None:
                 await poller.poll_due()
     finally:
         await sim.stop()
+
+
+class FlakyClient:
+    """Scores fail while ``down``; odds always answer (nothing)."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    async def games(self, dates: list[str]) -> list[GameState]:
+        if self.down:
+            raise NbaHttpError(0, "/v1/games: HTTP 503")
+        return []
+
+    async def odds(self, *, dates: list[str]) -> list[OddsQuote]:
+        return []
+
+
+async def test_failures_in_a_row_are_kept_with_since_when_until_a_poll_succeeds() -> None:
+    clock = ManualClock(T0)
+    client = FlakyClient()
+
+    async def sleeper(ms: int) -> None:
+        clock.advance(ms)
+
+    p = NbaPoller(cast(NbaClient, client), clock, sleeper, lambda: [DATE], tier="goat")
+    for n in (1, 2, 3):
+        await p.poll_due()
+        assert p.failures_in_row == {"scores": n, "odds": 0}
+        assert p.failing_since_ms == {"scores": T0, "odds": None}
+        clock.advance(60_000)  # past the slowed-down interval
+    assert p.last_error["scores"] == "balldontlie HTTP 0: /v1/games: HTTP 503"
+    assert p.errors["scores"] == 3 and p.auth_error is None
+    client.down = False
+    await p.poll_due()
+    assert p.failures_in_row == {"scores": 0, "odds": 0}
+    assert p.failing_since_ms["scores"] is None and p.last_ok_ms["scores"] == clock.now_ms()

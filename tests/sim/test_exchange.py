@@ -306,6 +306,18 @@ async def test_rate_limit_burst_returns_429(ex: SimExchange) -> None:
         codes = [(await c.get(ex.rest_url + "/exchange/status")) for _ in range(4)]
     assert [r.status_code for r in codes] == [429, 429, 429, 200]
     assert codes[0].json()["error"]["code"] == "too_many_requests"
+    assert ex.rest_log.count("/exchange/status") == 4 and ex.rest_log.rejected_429 == 3
+
+
+async def test_the_request_log_counts_answers_by_route_and_status(ex: SimExchange) -> None:
+    ticker = ex.tickers()[0]
+    async with httpx.AsyncClient(base_url=ex.rest_url) as c:
+        for path in ("/events", "/events", f"/markets/{ticker}", "/markets/NOPE", "/markets"):
+            await c.get(path)
+    log = ex.rest_log
+    assert log.count("/events") == 2 and log.count("/markets") == 1
+    assert log.count("/markets/{ticker}", 200) == 1 and log.count("/markets/{ticker}", 404) == 1
+    assert log.count() == 5 and log.rejected_429 == 0
 
 
 async def test_token_bucket_limits_a_burst(clock: ManualClock) -> None:

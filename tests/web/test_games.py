@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import websockets
 
+from clock import ManualClock
 from tests.serving import running_app
 from tests.test_app_e2e import recv_type, sim_settings
 
@@ -16,6 +17,9 @@ GAME_KEYS = {
     "id", "date", "home", "away", "home_score", "away_score", "status", "period", "seconds_left",
     "clock", "start_ms", "ts_ms", "fair", "consensus", "kalshi", "markets", "freshness_ms",
 }  # fmt: skip
+
+
+T0 = 1_781_391_600_000  # 2026-06-13 23:00 UTC
 
 
 def nba_settings(tmp_path: Path, **changes: Any) -> Any:
@@ -68,7 +72,68 @@ async def test_games_routes_answer_200_400_404(tmp_path: Path) -> None:
         r = await http.get("/api/games/999")
         assert r.status_code == 404 and r.json()["param"] == "id"
         r = await http.get("/api/games/refresh")
-        assert r.status_code == 400  # GET: not the refresh, and not a game id
+        assert r.status_code == 405  # GET: not the refresh, and not a game id
+        assert r.headers["allow"] == "POST" and "POST" in r.json()["error"]
+
+
+async def test_refresh_is_shared_and_started_at_most_once_per_interval(tmp_path: Path) -> None:
+    """On the injected clock, frozen: the refresh that runs is shared, and until the clock has
+    moved the interval (10 s by default) every other ask is a 429 with Retry-After."""
+    clock = ManualClock(T0)
+    async with (
+        running_app(nba_settings(tmp_path), clock=clock) as app,
+        httpx.AsyncClient(base_url=app.url, timeout=30) as http,
+    ):
+        nba = app.runtime.nba
+        assert nba is not None
+        answers = await asyncio.gather(*(http.post("/api/games/refresh") for _ in range(20)))
+        ok = [r for r in answers if r.status_code == 200]
+        limited = [r for r in answers if r.status_code == 429]
+        assert ok and len(ok) + len(limited) == 20, [r.status_code for r in answers]
+        assert all(r.json() == ok[0].json() for r in ok)  # one refresh, one summary
+        assert ok[0].json()["games"] == 3
+        assert nba.refresher.started == 1 and nba.refresher.joined == len(ok) - 1
+        for r in limited:
+            assert r.headers["retry-after"] == "10"
+            assert r.json()["retry_after_s"] == 10 and "try again in 10 s" in r.json()["error"]
+
+        clock.advance(4_000)
+        r = await http.post("/api/games/refresh")
+        assert r.status_code == 429 and r.headers["retry-after"] == "6"
+        clock.advance(6_000)
+        r = await http.post("/api/games/refresh")
+        assert r.status_code == 200 and nba.refresher.started == 2
+
+
+async def test_a_rush_of_refreshes_reaches_the_upstreams_as_a_handful(tmp_path: Path) -> None:
+    """200 clients press refresh at once (before: ~208 balldontlie games polls, ~204 odds
+    polls and ~1,300 Kalshi /events requests, half of them answered 429)."""
+    async with (
+        running_app(nba_settings(tmp_path)) as app,
+        httpx.AsyncClient(
+            base_url=app.url, timeout=60, limits=httpx.Limits(max_connections=300)
+        ) as http,
+    ):
+        rt = app.runtime
+        bdl, exchange, rest = rt.source.nba_sim, rt.source.sim.rest_log, rt.source.rest
+        assert rest is not None
+        polls = bdl.paths.copy()
+        events = exchange.count("/events")
+        rush = [http.post("/api/games/refresh") for _ in range(200)]
+        health = [http.get("/api/health") for _ in range(20)]
+        answers = await asyncio.gather(*rush, *health)
+        refreshed, healthy = answers[:200], answers[200:]
+        codes = {r.status_code for r in refreshed}
+        assert 200 in codes and codes <= {200, 429}, codes
+        games = bdl.paths["/v1/games"] - polls["/v1/games"]
+        odds = bdl.paths["/v2/odds"] - polls["/v2/odds"]
+        discovery = exchange.count("/events") - events
+        # one refresh (one games poll, one odds poll, three /events), a second one if the rush
+        # outlasts the interval on a slow machine, and the poller's own polls meanwhile
+        assert 1 <= games <= 5 and 1 <= odds <= 5 and 3 <= discovery <= 9, (games, odds, discovery)
+        assert exchange.rejected_429 == 0 and rest.retries == 0
+        assert rt.meta.lookup_errors == 0
+        assert [r.status_code for r in healthy] == [200] * 20
 
 
 async def test_the_stream_snapshot_carries_todays_games(tmp_path: Path) -> None:
