@@ -10,7 +10,8 @@ from aggregator import Aggregator
 from analytics import Analytics
 from clock import ManualClock
 from database import Database
-from models import Side, Trade
+from kalshi.book_store import BookStore
+from models import BookDelta, BookSnapshot, Event, FeedGap, GapKind, Side, Trade
 from storage.market_meta import MarketDirectory
 from trade_processor import FUTURE_TOLERANCE_MS, Pipeline
 from websocket_handler import Hub
@@ -52,5 +53,61 @@ async def test_future_stamped_trade_is_stored_as_sent_and_windowed_at_receipt(
         await db.flush()
         stored = {t.trade_id: t for t in await db.recent_trades(limit=10)}
         assert stored["c"].ts_ms == far
+    finally:
+        await db.close()
+
+
+async def test_books_are_the_pipelines_stale_on_a_gap_until_repaired_never_ahead(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    db = await Database.open(str(tmp_path / "b.db"), clock=clock)
+    try:
+        repairs: list[str] = []
+        pipe = Pipeline(
+            events=asyncio.Queue(), db=db, aggregator=Aggregator(), analytics=Analytics(),
+            hub=Hub(clock=clock), meta=MarketDirectory(db=db, fetch=None), clock=clock,
+            books=BookStore(repair=repairs.append),
+        )  # fmt: skip
+        b = "KXB-1"
+
+        def at(seq: int) -> int:
+            return T0 + seq
+
+        events: list[Event] = [
+            BookSnapshot(b, ((4000, 500),), ((5800, 300),), 9, 1, at(1), at(1)),
+            BookDelta(b, Side.YES, 4000, -100, 9, 2, at(2), at(2)),
+            Trade("t1", b, 4000, 100, Side.NO, at(2), at(2)),
+            FeedGap(GapKind.BOOK, "orderbook_delta", 9, 4, 5, b, at(3), at(5), at(5)),
+            BookDelta(b, Side.YES, 4100, 200, 9, 5, at(5), at(5)),  # after the hole: ignored
+            BookSnapshot(b, ((4100, 50),), ((5800, 300),), 9, 6, at(6), at(6)),
+            BookDelta(b, Side.NO, 5800, -400, 9, 7, at(7), at(7)),  # cannot go below zero
+            BookSnapshot(b, ((4100, 50),), ((5700, 10),), 9, 8, at(8), at(8)),
+        ]
+        # What a listener sees while handling each event, and what the book must be then:
+        # built from scratch with every event up to and including that one, and none after.
+        seen: list[tuple[bool, list[tuple[int, int]], list[tuple[int, int]]] | None] = []
+
+        def look(_: Event) -> None:
+            book = pipe.books.book(b)
+            seen.append(None if book is None else
+                        (book.stale, book.levels(Side.YES), book.levels(Side.NO)))  # fmt: skip
+
+        pipe.listen("look", look)
+        for event in events:
+            pipe.handle(event)
+        expected = []
+        for n in range(1, len(events) + 1):
+            ref = BookStore()
+            for event in events[:n]:
+                ref.apply(event)
+            book = ref.book(b)
+            expected.append(None if book is None else
+                            (book.stale, book.levels(Side.YES), book.levels(Side.NO)))  # fmt: skip
+        assert seen == expected
+        stale = [s[0] for s in seen if s is not None]
+        assert stale == [False, False, False, True, True, False, True, False]
+        assert seen[4] == (True, [(4000, 400)], [(5800, 300)])  # the delta in the hole: ignored
+        assert repairs == [b]  # the broken delta asked the feed for a snapshot
     finally:
         await db.close()
