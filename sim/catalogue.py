@@ -13,6 +13,8 @@ from sim.nba_games import TEAMS
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 NBA_TEAMS = tuple(team[1] for team in TEAMS)
 DAY_MS = 86_400_000
+WINDOW_DAYS = 7  # event dates fall within this many days of the catalogue's first day
+MAX_DRAWS = 64  # draws of an event before the catalogue's dates move a day forward
 
 
 class Market:
@@ -369,16 +371,33 @@ def generate_events(
     rng: random.Random, start_ms: int, *, nba: bool = True
 ) -> Iterator[tuple[EventDef, list[MarketDef]]]:
     """An endless, seeded stream of events with their markets; tickers never repeat. With
-    ``nba=False`` it holds no NBA game events (a simulated night supplies those)."""
+    ``nba=False`` it holds no NBA game events (a simulated night supplies those).
+
+    Event dates fall in a window of ``WINDOW_DAYS`` days starting at ``start_ms``. A window holds
+    a finite set of event tickers (without NBA games, under 200), so a draw that repeats one is
+    drawn again, at most ``MAX_DRAWS`` times. When all of those repeat, the window moves a day
+    forward and the event is the NYC high temperature of the window's new last day. That ticker
+    is new: only the KXHIGHNY builder writes KXHIGHNY tickers, every one drawn before named a day
+    of an earlier window, and an earlier window ends at least a day before this one. So each event
+    costs at most ``MAX_DRAWS + 1`` builds, and the dates move forward as the markets turn over,
+    only as fast as the tickers run out. (This holds while two-digit years name a day uniquely,
+    for a century of window moves: without NBA games a move comes every dozen events or so, so a
+    century is some 400,000 events, about two billion trades, far more than a run can hold.)"""
     seen: set[str] = set()
     deck = [b for b, w in BUILDERS for _ in range(w) if nba or b not in NBA_BUILDERS]
+    first_ms = start_ms
     n = 0
-    while True:
-        builder = deck[rng.randrange(len(deck))]
-        day_ms = start_ms + DAY_MS * rng.randint(0, 6)
-        ev, markets = builder(rng, day_ms, n)
-        n += 1
-        if ev.event_ticker in seen:
-            continue
+    while True:  # one event per pass, each pass bounded
+        for _ in range(MAX_DRAWS):
+            builder = deck[rng.randrange(len(deck))]
+            day_ms = first_ms + DAY_MS * rng.randint(0, WINDOW_DAYS - 1)
+            ev, markets = builder(rng, day_ms, n)
+            n += 1
+            if ev.event_ticker not in seen:
+                break
+        else:
+            first_ms += DAY_MS
+            ev, markets = _high_ny(rng, first_ms + DAY_MS * (WINDOW_DAYS - 1), n)
+            n += 1
         seen.add(ev.event_ticker)
         yield ev, markets
