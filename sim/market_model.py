@@ -76,6 +76,8 @@ class MarketModel:
         self._start_ms = start_ms
         self._weights: list[float] = []
         self._active: list[Market] = []
+        self._added: list[Market] = []  # markets made since the last rebuild of the weights
+        self._target_active = n_markets  # turnover closes markets to keep about this many
         self._cum: list[float] = []
         self._pending: list[Market] = []  # closed/determined markets awaiting their next step
         self._managed: set[int] = set()  # market indices owned by ``self._layer``
@@ -131,6 +133,7 @@ class MarketModel:
                 m.book_no[q] = self._level_qty()
         m.last_price = d.mid
         self.markets.append(m)
+        self._added.append(m)
         self.by_ticker[m.ticker] = m
         self._weights.append(rng.paretovariate(1.0))  # Zipf-like activity
         return m
@@ -150,8 +153,13 @@ class MarketModel:
         self._layer = layer
 
     def _rebuild_weights(self) -> None:
+        """The markets random trades pick from: those active before and those made since (a
+        market never comes back once closed), so the cost follows the live markets, not all
+        the markets ever made."""
         managed = self._managed
-        self._active = [m for m in self.markets if m.status == "active" and m.index not in managed]
+        candidates = itertools.chain(self._active, self._added)
+        self._active = [m for m in candidates if m.status == "active" and m.index not in managed]
+        self._added = []
         self._cum = list(itertools.accumulate(self._weights[m.index] for m in self._active))
 
     def info(self, m: Market) -> MarketInfo:
@@ -316,10 +324,14 @@ class MarketModel:
             else:
                 self.settle_market(m, now_ms, out)
             return
-        if len(self._active) > 8:
-            m = self._active[rng.randrange(len(self._active))]
+        # Close one, and more while there are more than the catalogue started with: each
+        # event adds several markets, and a run of days must not pile them up.
+        while len(self._active) > 8:
+            m = self._active.pop(rng.randrange(len(self._active)))
             self.close_market(m, now_ms, out)
             self._pending.append(m)
+            if len(self._active) <= self._target_active:
+                break
         self._add_event(now_ms, announce=out)
         self._rebuild_weights()
 
