@@ -222,7 +222,7 @@ class NbaService:
 
     def _probs(self, state: NbaState, game_id: int) -> Probs:
         """(kalshi, consensus, fair) home win ppm."""
-        kalshi = self.markets.home_win_ppm(game_id) if state is self.state else None
+        kalshi = self.markets.home_win_ppm(game_id)  # markets are followed for live games only
         return kalshi, state.consensus_home_ppm(game_id), state.home_win_ppm(game_id)
 
     def view(self, game_id: int, *, history: bool = True) -> dict[str, Any] | None:
@@ -235,8 +235,12 @@ class NbaService:
     ) -> dict[str, Any]:
         probs = probs or self._probs(state, game_id)
         kalshi, _, fair = probs
-        live = state is self.state
-        pub = self._published.setdefault(game_id, _Published()) if live else _Published()
+        # a stored game that is not followed has no chart kept: its one point is drawn now
+        pub = (
+            self._published.setdefault(game_id, _Published())
+            if state is self.state
+            else _Published()
+        )
         if history and not pub.history:
             self._add_point(pub, self._clock.now_ms(), probs)
         out = game_json(
@@ -244,7 +248,7 @@ class NbaService:
             fair_ppm=fair,
             kalshi_ppm=kalshi,
             consensus=consensus_json(state.consensus.get(game_id, {})),
-            markets=self.markets.markets_json(game_id) if live else [],
+            markets=self.markets.markets_json(game_id),
             freshness_ms=self.poller.freshness_ms(),
         )
         if history:
