@@ -40,7 +40,9 @@ from models import Event, FeedStatus
 from nba.client import BALLDONTLIE_RETRY, NbaClient
 from nba.kalshi_markets import KalshiSide
 from nba.poll import budget_for
-from nba.service import NbaService
+from nba.service import STORE_KINDS, NbaService
+from nba.state import KINDS as NBA_STATE_KINDS
+from nba.state import NbaState
 from nba.store import NbaStore
 from storage.market_meta import MarketDirectory
 from trade_processor import Pipeline, tier_of
@@ -123,7 +125,17 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         await warm_restart(db, aggregator, analytics, meta, pipeline, clock)
     nba = (
         await open_nba(
-            s, source, db, hub, books, aggregator, meta, clock, stack, policies["balldontlie"]
+            s,
+            source,
+            db,
+            hub,
+            books,
+            aggregator,
+            meta,
+            clock,
+            stack,
+            policies["balldontlie"],
+            emit=events.put_nowait,
         )
         if s.nba
         else None
@@ -135,7 +147,9 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     )  # fmt: skip
     pipeline.listen("board-status", board.on_status, kinds=(FeedStatus,))
     if nba is not None:
-        pipeline.listen("nba", nba[0].on_event)
+        # stored first, then applied: the state a listener after it reads is the event's
+        pipeline.listen("nba-store", nba[0].on_event, kinds=STORE_KINDS)
+        pipeline.listen("nba-state", nba[0].state.on_event, kinds=NBA_STATE_KINDS)
     watchdog = LoopWatchdog(threshold=s.stall_threshold_s)
     watchdog.start()
     stack.callback(watchdog.stop)
@@ -198,9 +212,12 @@ async def open_nba(
     clock: Clock,
     stack: AsyncExitStack,
     retry: RetryPolicy | None = None,
+    *,
+    emit: Callable[[Event], None],
 ) -> tuple[NbaService, NbaStore] | None:
     """The NBA side, when the source has a balldontlie server (sim) or key (live); ``retry`` is
-    the balldontlie upstream's policy with its request budget."""
+    the balldontlie upstream's policy with its request budget, ``emit`` puts an event on the
+    pipeline's queue without waiting."""
     if source.nba_url is None or source.nba_key is None:
         log.info("NBA side off for source %s", source.name)
         return None
@@ -230,8 +247,8 @@ async def open_nba(
     kalshi = KalshiSide(rest=source.rest, books=books.all_books, last_price=last_price,
                         on_market=meta.put, **follow)  # fmt: skip
     nba = NbaService(
-        client=client, store=store, hub=hub, clock=clock, kalshi=kalshi,
-        tier=settings.balldontlie_tier, lines=lines,
+        client=client, store=store, hub=hub, clock=clock, kalshi=kalshi, emit=emit,
+        state=NbaState(lines=lines), tier=settings.balldontlie_tier,
         refresh_every_ms=round(settings.refresh_interval_s * 1000),
     )  # fmt: skip
     stack.push_async_callback(nba.aclose)

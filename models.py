@@ -202,6 +202,34 @@ class LifecycleKind(StrEnum):
     METADATA_UPDATED = "metadata_updated"
 
 
+class MarketStatus(StrEnum):
+    """A market's ``status`` as Kalshi's REST API states it (OpenAPI ``Market.status``); the
+    lifecycle channel's ``settled`` event leaves a market ``finalized``."""
+
+    INITIALIZED = "initialized"
+    INACTIVE = "inactive"
+    ACTIVE = "active"
+    CLOSED = "closed"
+    DETERMINED = "determined"
+    DISPUTED = "disputed"
+    AMENDED = "amended"
+    FINALIZED = "finalized"
+
+
+STATUS_AFTER: dict[LifecycleKind, MarketStatus] = {
+    LifecycleKind.ACTIVATED: MarketStatus.ACTIVE,
+    LifecycleKind.DEACTIVATED: MarketStatus.INACTIVE,
+    LifecycleKind.DETERMINED: MarketStatus.DETERMINED,
+    LifecycleKind.SETTLED: MarketStatus.FINALIZED,
+}
+"""The market status a lifecycle event leaves behind (kinds that change no status are absent)."""
+
+FINISHED_STATUSES = frozenset(
+    {MarketStatus.DETERMINED, MarketStatus.DISPUTED, MarketStatus.AMENDED, MarketStatus.FINALIZED}
+)
+"""Statuses after trading ended with an outcome; REST may lag behind them."""
+
+
 @dataclass(frozen=True, slots=True)
 class LifecycleEvent:
     ticker: str

@@ -16,10 +16,20 @@ from clock import Clock
 from infra.retry import RetryConfig, RetryPolicy
 from models import GameState, OddsQuote
 from nba.errors import NbaAuthError, NbaHttpError, NbaRateLimited, NbaWireError
-from nba.wire import LiveScore, Team, parse_game, parse_live_box_score, parse_odds_row, parse_team
+from nba.wire import (
+    LiveScore,
+    Team,
+    events_from_response,
+    parse_game,
+    parse_live_box_score,
+    parse_team,
+)
 
 Sleeper = Callable[[int], Awaitable[None]]
 """Waits the given number of milliseconds (the poller's schedule)."""
+
+ResponseHook = Callable[[int, str, bytes], None]
+"""Called with (recv_ms, request path with its query, body bytes) for each good response."""
 
 # 1, 2, 4, 8, 16 s between six attempts; a Retry-After up to a minute (the rate-limit window)
 BALLDONTLIE_RETRY = RetryConfig(base_s=1.0, cap_s=16.0, factor=2.0, jitter=0.1, max_attempts=6)
@@ -31,7 +41,9 @@ PER_PAGE_MAX = 100  # PerPageParam: maximum 100
 
 class NbaClient:
     """Async balldontlie client. ``retry`` (the balldontlie upstream's policy, shared by its
-    clients) retries 429, 5xx and transport errors; 401/403 raise ``NbaAuthError`` at once."""
+    clients) retries 429, 5xx and transport errors; 401/403 raise ``NbaAuthError`` at once.
+    ``on_response`` sees every successful response as received (a recorder's hook); games and
+    odds are parsed from those same bytes by ``nba.wire.events_from_response``."""
 
     def __init__(
         self,
@@ -44,7 +56,9 @@ class NbaClient:
         timeout_s: float = 10.0,
         per_page: int = PER_PAGE_MAX,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_response: ResponseHook | None = None,
     ) -> None:
+        self._on_response = on_response
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout_s,
@@ -68,6 +82,12 @@ class NbaClient:
         await self.aclose()
 
     async def _get(self, path: str, params: list[tuple[str, str | int]]) -> Any:
+        return (await self._get_raw(path, params))[3]
+
+    async def _get_raw(
+        self, path: str, params: list[tuple[str, str | int]]
+    ) -> tuple[int, str, bytes, Any]:
+        """(recv_ms, request path with query, body, decoded body) of one successful GET."""
         url = f"{self._prefix}{path}"
         tries = 0
 
@@ -85,7 +105,15 @@ class NbaClient:
             raise NbaHttpError(0, f"{url}: transport error: {exc!r}") from exc
         status = resp.status_code
         if status == 200:
-            return resp.json()
+            recv_ms = self._clock.now_ms()
+            target = resp.request.url.raw_path.decode("ascii")
+            body = resp.content
+            if self._on_response is not None:
+                self._on_response(recv_ms, target, body)
+            try:
+                return recv_ms, target, body, resp.json()
+            except ValueError as exc:
+                raise NbaWireError(f"{url}: not JSON: {body[:200]!r}") from exc
         if status in (401, 403):
             raise NbaAuthError(
                 f"balldontlie rejected the API key (HTTP {status}) for {url}: "
@@ -97,21 +125,24 @@ class NbaClient:
             raise NbaHttpError(0, f"{url}: HTTP {status}")
         raise NbaHttpError(status, resp.text)
 
-    async def _paged(self, path: str, params: list[tuple[str, str | int]]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
+    async def _paged(
+        self, path: str, params: list[tuple[str, str | int]]
+    ) -> list[GameState | OddsQuote]:
+        """Every page's events, following ``meta.next_cursor``."""
+        out: list[GameState | OddsQuote] = []
         cursor: int | None = None
         while True:
             page = [*params, ("per_page", self._per_page)]
             if cursor is not None:
                 page.append(("cursor", cursor))
-            body = await self._get(path, page)
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
+            recv_ms, target, raw, body = await self._get_raw(path, page)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise NbaWireError(f"{path}: no data list in {str(body)[:200]}")
-            rows.extend(data)
+            # the very parser a replay of this response uses
+            out.extend(events_from_response(target, raw, recv_ms))
             nxt = (body.get("meta") or {}).get("next_cursor")
             if nxt is None or nxt == cursor:
-                return rows
+                return out
             cursor = int(nxt)
 
     async def teams(self) -> list[Team]:
@@ -121,9 +152,7 @@ class NbaClient:
     async def games(self, dates: Iterable[str]) -> list[GameState]:
         """Every game on the given dates (YYYY-MM-DD), following ``meta.next_cursor``."""
         params: list[tuple[str, str | int]] = [("dates[]", d) for d in dates]
-        rows = await self._paged("/v1/games", params)
-        now = self._clock.now_ms()
-        return [parse_game(r, now) for r in rows]
+        return [e for e in await self._paged("/v1/games", params) if isinstance(e, GameState)]
 
     async def game(self, game_id: int) -> GameState:
         body = await self._get(f"/v1/games/{int(game_id)}", [])
@@ -141,9 +170,4 @@ class NbaClient:
         params += [("game_ids[]", int(g)) for g in game_ids]
         if not params:
             raise ValueError("odds() needs dates or game_ids")
-        rows = await self._paged("/v2/odds", params)
-        now = self._clock.now_ms()
-        out: list[OddsQuote] = []
-        for r in rows:
-            out.extend(parse_odds_row(r, now))
-        return out
+        return [e for e in await self._paged("/v2/odds", params) if isinstance(e, OddsQuote)]

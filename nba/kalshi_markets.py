@@ -1,5 +1,5 @@
 """Kalshi's NBA markets of the followed games: found over REST, matched to the games, their books
-followed, their last price and lifecycle (status, result) kept."""
+followed; what they are matched to goes to ``NbaState``, which keeps their status and prices."""
 
 from __future__ import annotations
 
@@ -9,15 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kalshi.orderbook import OrderBook
-from models import (
-    Event,
-    EventInfo,
-    GameState,
-    LifecycleEvent,
-    LifecycleKind,
-    MarketInfo,
-    Trade,
-)
+from models import EventInfo, GameState, MarketInfo
 from nba.match import (
     SERIES_KIND,
     MatchReport,
@@ -27,19 +19,13 @@ from nba.match import (
     parse_market,
     parse_nba_ticker,
 )
+from nba.state import MarketState, NbaState
 from nba.store import NbaStore
 from nba.views import market_json
 
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
-LIFECYCLE_STATUS = {
-    LifecycleKind.DETERMINED: "determined",
-    LifecycleKind.SETTLED: "settled",
-    LifecycleKind.ACTIVATED: "active",
-    LifecycleKind.DEACTIVATED: "inactive",
-}
-FINISHED = ("determined", "settled", "finalized")
 
 
 class KalshiEvents(Protocol):
@@ -70,13 +56,10 @@ class KalshiSide:
 
 
 class NbaMarkets:
-    def __init__(self, kalshi: KalshiSide, store: NbaStore) -> None:
+    def __init__(self, kalshi: KalshiSide, store: NbaStore, state: NbaState) -> None:
         self._kalshi = kalshi
         self._store = store
-        self.by_game: dict[int, list[NbaMarket]] = {}
-        self._game_of: dict[str, int] = {}
-        self._status: dict[str, tuple[str, str | None]] = {}
-        self._last_trade: dict[str, int] = {}
+        self._state = state
         self._following: set[str] = set()
         self.report = MatchReport({}, (), ())
 
@@ -100,7 +83,8 @@ class NbaMarkets:
                 events.append(e)
         report = match_event_infos(events, games)
         reasons = {u.event_ticker: u.reason for u in report.unmatched}
-        self.by_game, self._game_of = {}, {}
+        by_game: dict[int, list[NbaMarket]] = {}
+        rest_states: dict[str, MarketState] = {}
         for e in events:
             gid = report.matched.get(e.event_ticker)
             self._store.set_match(e.event_ticker, e.series_ticker, gid, reasons.get(e.event_ticker))
@@ -108,9 +92,13 @@ class NbaMarkets:
                 continue
             infos = list(e.markets) or await rest.markets(event_ticker=e.event_ticker)
             for info in infos:
-                self._add(gid, info)
+                m = self._parse(info)
+                if m is not None:
+                    by_game.setdefault(gid, []).append(m)
+                    rest_states[m.ticker] = MarketState(info.status, info.result or None)
+        self._state.set_markets(by_game, rest_states)
         self.report = report
-        await self._follow_books()
+        await self._follow_books({m.ticker for ms in by_game.values() for m in ms})
         log.info(
             "NBA matching: %d events matched to %d games, %d unmatched",
             len(report.matched),
@@ -118,22 +106,16 @@ class NbaMarkets:
             len(report.unmatched),
         )
 
-    def _add(self, gid: int, info: MarketInfo) -> None:
+    def _parse(self, info: MarketInfo) -> NbaMarket | None:
         try:
             m = parse_market(info)
         except TickerError as exc:
             log.warning("skipping Kalshi NBA market %s: %s", info.ticker, exc)
-            return
+            return None
         self._kalshi.on_market(info)
-        self.by_game.setdefault(gid, []).append(m)
-        self._game_of[m.ticker] = gid
-        old = self._status.get(m.ticker)
-        # REST may still list a market as open after its lifecycle said it was settled
-        if old is None or old[0] not in FINISHED or info.result:
-            self._status[m.ticker] = (info.status, info.result or None)
+        return m
 
-    async def _follow_books(self) -> None:
-        wanted = set(self._game_of)
+    async def _follow_books(self, wanted: set[str]) -> None:
         gone, new = self._following - wanted, wanted - self._following
         if gone:
             await self._kalshi.unfollow(sorted(gone))
@@ -141,40 +123,29 @@ class NbaMarkets:
             await self._kalshi.follow(sorted(new))
         self._following = wanted
 
-    def on_event(self, event: Event) -> None:
-        """Pipeline listener: trades and lifecycle of the matched markets."""
-        if type(event) is Trade:
-            if event.ticker in self._game_of:
-                self._last_trade[event.ticker] = event.yes_price
-        elif isinstance(event, LifecycleEvent) and event.ticker in self._game_of:
-            status = LIFECYCLE_STATUS.get(event.kind)
-            if status is not None:
-                _, result = self._status.get(event.ticker, ("", None))
-                self._status[event.ticker] = (status, event.result or result)
-
     def last_cc(self, ticker: str) -> int | None:
+        """The market's last price: the windows' (they hold the last day, restarts too), else the
+        last trade the state saw."""
         price = self._kalshi.last_price(ticker)
-        return price if price is not None else self._last_trade.get(ticker)
+        return price if price is not None else self._state.last_trade_cc.get(ticker)
 
-    def home_win_ppm(self, g: GameState) -> int | None:
+    def home_win_ppm(self, game_id: int) -> int | None:
         """The last price of the home team's KXNBAGAME market, as ppm."""
-        for m in self.by_game.get(g.game_id, ()):
-            if m.kind == "game" and m.yes_team == g.home:
-                cc = self.last_cc(m.ticker)
-                return None if cc is None else cc * 100
-        return None
-
-    def state_key(self, game_id: int) -> tuple[object, ...]:
-        return tuple(self._status.get(m.ticker) for m in self.by_game.get(game_id, ()))
+        m = self._state.home_market(game_id)
+        if m is None:
+            return None
+        cc = self.last_cc(m.ticker)
+        return None if cc is None else cc * 100
 
     def markets_json(self, game_id: int) -> list[dict[str, Any]]:
-        markets = self.by_game.get(game_id, [])
+        markets = self._state.markets.get(game_id, [])
         books = self._kalshi.books() if markets else {}
-        return [
-            market_json(m, books.get(m.ticker), self.last_cc(m.ticker),
-                        *self._status.get(m.ticker, ("unknown", None)))
-            for m in markets
-        ]  # fmt: skip
+        out = []
+        for m in markets:
+            st = self._state.status_of(m.ticker)
+            out.append(market_json(m, books.get(m.ticker), self.last_cc(m.ticker), st.status,
+                                   st.result, self._state.fair_ppm(m.ticker)))  # fmt: skip
+        return out
 
     def unmatched_for(self, game_id: int, date: str | None) -> dict[str, Any]:
         """Unmatched events on the game's date, and the series with no event for the game."""

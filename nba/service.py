@@ -1,9 +1,10 @@
-"""The NBA side of the app: polls balldontlie, stores what changed, matches Kalshi's NBA events
-to the games, follows their order books and publishes ``game``/``odds`` messages.
+"""The NBA side of the app at its edge: polls balldontlie and puts what changed on the pipeline's
+queue as events, matches Kalshi's NBA events to the games, follows their order books, stores
+games and odds as the pipeline hands them back, and publishes ``game``/``odds`` messages.
 
-Probabilities are integer ppm, prices centicents, points tenths (contract of issue 5). The model
-fair value is Stern's (``strategies.winprob``) on the pregame spread: the sportsbook consensus
-spread seen before tip-off, else the line a simulator supplies, else the consensus spread.
+What the app knows of the games is ``NbaState`` (``nba.state``), fed by the pipeline; this
+service reads it for its views and messages. Probabilities are integer ppm, prices centicents,
+points tenths.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from typing import Any
 from clock import Clock
 from infra.coalesce import CoalescedCall
 from kalshi_client import KalshiError
-from models import Event, GameState, GameStatus, OddsQuote
-from nba import winprob
+from models import Event, GameState, OddsQuote
 from nba.client import NbaClient, Sleeper
 from nba.errors import NbaAuthError, NbaError
 from nba.kalshi_markets import KalshiSide, NbaMarkets
-from nba.odds import Consensus, consensus
 from nba.poll import ODDS, SCORES, NbaPoller
+from nba.state import NbaState
 from nba.store import NbaStore
 from nba.views import consensus_json, follow_dates, game_json, quote_json
 from websocket_handler import Hub
@@ -34,13 +34,16 @@ HISTORY_MAX = 720
 PUBLISH_EVERY_MS = 1_000
 DISCOVER_EVERY_MS = 120_000
 REFRESH_EVERY_MS = 10_000
+STORE_KINDS: tuple[type, ...] = (GameState, OddsQuote)
+"""The events ``NbaService.on_event`` stores (its pipeline listener's ``kinds``)."""
+
+Probs = tuple[int | None, int | None, int | None]
 
 
 @dataclass
-class _Game:
-    state: GameState
-    consensus: dict[str, Consensus] = field(default_factory=dict)
-    pregame_spread: int | None = None
+class _Published:
+    """What the publisher has drawn and sent of one game (its chart's points)."""
+
     history: list[list[int | None]] = field(default_factory=list)
     step_ms: int = PUBLISH_EVERY_MS
     sent_ts: int = -1
@@ -49,6 +52,10 @@ class _Game:
 
 
 class NbaService:
+    """``emit`` puts an event on the pipeline's queue without waiting (``put_nowait``): a full
+    queue (``asyncio.QueueFull``) is counted in ``events_dropped`` and logged, never waited on.
+    The pipeline hands the events back to ``state`` and to ``on_event`` (storage)."""
+
     def __init__(
         self,
         *,
@@ -56,11 +63,12 @@ class NbaService:
         store: NbaStore,
         hub: Hub,
         clock: Clock,
+        emit: Callable[[Event], None],
+        state: NbaState | None = None,
         kalshi: KalshiSide | None = None,
         tier: str = "goat",
         sleeper: Sleeper | None = None,
         dates: Callable[[], list[str]] | None = None,
-        lines: Callable[[int], int | None] | None = None,
         discover_every_ms: int = DISCOVER_EVERY_MS,
         refresh_every_ms: int = REFRESH_EVERY_MS,
     ) -> None:
@@ -68,16 +76,19 @@ class NbaService:
         self._store = store
         self._hub = hub
         self._clock = clock
-        self.markets = NbaMarkets(kalshi or KalshiSide(), store)
+        self._emit = emit
+        self.state = state if state is not None else NbaState()
+        self.markets = NbaMarkets(kalshi or KalshiSide(), store, self.state)
         self._sleep = sleeper or _sleep_ms
         self._dates = dates or (lambda: follow_dates(clock.now_ms()))
-        self._lines = lines
         self._discover_every_ms = discover_every_ms
         self.poller = NbaPoller(client, clock, self._sleep, self._dates, tier=tier)
-        self.games: dict[int, _Game] = {}
-        self._quotes: dict[tuple[int, str, str], OddsQuote] = {}
-        self._odds_changed: set[int] = set()
+        self._published: dict[int, _Published] = {}
+        # games polled but maybe not applied yet (the pipeline applies them after the poll
+        # returns): discovery matches them too
+        self._fresh: dict[int, GameState] = {}
         self.next_discover_ms = 0
+        self.events_dropped = 0
         self.disabled_reason: str | None = None
         self.refresher = CoalescedCall(
             self.refresh, clock=clock, min_interval_ms=refresh_every_ms, name="NBA refresh"
@@ -86,55 +97,47 @@ class NbaService:
     # ---- inputs ------------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Today's games and their latest odds from storage, before the first poll."""
+        """Today's games and their latest odds from storage into the state, before the first
+        poll (they are stored already: they do not go through the pipeline again)."""
         items: list[GameState | OddsQuote] = []
         for date in self._dates():
             items += await self._store.games_on(date)
         items += await self._store.latest_odds([g.game_id for g in items])
-        self._apply(items)
-        self._odds_changed.clear()
-
-    def _apply_game(self, g: GameState) -> None:
-        self._store.add_game(g)
-        game = self.games.get(g.game_id)
-        if game is None:
-            self.games[g.game_id] = _Game(g)
-            if g.game_id not in self.markets.report.matched.values():
-                self.next_discover_ms = min(self.next_discover_ms, self._clock.now_ms())
-        else:
-            game.state = g
-
-    def _apply_quote(self, q: OddsQuote) -> None:
-        self._store.add_quote(q)
-        self._quotes[(q.game_id, q.vendor, q.market)] = q
-        self._odds_changed.add(q.game_id)
-
-    def _apply(self, items: list[GameState | OddsQuote]) -> None:
         for item in items:
-            if isinstance(item, GameState):
-                self._apply_game(item)
-            else:
-                self._apply_quote(item)
-        for gid in self._odds_changed:
-            game = self.games.get(gid)
-            if game is None:
-                continue
-            quotes = [q for (g, _, _), q in self._quotes.items() if g == gid]
-            game.consensus = {c.market: c for c in consensus(quotes)}
-            spread = game.consensus.get("spread")
-            if spread is not None and game.state.status is GameStatus.SCHEDULED:
-                game.pregame_spread = spread.line_tenths
+            self.state.on_event(item)
+        self.state.odds_changed.clear()
+
+    def _put(self, items: list[GameState | OddsQuote]) -> None:
+        for item in items:
+            try:
+                self._emit(item)
+            except asyncio.QueueFull:
+                self.events_dropped += 1
+                if self.events_dropped == 1 or self.events_dropped % 100 == 0:
+                    log.warning(
+                        "event queue full: NBA %s dropped (%d so far)",
+                        type(item).__name__,
+                        self.events_dropped,
+                    )
 
     def on_event(self, event: Event) -> None:
-        """Pipeline listener: trades and lifecycle of the matched markets."""
-        self.markets.on_event(event)
+        """Pipeline listener (``STORE_KINDS``): stores games and odds in event order; a game not
+        matched to Kalshi yet brings the next discovery forward."""
+        if type(event) is GameState:
+            known = event.game_id in self.state.games
+            self._store.add_game(event)
+            if not known and event.game_id not in self.markets.report.matched.values():
+                self.next_discover_ms = min(self.next_discover_ms, event.recv_ms)
+        elif type(event) is OddsQuote:
+            self._store.add_quote(event)
 
     # ---- polling and matching ----------------------------------------------------------------
 
     async def poll(self) -> int:
         """Poll the sources that are due; returns how many games and quotes changed."""
         items = await self.poller.poll_due()
-        self._apply(items)
+        self._put(items)
+        self._fresh.update((i.game_id, i) for i in items if type(i) is GameState)
         return len(items)
 
     async def refresh(self) -> dict[str, Any]:
@@ -142,11 +145,12 @@ class NbaService:
         dates = self._dates()
         poller = self.poller
         try:
-            items: list[GameState | OddsQuote] = list(await self._client.games(dates))
+            games = await self._client.games(dates)
         except NbaError as exc:
             poller.record_failure(SCORES, exc)
             raise
         poller.record_ok(SCORES)
+        items: list[GameState | OddsQuote] = list(games)
         if poller.plan.odds_every_ms is not None and poller.odds_disabled_reason is None:
             try:
                 items += await self._client.odds(dates=dates)
@@ -154,11 +158,12 @@ class NbaService:
             except NbaError as exc:
                 poller.record_failure(ODDS, exc)
                 log.warning("odds refresh failed: %s", exc)
-        self._apply(items)
+        self._put(items)
+        self._fresh.update((g.game_id, g) for g in games)
         await self.discover()
         report = self.markets.report
         return {
-            "games": len(self._today()),
+            "games": len({g.game_id for g in games if g.date in set(dates)}),
             "matched": len(report.matched),
             "games_matched": len(set(report.matched.values())),
             "unmatched": [
@@ -177,10 +182,15 @@ class NbaService:
         await self.refresher.aclose()
 
     async def discover(self) -> None:
-        """Find Kalshi's NBA events of the followed dates, match them, follow their books."""
+        """Find Kalshi's NBA events of the followed dates, match them to the games of those
+        dates (the state's, and those just polled), follow their books."""
         now = self._clock.now_ms()
         self.next_discover_ms = now + self._discover_every_ms
-        await self.markets.discover(set(self._dates()), [g.state for g in self._today()], now)
+        dates = set(self._dates())
+        games = {g.game_id: g for g in self._fresh.values() if g.date in dates}
+        games |= {g.game_id: g for g in self._today()}
+        self._fresh.clear()
+        await self.markets.discover(dates, list(games.values()), now)
 
     async def run(self) -> None:
         """Poll on the tier's schedule and re-match every few minutes, until cancelled. A key
@@ -202,66 +212,51 @@ class NbaService:
 
     # ---- views and publishing ----------------------------------------------------------------
 
-    def _today(self) -> list[_Game]:
-        dates = set(self._dates())
-        games = [g for g in self.games.values() if g.state.date in dates]
-        return sorted(games, key=lambda g: (g.state.start_ms or 0, g.state.game_id))
+    def _on(self, date: str | None = None) -> list[GameState]:
+        dates = set(self._dates()) if date is None else {date}
+        games = [g for g in self.state.games.values() if g.date in dates]
+        return sorted(games, key=lambda g: (g.start_ms or 0, g.game_id))
 
-    def _line(self, game: _Game) -> int | None:
-        if game.pregame_spread is not None:
-            return game.pregame_spread
-        if self._lines is not None and (line := self._lines(game.state.game_id)) is not None:
-            return line
-        spread = game.consensus.get("spread")
-        return spread.line_tenths if spread is not None else None
+    def _today(self) -> list[GameState]:
+        return self._on()
 
-    def _probs(self, game: _Game) -> tuple[int | None, int | None, int | None]:
+    def _probs(self, state: NbaState, game_id: int) -> Probs:
         """(kalshi, consensus, fair) home win ppm."""
-        s = game.state
-        ml = game.consensus.get("moneyline")
-        line = self._line(game)
-        fair: int | None = None
-        if s.status is GameStatus.FINAL or line is not None:
-            fair = winprob.home_win_ppm(s, line or 0)
-        return self.markets.home_win_ppm(s), (ml.fair_ppm if ml else None), fair
+        kalshi = self.markets.home_win_ppm(game_id)  # markets are followed for live games only
+        return kalshi, state.consensus_home_ppm(game_id), state.home_win_ppm(game_id)
 
     def view(self, game_id: int, *, history: bool = True) -> dict[str, Any] | None:
-        game = self.games.get(game_id)
-        return None if game is None else self._view(game, history=history)
+        if game_id not in self.state.games:
+            return None
+        return self._view(self.state, game_id, history=history)
 
     def _view(
-        self,
-        game: _Game,
-        *,
-        history: bool,
-        probs: tuple[int | None, int | None, int | None] | None = None,
+        self, state: NbaState, game_id: int, *, history: bool, probs: Probs | None = None
     ) -> dict[str, Any]:
-        probs = probs or self._probs(game)
+        probs = probs or self._probs(state, game_id)
         kalshi, _, fair = probs
-        if history and not game.history:
-            self._add_point(game, self._clock.now_ms(), probs)
+        # a stored game that is not followed has no chart kept: its one point is drawn now
+        pub = (
+            self._published.setdefault(game_id, _Published())
+            if state is self.state
+            else _Published()
+        )
+        if history and not pub.history:
+            self._add_point(pub, self._clock.now_ms(), probs)
         out = game_json(
-            game.state,
+            state.games[game_id],
             fair_ppm=fair,
             kalshi_ppm=kalshi,
-            consensus=consensus_json(game.consensus),
-            markets=self.markets.markets_json(game.state.game_id),
+            consensus=consensus_json(state.consensus.get(game_id, {})),
+            markets=self.markets.markets_json(game_id),
             freshness_ms=self.poller.freshness_ms(),
         )
         if history:
-            out["history"] = [list(p) for p in game.history]
+            out["history"] = [list(p) for p in pub.history]
         return out
 
     def views(self, *, history: bool = True, date: str | None = None) -> list[dict[str, Any]]:
-        games = (
-            self._today()
-            if date is None
-            else sorted(
-                (g for g in self.games.values() if g.state.date == date),
-                key=lambda g: (g.state.start_ms or 0, g.state.game_id),
-            )
-        )
-        return [self._view(g, history=history) for g in games]
+        return [self._view(self.state, g.game_id, history=history) for g in self._on(date)]
 
     async def views_on(self, date: str) -> list[dict[str, Any]]:
         """Games of any date without history: those followed now, then stored ones."""
@@ -269,52 +264,48 @@ class NbaService:
         known = {v["id"] for v in views}
         for g in await self._store.games_on(date):
             if g.game_id not in known:
-                views.append(self._view(_Game(g), history=False))
+                views.append(self._view(_stored(g, [], self.state), g.game_id, history=False))
         return views
 
     async def detail(self, game_id: int) -> dict[str, Any] | None:
         """One game with history, odds per book and what did not match; None if unknown."""
-        game = self.games.get(game_id)
-        quotes = self.quotes(game_id)
-        if game is None:
-            state = await self._store.game(game_id)
-            if state is None:
+        state = self.state
+        if game_id not in state.games:
+            stored = await self._store.game(game_id)
+            if stored is None:
                 return None
-            game = _Game(state)
-            quotes = await self._store.latest_odds([game_id])
-            game.consensus = {c.market: c for c in consensus(quotes)}
-        view = self._view(game, history=True)
-        view["odds"] = [quote_json(q) for q in quotes]
-        view["unmatched"] = self.markets.unmatched_for(game_id, game.state.date)
+            state = _stored(stored, await self._store.latest_odds([game_id]), self.state)
+        view = self._view(state, game_id, history=True)
+        view["odds"] = [quote_json(q) for q in state.quotes_of(game_id)]
+        view["unmatched"] = self.markets.unmatched_for(game_id, state.games[game_id].date)
         return view
 
     def quotes(self, game_id: int) -> list[OddsQuote]:
-        return sorted(
-            (q for (g, _, _), q in self._quotes.items() if g == game_id),
-            key=lambda q: (q.vendor, q.market),
-        )
+        return self.state.quotes_of(game_id)
 
-    def _add_point(self, game: _Game, now_ms: int, probs: tuple[int | None, ...]) -> None:
-        hist = game.history
+    def _add_point(self, pub: _Published, now_ms: int, probs: Probs) -> None:
+        hist = pub.history
         if hist and list(probs) == hist[-1][1:]:
             return
-        if hist and now_ms - int(hist[-1][0] or 0) < game.step_ms:
+        if hist and now_ms - int(hist[-1][0] or 0) < pub.step_ms:
             return
         hist.append([now_ms, *probs])
         if len(hist) > HISTORY_MAX:
             # keep the whole game in view: every other point goes, points come half as often
-            game.history = [*hist[:-1:2], hist[-1]]
-            game.step_ms *= 2
+            pub.history = [*hist[:-1:2], hist[-1]]
+            pub.step_ms *= 2
 
     def tick(self) -> int:
         """Publish a ``game`` message for each game that changed, at most once per second per
         game, and an ``odds`` message for each game whose quotes changed; returns messages."""
         now = self._clock.now_ms()
+        state = self.state
         sent = 0
-        for game in self._today():
-            probs = self._probs(game)
-            self._add_point(game, now, probs)
-            s = game.state
+        for s in self._today():
+            gid = s.game_id
+            pub = self._published.setdefault(gid, _Published())
+            probs = self._probs(state, gid)
+            self._add_point(pub, now, probs)
             key = (
                 s.home_score,
                 s.away_score,
@@ -322,33 +313,32 @@ class NbaService:
                 s.period,
                 s.seconds_left,
                 probs,
-                tuple(game.consensus.items()),
-                self.markets.state_key(s.game_id),
+                tuple(state.consensus.get(gid, {}).items()),
+                state.state_key(gid),
             )
-            if key == game.last_key:
+            if key == pub.last_key:
                 continue
-            if game.last_pub_ms is not None and now - game.last_pub_ms < PUBLISH_EVERY_MS:
+            if pub.last_pub_ms is not None and now - pub.last_pub_ms < PUBLISH_EVERY_MS:
                 continue
-            view = self._view(game, history=False, probs=probs)
-            view["history"] = [list(p) for p in game.history if int(p[0] or 0) > game.sent_ts]
-            if game.history:
-                game.sent_ts = int(game.history[-1][0] or 0)
-            game.last_key, game.last_pub_ms = key, now
+            view = self._view(state, gid, history=False, probs=probs)
+            view["history"] = [list(p) for p in pub.history if int(p[0] or 0) > pub.sent_ts]
+            if pub.history:
+                pub.sent_ts = int(pub.history[-1][0] or 0)
+            pub.last_key, pub.last_pub_ms = key, now
             self._hub.publish({"type": "game", "game": view})
             sent += 1
-        for gid in sorted(self._odds_changed):
-            changed = self.games.get(gid)
-            if changed is not None:
+        for gid in sorted(state.odds_changed):
+            if gid in state.games:
                 self._hub.publish(
                     {
                         "type": "odds",
                         "game_id": gid,
-                        "quotes": [quote_json(q) for q in self.quotes(gid)],
-                        "consensus": consensus_json(changed.consensus),
+                        "quotes": [quote_json(q) for q in state.quotes_of(gid)],
+                        "consensus": consensus_json(state.consensus.get(gid, {})),
                     }
                 )
                 sent += 1
-        self._odds_changed.clear()
+        state.odds_changed.clear()
         return sent
 
     async def run_publisher(self) -> None:
@@ -356,6 +346,15 @@ class NbaService:
             now = self._clock.now_ms()
             await self._sleep(PUBLISH_EVERY_MS - now % PUBLISH_EVERY_MS)
             self.tick()
+
+
+def _stored(game: GameState, quotes: list[OddsQuote], live: NbaState) -> NbaState:
+    """A state of one stored game (not followed now) and its stored quotes, for its view."""
+    state = NbaState(lines=live.lines)
+    state.on_event(game)
+    for q in quotes:
+        state.on_event(q)
+    return state
 
 
 async def _sleep_ms(ms: int) -> None:

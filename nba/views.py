@@ -76,6 +76,7 @@ def market_json(
     last_cc: int | None,
     status: str,
     result: str | None,
+    fair_ppm: int | None,
 ) -> dict[str, Any]:
     bid = book.best_yes_bid() if book is not None else None
     ask = book.best_yes_ask() if book is not None else None
@@ -89,6 +90,7 @@ def market_json(
         "ask_cc": ask[0] if ask else None,
         "status": status,
         "result": result or None,
+        "fair_ppm": fair_ppm,
     }
 
 

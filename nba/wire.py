@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from models import GameState, GameStatus, OddsQuote
 from nba.errors import NbaWireError
@@ -267,3 +269,30 @@ def parse_team(obj: dict[str, Any]) -> Team:
         str(obj.get("conference", "")),
         str(obj.get("division", "")),
     )
+
+
+def events_from_response(path: str, body: bytes, recv_ms: int) -> list[GameState | OddsQuote]:
+    """The games or quotes of one balldontlie response (one page), as the poller emits them:
+    ``path`` is the request's path with its query (``/v1/games?dates[]=...``, under a prefix such
+    as ``/nba`` or not), ``recv_ms`` when it was received. A live poll and a replay of a recorded
+    response go through here alike. Other paths have no events (``[]``)."""
+    route = urlsplit(path).path.rstrip("/")
+    games = route.endswith("/v1/games")
+    if not games and not route.endswith("/v2/odds"):
+        return []
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise NbaWireError(f"{route}: not JSON: {body[:200]!r}") from exc
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, list):
+        raise NbaWireError(f"{route}: no data list in {body[:200]!r}")
+    out: list[GameState | OddsQuote] = []
+    for row in data:
+        if not isinstance(row, dict):
+            raise NbaWireError(f"{route}: row is not an object: {row!r}")
+        if games:
+            out.append(parse_game(row, recv_ms))
+        else:
+            out.extend(parse_odds_row(row, recv_ms))
+    return out

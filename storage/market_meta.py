@@ -18,19 +18,13 @@ from dataclasses import replace
 from clock import Clock
 from database import Database
 from infra.retry import RetryConfig, RetryPolicy
-from models import LifecycleEvent, LifecycleKind, MarketInfo
+from models import STATUS_AFTER, LifecycleEvent, MarketInfo
 
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[list[str]], Awaitable[list[MarketInfo]]]
 BATCH = 100  # tickers per REST request
 LOOKUP_RETRY = RetryConfig(base_s=5.0, cap_s=60.0, factor=2.0, jitter=0.5)
-_STATUS = {
-    LifecycleKind.ACTIVATED: "active",
-    LifecycleKind.DEACTIVATED: "inactive",
-    LifecycleKind.DETERMINED: "determined",
-    LifecycleKind.SETTLED: "finalized",
-}
 
 
 class MarketDirectory:
@@ -95,12 +89,12 @@ class MarketDirectory:
 
     def on_lifecycle(self, event: LifecycleEvent) -> None:
         info = self._info.get(event.ticker)
-        status = _STATUS.get(event.kind)
+        status = STATUS_AFTER.get(event.kind)
         if info is None or status is None:
             if info is None:
                 self.title(event.ticker)
             return
-        self.put(replace(info, status=status, result=event.result or info.result))
+        self.put(replace(info, status=str(status), result=event.result or info.result))
 
     async def load(self, tickers: list[str]) -> None:
         """Fill the cache from SQLite (warm restart)."""

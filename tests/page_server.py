@@ -302,10 +302,10 @@ def nba_games() -> list[Json]:
         seconds_left=0, clock="Final", start_ms=NOW_MS - 9_000_000, home_ppm=1_000_000,
         history=win_history(NOW_MS - 900_000, 12, home_ppm=900_000),
         markets=[
-            nba_market(f"KXNBAGAME-{tag}-DEN", "game", "DEN", None, 9900, "settled", "yes"),
-            nba_market(f"KXNBAGAME-{tag}-LAL", "game", "LAL", None, 100, "settled", "no"),
-            nba_market(f"KXNBASPREAD-{tag}-DEN9", "spread", "DEN", 95, 9800, "settled", "yes"),
-            nba_market(f"KXNBATOTAL-{tag}-215", "total", None, 2155, 700, "settled", "no"),
+            nba_market(f"KXNBAGAME-{tag}-DEN", "game", "DEN", None, 9900, "finalized", "yes"),
+            nba_market(f"KXNBAGAME-{tag}-LAL", "game", "LAL", None, 100, "finalized", "no"),
+            nba_market(f"KXNBASPREAD-{tag}-DEN9", "spread", "DEN", 95, 9800, "finalized", "yes"),
+            nba_market(f"KXNBATOTAL-{tag}-215", "total", None, 2155, 700, "finalized", "no"),
         ],
     )  # fmt: skip
     later = game_view(

@@ -10,6 +10,7 @@ from models import GameStatus
 from nba.client import NbaClient
 from nba.errors import NbaAuthError, NbaHttpError, NbaRateLimited, NbaWireError
 from nba.wire import (
+    events_from_response,
     parse_clock,
     parse_game,
     parse_live_box_score,
@@ -232,3 +233,41 @@ async def test_failures_after_retries_become_http_errors(
             await client.game(7)
     assert ei.value.status == status and len(calls) == attempts
     assert sleeps.delays == [1.0, 2.0][: attempts - 1]
+
+
+@pytest.mark.parametrize("prefix", ["", "/nba"])
+async def test_recorded_responses_replay_into_the_same_events(prefix: str) -> None:
+    """Every good response reaches ``on_response``; parsing the recorded bytes again gives the
+    games and quotes the client returned, page by page."""
+    clock = ManualClock(T0 + 30_000)
+    sim = await _serve(clock)
+    recorded: list[tuple[int, str, bytes]] = []
+    try:
+        async with NbaClient(
+            sim.url, "KEY", clock, prefix=prefix, per_page=4, retry=policy(RecordedSleep(clock)),
+            on_response=lambda ms, path, body: recorded.append((ms, path, body)),
+        ) as client:  # fmt: skip
+            games = await client.games(["2026-01-07"])
+            clock.advance(1_000)
+            odds = await client.odds(dates=["2026-01-07"])
+            await client.teams()
+    finally:
+        await sim.stop()
+    paths = [p for _, p, _ in recorded]
+    assert len(paths) == client.requests == 4 + len(paths) - 4
+    assert paths[0].startswith(f"{prefix}/v1/games?") and "dates%5B%5D=2026-01-07" in paths[0]
+    assert "cursor=" in paths[1] and paths[-1] == f"{prefix}/v1/teams"
+    replayed = [e for ms, path, body in recorded for e in events_from_response(path, body, ms)]
+    assert replayed == [*games, *odds]
+    assert {e.recv_ms for e in games} == {T0 + 30_000}
+    assert {e.recv_ms for e in odds} == {T0 + 31_000}
+
+
+def test_events_from_response_rejects_what_is_not_a_page() -> None:
+    assert events_from_response("/v1/teams", b'{"data": []}', T0) == []
+    with pytest.raises(NbaWireError):
+        events_from_response("/v1/games?dates[]=2026-01-07", b"<html>", T0)
+    with pytest.raises(NbaWireError):
+        events_from_response("/v2/odds?dates[]=2026-01-07", b'{"rows": []}', T0)
+    body = b'{"data": [], "meta": {"per_page": 25}}'
+    assert events_from_response("/nba/v2/odds?game_ids[]=1", body, T0) == []

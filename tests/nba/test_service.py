@@ -14,6 +14,7 @@ from database import Database
 from infra.retry import RetryConfig, RetryPolicy
 from kalshi_client import KalshiHTTPError, KalshiRest
 from models import (
+    Event,
     EventInfo,
     GameStatus,
     LifecycleEvent,
@@ -34,6 +35,18 @@ from tests.infra.sleeps import RecordedSleep
 DATE = "2026-06-13"
 T0 = 1_781_391_600_000  # 2026-06-13 23:00 UTC = 19:00 ET
 KEY = "test-key"
+
+
+def direct(**kw: Any) -> NbaService:
+    """A service whose events are handled at once, as the pipeline would: stored, then applied."""
+    built: list[NbaService] = []
+
+    def emit(event: Event) -> None:
+        built[0].on_event(event)
+        built[0].state.on_event(event)
+
+    built.append(NbaService(emit=emit, **kw))
+    return built[0]
 
 
 def once() -> RetryPolicy:
@@ -140,7 +153,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     rest = NightRest(night_events(night, missing, f"KXNBAGAME-{event_code(DATE, 'LAL', 'LAC')}"))
     hub = Recorder()
     kalshi = KalshiSide(rest=rest, follow=hub.follow)
-    service = NbaService(client=client, store=store, hub=hub, clock=clock,  # type: ignore[arg-type]
+    service = direct(client=client, store=store, hub=hub, clock=clock,
                          kalshi=kalshi, dates=lambda: [DATE])  # fmt: skip
     try:
         yield Setup(clock, night, service, store, hub, rest, server)
@@ -212,7 +225,7 @@ async def test_a_night_played_to_the_end(setup: Setup) -> None:
         s.clock.advance(5_000)
         await s.service.poll()
         s.service.tick()
-        if all(g.state.status is GameStatus.FINAL for g in s.service.games.values()):
+        if all(g.status is GameStatus.FINAL for g in s.service.state.games.values()):
             break
     for gid, sim in s.night.games.items():
         view = s.service.view(gid)
@@ -243,16 +256,16 @@ async def test_kalshi_trades_and_settlement_reach_the_view(setup: Setup) -> None
     sim = s.night.games[gid]
     code = event_code(DATE, sim.away, sim.home)
     home_ticker = f"KXNBAGAME-{code}-{sim.home}"
-    s.service.on_event(Trade("t1", home_ticker, 6_100, 500, Side.YES, T0, T0))
-    s.service.on_event(Trade("t2", "KXOTHER-X", 100, 500, Side.YES, T0, T0))
-    s.service.on_event(LifecycleEvent(home_ticker, LifecycleKind.DETERMINED, T0, T0,
+    s.service.state.on_event(Trade("t1", home_ticker, 6_100, 500, Side.YES, T0, T0))
+    s.service.state.on_event(Trade("t2", "KXOTHER-X", 100, 500, Side.YES, T0, T0))
+    s.service.state.on_event(LifecycleEvent(home_ticker, LifecycleKind.DETERMINED, T0, T0,
                                       result="yes"))  # fmt: skip
-    s.service.on_event(LifecycleEvent(home_ticker, LifecycleKind.SETTLED, T0, T0))
+    s.service.state.on_event(LifecycleEvent(home_ticker, LifecycleKind.SETTLED, T0, T0))
     view = s.service.view(gid)
     assert view is not None
     assert view["kalshi"]["home_win_ppm"] == 610_000
     home = next(m for m in view["markets"] if m["ticker"] == home_ticker)
-    assert (home["last_cc"], home["status"], home["result"]) == (6_100, "settled", "yes")
+    assert (home["last_cc"], home["status"], home["result"]) == (6_100, "finalized", "yes")
     kinds = sorted(m["kind"] for m in view["markets"])
     assert kinds == ["game"] * 2 + ["spread"] * 3 + ["total"] * 2
     assert {m["strike_tenths"] for m in view["markets"] if m["kind"] == "spread"} == {15, 45, 75}
@@ -266,7 +279,7 @@ async def test_a_rejected_key_stops_the_nba_side_with_a_reason(tmp_path: Path) -
     db = await Database.open(tmp_path / "nba.db", clock=clock)
     store = await NbaStore.attach(db, clock=clock)
     try:
-        service = NbaService(client=client, store=store, hub=Recorder(),  # type: ignore[arg-type]
+        service = direct(client=client, store=store, hub=Recorder(),
                              clock=clock, dates=lambda: [DATE])  # fmt: skip
         await service.run()  # returns instead of raising
         assert service.disabled_reason is not None
@@ -304,7 +317,7 @@ async def test_the_loop_polls_on_schedule_and_survives_kalshi_errors(tmp_path: P
 
     rest = FailingRest([])
     try:
-        service = NbaService(client=client, store=store, hub=Recorder(),  # type: ignore[arg-type]
+        service = direct(client=client, store=store, hub=Recorder(),
                              clock=clock, kalshi=KalshiSide(rest=rest), sleeper=sleeper,
                              dates=lambda: [DATE], discover_every_ms=60_000)  # fmt: skip
         with pytest.raises(_Stop):
@@ -313,7 +326,7 @@ async def test_the_loop_polls_on_schedule_and_survives_kalshi_errors(tmp_path: P
         assert set(waits) == {5_000}
         assert clock.now_ms() == T0 + 29 * 5_000
         assert rest.calls == 3
-        assert all(g.state.status is not GameStatus.SCHEDULED for g in service.games.values())
+        assert all(g.status is not GameStatus.SCHEDULED for g in service.state.games.values())
         assert server.requests == 30 + 15
     finally:
         await client.aclose()
@@ -337,7 +350,7 @@ async def test_the_simulated_exchange_s_night_is_matched_and_settles(tmp_path: P
     db = await Database.open(tmp_path / "nba.db", clock=clock)
     store = await NbaStore.attach(db, clock=clock)
     try:
-        service = NbaService(client=client, store=store, hub=Recorder(),  # type: ignore[arg-type]
+        service = direct(client=client, store=store, hub=Recorder(),
                              clock=clock, kalshi=KalshiSide(rest=rest),
                              dates=lambda: [DATE])  # fmt: skip
         summary = await service.refresh()
@@ -352,7 +365,7 @@ async def test_the_simulated_exchange_s_night_is_matched_and_settles(tmp_path: P
             }
             for s in ("KXNBAGAME", "KXNBASPREAD", "KXNBATOTAL")
         ]
-        while not all(g.state.status is GameStatus.FINAL for g in service.games.values()):
+        while not all(g.status is GameStatus.FINAL for g in service.state.games.values()):
             clock.advance(5_000)
             await exchange.emit_trades(0)  # the exchange steps its night: markets settle
             await service.poll()

@@ -201,7 +201,7 @@ def test_final_game_shows_final_and_settled_results(
         101, "BOS", "SAS", status="final", away_score=101, home_score=98, period=4,
         seconds_left=0, clock="Final", home_ppm=0,
         markets=[
-            nba_market(f"KXNBAGAME-{tag}-SAS", "game", "SAS", None, 100, "settled", "no"),
+            nba_market(f"KXNBAGAME-{tag}-SAS", "game", "SAS", None, 100, "finalized", "no"),
             nba_market(f"KXNBAGAME-{tag}-BOS", "game", "BOS", None, 9900, "determined", "yes"),
         ],
     )  # fmt: skip
