@@ -9,6 +9,9 @@ import { EMPTY_FILTER, Tape } from "./tape.js";
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 8000;
+// At most one draw per this many ms, however often messages come: the server sends trades
+// within a few ms on a quiet feed, and drawing each batch would only spend the browser's time.
+const MIN_DRAW_MS = 50;
 
 class Page {
   constructor() {
@@ -20,6 +23,8 @@ class Page {
     this.parts = [this.status, this.chart, this.grid, this.tape, this.games];
     this.chart.heavy = this.grid.heavy = this.games.heavy = true;
     this.frame = 0;
+    this.drawTimer = 0;
+    this.lastDraw = -Infinity;
     this.ws = null;
     this.attempt = 0;
     this.retryTimer = 0;
@@ -32,9 +37,18 @@ class Page {
   }
 
   schedule() {
-    if (this.frame) return;
+    if (this.frame || this.drawTimer) return;
+    const wait = this.lastDraw + MIN_DRAW_MS - performance.now();
+    if (wait > 0) {
+      this.drawTimer = setTimeout(() => {
+        this.drawTimer = 0;
+        this.schedule();
+      }, wait);
+      return;
+    }
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
+      this.lastDraw = performance.now();
       const perf = window.flowboard?.perf;
       // the grid and the chart both change once a second: draw them in different frames
       let heavy = false;
