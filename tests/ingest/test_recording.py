@@ -84,6 +84,8 @@ async def test_damaged_lines_are_counted_and_the_rest_replays(tmp_path: Path) ->
     good_backfill = trade_fields(Trade("bf-1", "KXA-1", 4_200, 300, Side.NO, T0 + 5, T0 + 9))
     write(path, [
         orjson.dumps({"flowboard_recording": 1, "source": "live", "started_ms": T0}),
+        orjson.dumps([T0 + 900, "ws", orjson.dumps(
+            {"type": "subscribed", "id": 1, "msg": {"channel": "trade", "sid": 1}}).decode()]),
         frame(1, "t-1", T0 + 1_000),
         b'[12, "ws", "{not json',  # cut off
         b'{"an": "object"}',  # wrong shape
@@ -124,4 +126,5 @@ async def test_replay_at_a_speed_moves_the_clock_with_the_recording(tmp_path: Pa
     ])  # fmt: skip
     src, events = await replay_all(path, speed="1")
     assert [e.trade_id for e in events if isinstance(e, Trade)] == ["a", "b"]
-    assert src._clock.now_ms() == T0 + 1_040
+    assert src._clock.now_ms() == 0  # the reader leaves the clock to the consumer
+    assert events[-1].recv_ms == T0 + 1_040  # its last status is on the recording's time
