@@ -33,6 +33,7 @@ from models import (
     FeedStatus,
     GapRecovered,
     LifecycleEvent,
+    MarketsFetched,
     Trade,
 )
 from storage.market_meta import MarketDirectory
@@ -176,6 +177,9 @@ class Pipeline:
                 self.books.mark_all_stale()  # whatever was in flight is lost
         elif isinstance(event, LifecycleEvent):
             self._meta.on_lifecycle(event)
+        elif isinstance(event, MarketsFetched):
+            for info in event.markets:  # a replay's lookups: live, the directory put them
+                self._meta.put(info)
         for listener in self._listeners:
             if listener.enabled and (listener.kinds is None or isinstance(event, listener.kinds)):
                 self._call(listener, event)

@@ -21,9 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from clock import Clock
-from ingest.recording import ReadStats, Record, read_recording, trade_from_fields
+from ingest.recording import (
+    ReadStats,
+    Record,
+    market_from_fields,
+    read_recording,
+    trade_from_fields,
+)
 from kalshi.dispatch import FeedStats, FrameDispatcher
-from models import Event, FeedState, FeedStatus
+from models import Event, FeedState, FeedStatus, MarketsFetched
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,15 @@ class RecordPlayer:
             d.dispatch(rec.body, rec.recv_ms)
             if d.controls:
                 d.controls.clear()  # no connection to act on: the recording holds the answers
+            return d.events
+        if rec.kind == "markets":
+            try:
+                infos = tuple(market_from_fields(m) for m in rec.body)
+            except ValueError as exc:
+                self.stats.bad_frames += 1
+                log.warning("%s line %d: bad markets record: %s", self.path, rec.line, exc)
+                return d.events
+            d.events.append(MarketsFetched(infos, rec.recv_ms, rec.recv_ms))
             return d.events
         try:
             trade = trade_from_fields(rec.body, rec.recv_ms)
