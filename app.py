@@ -26,13 +26,14 @@ from starlette.staticfiles import StaticFiles
 
 from aggregator import Aggregator
 from analytics import Analytics
-from clock import Clock, SystemClock
+from clock import Clock, ManualClock, SystemClock
 from config import ConfigError, Settings, is_loopback_host, load
 from database import Database
 from infra.budget import RequestBudget
 from infra.retry import RetryPolicy
 from infra.tasks import TaskOwner
 from infra.watchdog import LoopWatchdog
+from ingest.event_time import EventTimers
 from ingest.sources import Source, open_source, replay_clock
 from kalshi.book_store import BookStore
 from kalshi_client import KALSHI_RETRY
@@ -119,8 +120,12 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     hub = Hub(clock=clock, queue_size=s.client_queue, batch_ms=s.trade_batch_ms)
     meta = MarketDirectory(db=db, fetch=source.fetch_markets, clock=clock)
     books = BookStore(repair=source.feed.request_snapshot if source.feed is not None else None)
+    # A replay runs on the recording's time, moved by the pipeline as it handles each event;
+    # its periodic work runs on that time too (EventTimers), so full speed decides as 1x does.
+    timers = EventTimers(clock) if isinstance(clock, ManualClock) and s.source == "replay" else None
     pipeline = Pipeline(events=events, db=db, aggregator=aggregator, analytics=analytics,
-                        hub=hub, meta=meta, clock=clock, books=books)  # fmt: skip
+                        hub=hub, meta=meta, clock=clock, books=books,
+                        on_event_time=timers.at if timers is not None else None)  # fmt: skip
     if last_ms is not None:
         await warm_restart(db, aggregator, analytics, meta, pipeline, clock)
     nba = (
@@ -146,6 +151,8 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         games=nba[0].views if nba is not None else list,
     )  # fmt: skip
     pipeline.listen("board-status", board.on_status, kinds=(FeedStatus,))
+    if timers is not None:
+        timers.every(1000, "board-tick", board.tick)
     if nba is not None:
         # stored first, then applied: the state a listener after it reads is the event's
         pipeline.listen("nba-store", nba[0].on_event, kinds=STORE_KINDS)
@@ -169,7 +176,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         ("db-writer", db.run()),
         ("pipeline", pipeline.run()),
         ("hub", hub.run()),
-        ("board-tick", board.run()),
+        *([("board-tick", board.run())] if timers is None else []),
         ("market-meta", meta.run()),
         ("retention", retention(db, nba[1] if nba else None, s.retention_days, clock)),
         *source.tasks(),

@@ -309,6 +309,16 @@ class MarketInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketsFetched:
+    """Market details as Kalshi's REST markets endpoint answered a lookup: in a recording, so a
+    replay names and describes markets as the live run did, at the same point of the stream."""
+
+    markets: tuple[MarketInfo, ...]
+    ts_ms: int
+    recv_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesInfo:
     ticker: str
     title: str
@@ -377,6 +387,7 @@ Event = (
     | FeedGap
     | GapRecovered
     | FeedStatus
+    | MarketsFetched
     | GameState
     | OddsQuote
 )

@@ -33,6 +33,7 @@ from models import (
     FeedStatus,
     GapRecovered,
     LifecycleEvent,
+    MarketsFetched,
     Trade,
 )
 from storage.market_meta import MarketDirectory
@@ -106,7 +107,11 @@ class Pipeline:
         books: BookStore | None = None,
         tiers: tuple[int, ...] = DEFAULT_TIERS,
         recent_kept: int = 200,
+        on_event_time: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_event_time`` is called with each event's receipt time before anything handles
+        it: a replay moves its clock there (and runs the periodic work due on the way), so the
+        clock is the consumer's, never ahead of the event being handled."""
         self._events = events
         self._db = db
         self._agg = aggregator
@@ -119,6 +124,7 @@ class Pipeline:
         self.recent: deque[Pending] = deque(maxlen=recent_kept)  # the snapshot's tape
         self.stats = PipelineStats()
         self._listeners: list[_Listener] = []
+        self._on_event_time = on_event_time
 
     def listen(
         self, name: str, fn: Callable[[Event], None], kinds: tuple[type, ...] | None = None
@@ -138,6 +144,8 @@ class Pipeline:
             await asyncio.sleep(0)
 
     def handle(self, event: Event) -> None:
+        if self._on_event_time is not None:
+            self._on_event_time(event.recv_ms)
         self.stats.events += 1
         if type(event) is Trade:
             self._on_trade(event)
@@ -169,6 +177,9 @@ class Pipeline:
                 self.books.mark_all_stale()  # whatever was in flight is lost
         elif isinstance(event, LifecycleEvent):
             self._meta.on_lifecycle(event)
+        elif isinstance(event, MarketsFetched):
+            for info in event.markets:  # a replay's lookups: live, the directory put them
+                self._meta.put(info)
         for listener in self._listeners:
             if listener.enabled and (listener.kinds is None or isinstance(event, listener.kinds)):
                 self._call(listener, event)

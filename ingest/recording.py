@@ -2,8 +2,9 @@
 delivered, each with its receipt time, one JSON array per line.
 
 Line 1 is a header ``{"flowboard_recording": 1, "source": ..., "started_ms": ...}``; then
-``[recv_ms, "ws", "<frame text>"]`` or ``[recv_ms, "backfill", {trade fields}]``. Frames are
-kept verbatim, so a recording replays through the same parser the live feed uses.
+``[recv_ms, "ws", "<frame text>"]``, ``[recv_ms, "backfill", {trade fields}]`` or
+``[recv_ms, "markets", [{market fields}, ...]]`` (the answer to a market-details lookup). Frames
+are kept verbatim, so a recording replays through the same parser the live feed uses.
 
 The recorder never blocks the reader: lines go to an in-memory list and a background task
 writes them to the file in a worker thread every ``flush_ms``.
@@ -22,7 +23,7 @@ from typing import IO, Any
 import orjson
 
 from errors import ConfigError
-from models import Side, Trade
+from models import MarketInfo, Side, Trade
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,36 @@ def trade_from_fields(d: Any, recv_ms: int) -> Trade:
         raise ValueError(f"backfill record lacks {exc.args[0]}") from None
 
 
+_MARKET_STR = ("ticker", "event_ticker", "series_ticker", "title", "subtitle", "status",
+               "yes_sub_title", "no_sub_title")  # fmt: skip
+_MARKET_OPT_INT = ("open_ts_ms", "close_ts_ms")
+_MARKET_OPT_STR = ("floor_strike", "result")
+
+
+def market_fields(m: MarketInfo) -> dict[str, Any]:
+    return {k: getattr(m, k) for k in (*_MARKET_STR, *_MARKET_OPT_INT, *_MARKET_OPT_STR)}
+
+
+def market_from_fields(d: Any) -> MarketInfo:
+    if not isinstance(d, dict):
+        raise ValueError("market record is not an object")
+    try:
+        for k in _MARKET_STR:
+            if not isinstance(d[k], str):
+                raise ValueError(f"{k} must be a string")
+        for k in _MARKET_OPT_INT:
+            if d[k] is not None and type(d[k]) is not int:
+                raise ValueError(f"{k} must be an integer or null")
+        for k in _MARKET_OPT_STR:
+            if d[k] is not None and not isinstance(d[k], str):
+                raise ValueError(f"{k} must be a string or null")
+        if not d["ticker"]:
+            raise ValueError("empty ticker")
+        return MarketInfo(**{k: d[k] for k in (*_MARKET_STR, *_MARKET_OPT_INT, *_MARKET_OPT_STR)})
+    except KeyError as exc:
+        raise ValueError(f"market record lacks {exc.args[0]}") from None
+
+
 class Recorder:
     def __init__(self, path: str, *, source: str, started_ms: int, flush_ms: int = 200) -> None:
         self.path = path
@@ -83,6 +114,11 @@ class Recorder:
     def backfill(self, recv_ms: int, trades: list[Trade]) -> None:
         for t in trades:
             self._pending.append(orjson.dumps([recv_ms, "backfill", trade_fields(t)]) + b"\n")
+
+    def markets(self, recv_ms: int, infos: list[MarketInfo]) -> None:
+        if infos:
+            line = [recv_ms, "markets", [market_fields(m) for m in infos]]
+            self._pending.append(orjson.dumps(line) + b"\n")
 
     def _write(self, chunk: list[bytes]) -> None:
         data = b"".join(chunk)
@@ -113,8 +149,8 @@ class Recorder:
 class Record:
     line: int
     recv_ms: int
-    kind: str  # "ws" | "backfill"
-    body: Any  # frame text, or trade fields
+    kind: str  # "ws" | "backfill" | "markets"
+    body: Any  # frame text, trade fields, or a list of market fields
 
 
 @dataclass(slots=True)
@@ -167,7 +203,9 @@ def read_recording(path: str | Path, stats: ReadStats | None = None) -> Iterator
                 recv_ms, kind, body = rec
                 if kind == "ws" and not isinstance(body, str):
                     raise ValueError("ws record body must be the frame text")
-                if kind not in ("ws", "backfill"):
+                if kind == "markets" and not isinstance(body, list):
+                    raise ValueError("markets record body must be a list")
+                if kind not in ("ws", "backfill", "markets"):
                     raise ValueError(f"unknown record kind {kind!r}")
                 if recv_ms < last_ms:
                     raise ValueError(f"time goes back: {recv_ms} < {last_ms}")

@@ -1,10 +1,15 @@
-"""Play a recording back into the pipeline, through the live feed's own frame parser.
+"""Play a recording back, through the live feed's own frame dispatcher.
 
-Time during a replay is the recording's: the replay moves a ManualClock to each record's receipt
-time before handing its events on, so windows, analytics and anything the clock decides see the
-same times they saw live. ``speed`` is "max" (as fast as the pipeline takes events) or a factor
-of real time ("1", "10", ...). Duplicate trade ids (a frame and a backfill delivering the same
-trade) are delivered once, as live. Damaged lines and frames are counted, logged and skipped.
+``RecordPlayer`` turns records into events, synchronously: frames go through
+``kalshi.dispatch.FrameDispatcher`` (the parser, seq checks and ``trade_id`` dedupe of the live
+feed) and backfilled trades through the same dedupe, so a trade a frame and a backfill both
+delivered comes once, as live. Damaged lines and frames are counted, logged and skipped.
+
+``ReplaySource`` is the app's source for ``--source replay``: it only reads and enqueues. Time
+during a replay is the recording's, and it is the consumer's to set: the pipeline moves the
+ManualClock to each event's receipt time as it handles it (``Pipeline(on_event_time=...)``), so
+windows, analytics and periodic work see the times they saw live, however far ahead the reader
+is. ``speed`` is "max" (as fast as the pipeline takes events) or a factor of real time.
 """
 
 from __future__ import annotations
@@ -12,37 +17,90 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
-from clock import ManualClock
-from ingest.recording import ReadStats, Record, read_recording, trade_from_fields
-from kalshi import wire as wire
-from kalshi.feed import FeedStats, RecentIds
-from models import Event, FeedState, FeedStatus, Trade
+from clock import Clock
+from ingest.recording import (
+    ReadStats,
+    Record,
+    market_from_fields,
+    read_recording,
+    trade_from_fields,
+)
+from kalshi.dispatch import FeedStats, FrameDispatcher
+from models import Event, FeedState, FeedStatus, MarketsFetched
 
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 500  # records between yields to the loop at max speed
 
 
+class RecordPlayer:
+    """Records in, events out, with the live feed's dispatcher."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        # every book in the recording: it holds only the books the live run followed
+        self.dispatcher = FrameDispatcher(want_books=None, name=self.path)
+        self.stats: FeedStats = self.dispatcher.stats
+        self.read = ReadStats()
+
+    def records(self) -> Iterator[Record]:
+        return read_recording(self.path, self.read)
+
+    def play(self, rec: Record) -> list[Event]:
+        """The events of one record, in order. The list is the dispatcher's, reused: the caller
+        uses it before the next call and clears it."""
+        d = self.dispatcher
+        if rec.kind == "ws":
+            d.dispatch(rec.body, rec.recv_ms)
+            if d.controls:
+                d.controls.clear()  # no connection to act on: the recording holds the answers
+            return d.events
+        if rec.kind == "markets":
+            try:
+                infos = tuple(market_from_fields(m) for m in rec.body)
+            except ValueError as exc:
+                self.stats.bad_frames += 1
+                log.warning("%s line %d: bad markets record: %s", self.path, rec.line, exc)
+                return d.events
+            d.events.append(MarketsFetched(infos, rec.recv_ms, rec.recv_ms))
+            return d.events
+        try:
+            trade = trade_from_fields(rec.body, rec.recv_ms)
+        except ValueError as exc:
+            self.stats.bad_frames += 1
+            log.warning("%s line %d: bad backfill record: %s", self.path, rec.line, exc)
+            return d.events
+        if d.seen.add(trade.trade_id):
+            self.stats.trades += 1
+            self.stats.trades_recovered += 1
+            d.events.append(trade)
+        return d.events
+
+
 class ReplaySource:
     def __init__(
-        self, path: str, *, out: asyncio.Queue[Event], clock: ManualClock, speed: str = "max"
+        self, path: str, *, out: asyncio.Queue[Event], clock: Clock, speed: str = "max"
     ) -> None:
         self.path = path
         self._out = out
         self._clock = clock
         self._factor = None if speed == "max" else float(speed)
-        self.stats = FeedStats()
-        self.read = ReadStats()
+        self._player = RecordPlayer(path)
+        self.stats = self._player.stats
+        self.read = self._player.read
         self.finished = asyncio.Event()
-        self._seen = RecentIds()
-        self._last_seq: dict[int, int] = {}
 
     async def run(self) -> None:
-        await self._status(FeedState.CONNECTED, f"replaying {self.path}")
-        started = time.monotonic()
+        player = self._player
         first_ms: int | None = None
-        for n, rec in enumerate(read_recording(self.path, self.read), start=1):
+        started = time.monotonic()
+        await self._status(FeedState.CONNECTED, f"replaying {self.path}", None)
+        last_ms: int | None = None
+        for n, rec in enumerate(player.records(), start=1):
+            last_ms = rec.recv_ms
             if first_ms is None:
                 first_ms = rec.recv_ms
             if self._factor is not None:
@@ -50,56 +108,20 @@ class ReplaySource:
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            if rec.recv_ms > self._clock.now_ms():
-                self._clock.set(rec.recv_ms)
-            await self._play(rec)
+            events = player.play(rec)
+            for event in events:
+                await self._out.put(event)
+            events.clear()
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         log.info("replay of %s done: %d records, %d trades, %d damaged lines skipped, "
                  "%d bad frames", self.path, self.read.records, self.stats.trades,
                  self.read.skipped, self.stats.bad_frames)  # fmt: skip
-        await self._status(FeedState.STOPPED, f"replay finished: {self.stats.trades} trades")
+        done = f"replay finished: {self.stats.trades} trades"
+        await self._status(FeedState.STOPPED, done, last_ms)
         self.finished.set()
 
-    async def _play(self, rec: Record) -> None:
-        stats = self.stats
-        if rec.kind == "backfill":
-            try:
-                trade = trade_from_fields(rec.body, rec.recv_ms)
-            except ValueError as exc:
-                stats.bad_frames += 1
-                log.warning("%s line %d: bad backfill record: %s", self.path, rec.line, exc)
-                return
-            if self._seen.add(trade.trade_id):
-                stats.trades += 1
-                stats.trades_recovered += 1
-                await self._out.put(trade)
-            return
-        stats.frames += 1
-        stats.last_frame_recv_ms = rec.recv_ms
-        try:
-            m = wire.parse_frame(rec.body, rec.recv_ms)
-        except wire.WireError as exc:
-            stats.bad_frames += 1
-            log.warning("%s line %d: bad frame: %s", self.path, rec.line, exc)
-            return
-        if m.sid is not None and m.seq is not None:
-            last = self._last_seq.get(m.sid)
-            if last is not None and m.seq != last + 1:
-                stats.trade_gaps += 1
-            self._last_seq[m.sid] = m.seq
-        p = m.payload
-        if type(p) is Trade:
-            stats.last_trade_ts_ms = max(stats.last_trade_ts_ms or 0, p.ts_ms)
-            if self._seen.add(p.trade_id):
-                stats.trades += 1
-                await self._out.put(p)
-        elif isinstance(p, (wire.Subscribed, wire.Ok, wire.ErrorReply, wire.Unsubscribed)):
-            if isinstance(p, wire.Subscribed):
-                self._last_seq.clear()
-        else:
-            await self._out.put(p)
-
-    async def _status(self, state: FeedState, detail: str) -> None:
-        now = self._clock.now_ms()
+    async def _status(self, state: FeedState, detail: str, at_ms: int | None) -> None:
+        # stamped with the recording's time, not the clock's: the reader is ahead of the clock
+        now = at_ms if at_ms is not None else self._clock.now_ms()
         await self._out.put(FeedStatus(state, detail, now, now))

@@ -51,6 +51,8 @@ class Source:
     nba_key: str | None = field(default=None, repr=False)
     night: Any = None  # sim.nba_games.NightSim shared by the simulated exchange and balldontlie
     nba_sim: Any = None  # sim.balldontlie.SimBalldontlie when source is sim with the NBA side
+    # where the answers of market lookups are recorded (with --record)
+    record_markets: Callable[[list[MarketInfo]], None] | None = None
 
     def tasks(self) -> list[tuple[str, Coroutine[Any, Any, Any]]]:
         out = list(self.extra_tasks)
@@ -72,8 +74,13 @@ class Source:
         if rest is None:
             return None
 
+        record = self.record_markets
+
         async def fetch(tickers: list[str]) -> list[MarketInfo]:
-            return await rest.markets(tickers=tickers, limit=len(tickers))
+            found = await rest.markets(tickers=tickers, limit=len(tickers))
+            if record is not None:
+                record(found)
+            return found
 
         return fetch
 
@@ -249,6 +256,8 @@ def _client_source(
     rest, feed = client.rest, client.feed
     source = Source(name=name, feed=feed, rest=rest, closers=[rest.aclose])
     if recorder is not None:
+        rec = recorder
+        source.record_markets = lambda infos: rec.markets(clock.now_ms(), infos)
         source.extra_tasks.append(("recorder", recorder.run()))
         source.closers.insert(0, recorder.close)  # closers run last-first: after the REST client
         log.info("recording the feed to %s", settings.record_path)

@@ -10,9 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
 from clock import Clock
@@ -22,13 +20,13 @@ from kalshi import rest_wire as rest_wire
 from kalshi import wire as wire
 from kalshi.auth import Signer
 from kalshi.connection import ConnectionClosed, HandshakeRejected
+from kalshi.dispatch import BOOK_CHANNEL, BackfillWanted, FrameDispatcher, SnapshotsWanted
+from kalshi.dispatch import FeedStats as FeedStats
+from kalshi.dispatch import RecentIds as RecentIds
 from kalshi.frames import WsError
-from kalshi.orderbook import SeqTracker
 from kalshi.rest import KALSHI_RETRY, KalshiAuthError, KalshiError, KalshiRest
 from kalshi.wire import WireError
 from models import (
-    BookDelta,
-    BookSnapshot,
     BookUnfollowed,
     Event,
     FeedGap,
@@ -45,51 +43,6 @@ ALL_MARKET_CHANNELS = ("trade", "market_lifecycle_v2")
 TICKER_CHANNEL = "ticker"  # one frame per price/volume change of any market: opt-in
 SILENCE_RENEW_S = 1.0  # how often the silence deadline is pushed back while frames flow
 FRAMES_PER_TURN = 200  # buffered frames handled before the loop gets a turn
-BOOK_CHANNEL = "orderbook_delta"
-BAD_FRAME_LOG_CHARS = 300
-
-
-@dataclass(slots=True)
-class FeedStats:
-    frames: int = 0
-    trades: int = 0
-    bad_frames: int = 0
-    bad_rest_rows: int = 0  # backfilled `/markets/trades` rows that did not parse, skipped
-    reconnects: int = 0
-    trade_gaps: int = 0
-    book_gaps: int = 0
-    gaps_recovered: int = 0
-    trades_recovered: int = 0
-    last_trade_ts_ms: int | None = None
-    last_frame_recv_ms: int | None = None
-    connected: bool = False
-    since_ms: int | None = None  # when ``connected`` last changed (None: the feed never ran)
-    last_error: str = ""  # why the last connection failed or ended
-
-
-class RecentIds:
-    """A bounded set of recently seen ids; the oldest inserted are forgotten first."""
-
-    def __init__(self, capacity: int = 500_000) -> None:
-        self._capacity = capacity
-        self._order: deque[str] = deque()
-        self._set: set[str] = set()
-
-    def add(self, item: str) -> bool:
-        """True if ``item`` was not already present."""
-        if item in self._set:
-            return False
-        self._set.add(item)
-        self._order.append(item)
-        if len(self._order) > self._capacity:
-            self._set.discard(self._order.popleft())
-        return True
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._set
-
-    def __len__(self) -> int:
-        return len(self._set)
 
 
 class WsReader(Protocol):
@@ -161,30 +114,33 @@ class KalshiFeed:
         # reconnects and backfill retries wait on the Kalshi policy's delays
         self._retry = retry or RetryPolicy(KALSHI_RETRY, name="kalshi")
         self._silence_s = silence_timeout_s
-        self._want_books: set[str] = set(book_tickers)
-        self._watermark_ms = resume_from_ms  # exchange ts of the last live trade
+        self._want_books: set[str] = set(book_tickers)  # the dispatcher's, changed in place
+        self.stats = FeedStats()
+        # parsing, seq checks, dedupe and the stale books: the same code replays a recording
+        self._d = FrameDispatcher(
+            stats=self.stats,
+            want_books=self._want_books,
+            dedupe_capacity=dedupe_capacity,
+            watermark_ms=resume_from_ms,
+        )
         # A backfill on the next trade subscription: on resuming, after a failed first connect,
         # after any reconnect. Only a reconnect after the trade stream was live is a gap
         # (FeedGap, then GapRecovered); the start-up and resume backfills are routine.
         self._needs_backfill = resume_from_ms is not None
         self._trades_live = False  # the trade subscription of this connection is acknowledged
         self._lost_live = False  # a live trade stream was lost since the last trade subscription
-        self._seen = RecentIds(dedupe_capacity)
-        self.stats = FeedStats()
         self._repairs: list[str] = []  # books the pipeline found broken: snapshots to ask for
         self._repair_wakeup = asyncio.Event()
         self._ws: WsReader | None = None
-        self._sids: dict[str, int] = {}
-        self._sid_channel: dict[int, str] = {}
-        self._seq = SeqTracker()
+        self._sids = self._d.sids
         self._book_subscribed: set[str] = set()
         self._book_sub_pending = False
         self._cmd_id = 0
         # get_snapshot commands awaiting their snapshots: id -> (tickers, sent at)
         self._snapshot_cmds: dict[int, tuple[tuple[str, ...], int]] = {}
         self._snapshot_timeout_ms = snapshot_timeout_ms
-        self._stale_since: dict[str, int] = {}  # every stale book, new ones included
-        self._book_gaps: set[str] = set()  # the stale books that had a FeedGap: to repair
+        self._stale_since = self._d.stale_since  # every stale book, new ones included
+        self._book_gaps = self._d.book_gaps  # the stale books that had a FeedGap: to repair
         self._backfill_from: int | None = None
         self._backfill_gaps: list[FeedGap] = []  # the gaps the next backfill repairs
         self._backfill_wakeup = asyncio.Event()
@@ -272,8 +228,8 @@ class KalshiFeed:
                 self._trades_live = False
             if got_data:
                 attempt = 0
-            if self._watermark_ms is None:
-                self._watermark_ms = first_ms
+            if self._d.watermark_ms is None:
+                self._d.watermark_ms = first_ms
             self._needs_backfill = True
             self.stats.reconnects += 1
             await self._status(FeedState.RECONNECTING, f"attempt {attempt + 1}")
@@ -348,15 +304,10 @@ class KalshiFeed:
         return got_data
 
     def _reset_connection_state(self) -> None:
-        self._sids.clear()
-        self._sid_channel.clear()
-        self._seq.reset()
+        self._d.reset_connection(self._clock.now_ms())
         self._book_subscribed.clear()
         self._book_sub_pending = False
         self._snapshot_cmds.clear()
-        now = self._clock.now_ms()
-        for t in self._want_books:
-            self._stale_since.setdefault(t, now)
 
     def _next_id(self) -> int:
         self._cmd_id += 1
@@ -383,51 +334,43 @@ class KalshiFeed:
 
     async def _on_frame(self, raw: str | bytes) -> None:
         recv_ms = self._clock.now_ms()
-        stats = self.stats
-        stats.frames += 1
-        stats.last_frame_recv_ms = recv_ms
         if self._recorder is not None:
             self._recorder.frame(recv_ms, raw)
-        try:
-            m = wire.parse_frame(raw, recv_ms)
-        except wire.WireError as exc:
-            stats.bad_frames += 1
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-            log.warning("bad kalshi frame (%s): %.*s", exc, BAD_FRAME_LOG_CHARS, text)
-            return
-        p = m.payload
-        if m.sid is not None and m.seq is not None:
-            check = self._seq.check(m.sid, m.seq)
-            if not check.ok:
-                await self._on_seq_gap(m.sid, check.expected, m.seq, recv_ms)
-        if type(p) is Trade:
-            self._watermark_ms = max(self._watermark_ms or 0, p.ts_ms)
-            stats.last_trade_ts_ms = self._watermark_ms
-            if self._seen.add(p.trade_id):
-                stats.trades += 1
-                await self._emit(p)
-        elif type(p) is BookDelta:
-            await self._on_delta(p)
-        elif type(p) is BookSnapshot:
-            await self._on_snapshot(p)
-        elif isinstance(p, wire.Subscribed):
-            await self._on_subscribed(p, recv_ms)
-        elif isinstance(p, wire.Ok):
-            if p.sid is not None and p.sid == self._sids.get(BOOK_CHANNEL) and p.market_tickers:
-                self._book_subscribed = set(p.market_tickers)
-        elif isinstance(p, wire.ErrorReply):
-            await self._on_ws_error(p)
-        elif isinstance(p, wire.Unsubscribed):
-            if p.sid is not None:
-                self._sids.pop(self._sid_channel.pop(p.sid, ""), None)
-        else:
-            await self._emit(p)
+        d = self._d
+        d.dispatch(raw, recv_ms)
+        events = d.events
+        if events:
+            out = self._out
+            for event in events:
+                try:
+                    out.put_nowait(event)
+                except asyncio.QueueFull:
+                    await out.put(event)
+            events.clear()
+        if d.controls:
+            await self._act(recv_ms)
         if self._snapshot_cmds:
             await self._expire_snapshot_cmds(recv_ms)
 
+    async def _act(self, recv_ms: int) -> None:
+        """What the frame asks of the connection: follow subscriptions, ask for snapshots and
+        backfills, handle refusals."""
+        controls = self._d.controls
+        while controls:
+            c = controls.pop(0)
+            if isinstance(c, wire.Subscribed):
+                await self._on_subscribed(c, recv_ms)
+            elif isinstance(c, wire.Ok):
+                if c.sid is not None and c.sid == self._sids.get(BOOK_CHANNEL) and c.market_tickers:
+                    self._book_subscribed = set(c.market_tickers)
+            elif isinstance(c, wire.ErrorReply):
+                await self._on_ws_error(c)
+            elif isinstance(c, BackfillWanted):
+                self._request_backfill(c.from_ms, c.gap)
+            elif isinstance(c, SnapshotsWanted):
+                await self._ask_snapshots(list(c.tickers), c.now_ms)
+
     async def _on_subscribed(self, p: wire.Subscribed, recv_ms: int) -> None:
-        self._sids[p.channel] = p.sid
-        self._sid_channel[p.sid] = p.channel
         if p.channel == BOOK_CHANNEL:
             self._book_sub_pending = False
             await self._sync_books()
@@ -436,7 +379,8 @@ class KalshiFeed:
             if not self._needs_backfill:
                 return
             self._needs_backfill = False
-            from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
+            wm = self._d.watermark_ms
+            from_ms = wm if wm is not None else recv_ms
             if not self._lost_live:
                 self._request_backfill(from_ms)  # start-up or resume: nothing was live to lose
                 return
@@ -446,54 +390,22 @@ class KalshiFeed:
             await self._emit(gap)
             self._request_backfill(from_ms, gap)
 
-    async def _on_seq_gap(self, sid: int, expected: int | None, got: int, recv_ms: int) -> None:
-        channel = self._sid_channel.get(sid, "")
-        log.warning(
-            "kalshi ws: seq gap on %s sid %d: expected %s got %d", channel, sid, expected, got
-        )
-        if channel == "trade":
-            self.stats.trade_gaps += 1
-            from_ms = self._watermark_ms if self._watermark_ms is not None else recv_ms
-            gap = FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms, recv_ms,
-                          recv_ms)  # fmt: skip
-            await self._emit(gap)
-            self._request_backfill(from_ms, gap)
-        elif channel == BOOK_CHANNEL:
-            # seq is per subscription, so any book on it may have missed the lost message
-            await self._book_gap(sorted(self._want_books), sid, expected, got, recv_ms)
-
     async def _book_gap(
         self, tickers: list[str], sid: int | None, expected: int | None, got: int | None, now: int
     ) -> None:
-        fresh = [t for t in tickers if t not in self._stale_since]
-        for t in fresh:
-            self.stats.book_gaps += 1
-            self._stale_since[t] = now
-            self._book_gaps.add(t)
-            await self._emit(FeedGap(GapKind.BOOK, BOOK_CHANNEL, sid, expected, got, t, now, now,
-                                     now))  # fmt: skip
+        fresh = self._d.book_gap(tickers, sid, expected, got, now)
+        events = self._d.events
+        for event in events:
+            await self._emit(event)
+        events.clear()
+        await self._ask_snapshots(fresh, now)
+
+    async def _ask_snapshots(self, fresh: list[str], now: int) -> None:
         book_sid = self._sids.get(BOOK_CHANNEL)
         if fresh and book_sid is not None:
             cmd_id = self._next_id()
             self._snapshot_cmds[cmd_id] = (tuple(fresh), now)
             await self._send(wire.update_subscription_cmd(cmd_id, book_sid, "get_snapshot", fresh))
-
-    async def _on_snapshot(self, snap: BookSnapshot) -> None:
-        if snap.ticker not in self._want_books:
-            return
-        since = self._stale_since.pop(snap.ticker, None)
-        await self._emit(snap)
-        # a book's first snapshot, or its resubscription after a reconnect, repairs no gap
-        if since is not None and snap.ticker in self._book_gaps:
-            self._book_gaps.discard(snap.ticker)
-            self.stats.gaps_recovered += 1
-            await self._emit(GapRecovered(GapKind.BOOK, since, snap.recv_ms, 0, snap.ticker,
-                                          snap.ts_ms, snap.recv_ms))  # fmt: skip
-
-    async def _on_delta(self, d: BookDelta) -> None:
-        if d.ticker in self._stale_since or d.ticker not in self._want_books:
-            return  # a fresh snapshot will supersede it
-        await self._emit(d)  # the pipeline's book store applies it
 
     async def _repair_loop(self) -> None:
         while True:
@@ -591,7 +503,7 @@ class KalshiFeed:
                 self._backfill_idle.set()
 
     async def _backfill(self, from_ms: int, gaps: list[FeedGap]) -> None:
-        to_ms = max(self._clock.now_ms(), self._watermark_ms or 0)
+        to_ms = max(self._clock.now_ms(), self._d.watermark_ms or 0)
         # /markets/trades takes whole seconds: widen by one second each side
         min_ts, max_ts = from_ms // 1000 - 1, to_ms // 1000 + 1
         found: list[Trade] = []
@@ -601,7 +513,7 @@ class KalshiFeed:
             bad += len(page.bad_rows)  # logged by the REST client, once per page
         self.stats.bad_rest_rows += bad  # counted once the backfill is done, not per retry
         found.sort(key=lambda t: t.ts_ms)
-        fresh = [t for t in found if self._seen.add(t.trade_id)]
+        fresh = self._d.dedupe(found)
         if self._recorder is not None and fresh:
             self._recorder.backfill(fresh[0].recv_ms, fresh)
         n = len(fresh)

@@ -13,6 +13,7 @@ import pytest
 
 from bench.bench_ingest import run_ingest
 from bench.bench_latency import percentile, run_latency
+from bench.bench_replay import run_replay_bench
 from bench.procs import spawn
 from bench.ws_swarm import sampled_indices
 
@@ -45,6 +46,13 @@ async def test_ingest_flat_out_is_paced_by_credit(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.emitted > 500  # credit was granted again as the app absorbed trades
     assert not r.lost and r.raw_rate == 0
+
+
+async def test_replay_runs_a_recording_through_the_driver_and_the_parser(tmp_path: Path) -> None:
+    r = await run_replay_bench(trades=2_000, books=4, runs=1, workdir=tmp_path, echo=False)
+    assert r.events >= 2_000 and r.frames >= 2_000 and r.ticks >= 0
+    assert r.events_per_s > 0 and r.parse_frames_per_s > 0 and r.ratio > 0
+    assert r.books_match_live and r.trades_match_live
 
 
 async def test_latency_times_trades_at_sampled_clients(tmp_path: Path) -> None:

@@ -11,9 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from clock import ManualClock
+from ingest.driver import World, run_recording
 from ingest.recording import Recorder, RecordingError, read_recording, trade_fields
-from ingest.replay import ReplaySource
-from models import Event, FeedStatus, Side, Trade
+from ingest.replay import RecordPlayer, ReplaySource
+from ingest.sources import Source
+from models import Event, FeedStatus, MarketInfo, MarketsFetched, Side, Trade
 from tests.kalshi.test_client_vs_sim import key, running, sim  # noqa: F401 - fixtures
 
 T0 = 1_780_000_000_000
@@ -84,6 +86,8 @@ async def test_damaged_lines_are_counted_and_the_rest_replays(tmp_path: Path) ->
     good_backfill = trade_fields(Trade("bf-1", "KXA-1", 4_200, 300, Side.NO, T0 + 5, T0 + 9))
     write(path, [
         orjson.dumps({"flowboard_recording": 1, "source": "live", "started_ms": T0}),
+        orjson.dumps([T0 + 900, "ws", orjson.dumps(
+            {"type": "subscribed", "id": 1, "msg": {"channel": "trade", "sid": 1}}).decode()]),
         frame(1, "t-1", T0 + 1_000),
         b'[12, "ws", "{not json',  # cut off
         b'{"an": "object"}',  # wrong shape
@@ -124,4 +128,60 @@ async def test_replay_at_a_speed_moves_the_clock_with_the_recording(tmp_path: Pa
     ])  # fmt: skip
     src, events = await replay_all(path, speed="1")
     assert [e.trade_id for e in events if isinstance(e, Trade)] == ["a", "b"]
-    assert src._clock.now_ms() == T0 + 1_040
+    assert src._clock.now_ms() == 0  # the reader leaves the clock to the consumer
+    assert events[-1].recv_ms == T0 + 1_040  # its last status is on the recording's time
+
+
+MARKET = MarketInfo("KXNBAGAME-26MAY04MINSAS-SAS", "KXNBAGAME-26MAY04MINSAS", "KXNBAGAME",
+                    "Minnesota at San Antonio Winner?", "", "active", T0, T0 + 9_000_000,
+                    None, None, "San Antonio", "Minnesota")  # fmt: skip
+
+
+async def test_market_lookups_are_recorded_and_replayed_as_events(tmp_path: Path) -> None:
+    path = tmp_path / "m.rec"
+    rec = Recorder(str(path), source="sim", started_ms=T0)
+    fetched: list[list[str]] = []
+
+    class Rest:
+        async def markets(self, *, tickers: list[str], limit: int) -> list[MarketInfo]:
+            fetched.append(tickers)
+            return [MARKET]
+
+    source = Source(name="sim", rest=Rest(), record_markets=lambda ms: rec.markets(T0 + 7, ms))  # type: ignore[arg-type]
+    fetch = source.fetch_markets
+    assert fetch is not None
+    assert await fetch([MARKET.ticker]) == [MARKET]
+    rec.frame(T0 + 20, orjson.loads(frame(1, "t-1", T0 + 20))[2])
+    await rec.close()
+    assert fetched == [[MARKET.ticker]]
+
+    player = RecordPlayer(path)
+    events: list[Event] = []
+    for r in player.records():
+        out = player.play(r)
+        events += out
+        out.clear()
+    assert events[0] == MarketsFetched((MARKET,), T0 + 7, T0 + 7)
+    assert isinstance(events[1], Trade)
+
+    summary_titles: dict[str, str] = {}
+
+    def setup(world: World) -> None:
+        world.pipeline.listen("titles", lambda e: summary_titles.update(
+            {e.ticker: world.meta.title(e.ticker)} if isinstance(e, Trade) else {}))  # fmt: skip
+
+    await run_recording(path, tmp_path / "m.db", setup=setup)
+    assert summary_titles == {MARKET.ticker: MARKET.title}  # named as live, with no REST
+
+
+def test_a_bad_markets_record_is_counted_and_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "bm.rec"
+    write(path, [
+        orjson.dumps({"flowboard_recording": 1, "source": "live", "started_ms": T0}),
+        orjson.dumps([T0 + 1, "markets", [{"ticker": "KXA-1"}]]),  # lacks fields
+        orjson.dumps([T0 + 2, "markets", {"ticker": "KXA-1"}]),  # not a list: a damaged line
+    ])  # fmt: skip
+    player = RecordPlayer(path)
+    for r in player.records():
+        assert player.play(r) == []
+    assert player.stats.bad_frames == 1 and player.read.skipped == 1

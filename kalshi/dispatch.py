@@ -1,0 +1,228 @@
+"""The frame dispatcher: one raw WebSocket frame in, the events it means out. Pure and synchronous.
+
+The live feed and the replay of a recording both hand every frame to a ``FrameDispatcher``, so a
+recording goes through exactly the parsing, seq checks, ``trade_id`` dedupe and book filtering
+that the live run did. What needs a connection (sending ``get_snapshot``, asking REST for the
+trades of a gap, following a subscription) is left to the caller as a control in ``controls``.
+
+After ``dispatch`` the caller emits ``events`` in order, acts on ``controls``, and clears both.
+The two lists are the dispatcher's own and reused, so the hot path allocates nothing beyond what
+the parser does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from kalshi import wire as wire
+from kalshi.orderbook import SeqTracker
+from models import BookDelta, BookSnapshot, Event, FeedGap, GapKind, GapRecovered, Trade
+
+log = logging.getLogger(__name__)
+
+BOOK_CHANNEL = "orderbook_delta"
+BAD_FRAME_LOG_CHARS = 300
+
+
+@dataclass(slots=True)
+class FeedStats:
+    frames: int = 0
+    trades: int = 0
+    bad_frames: int = 0
+    bad_rest_rows: int = 0  # backfilled `/markets/trades` rows that did not parse, skipped
+    reconnects: int = 0
+    trade_gaps: int = 0
+    book_gaps: int = 0
+    gaps_recovered: int = 0
+    trades_recovered: int = 0
+    last_trade_ts_ms: int | None = None
+    last_frame_recv_ms: int | None = None
+    connected: bool = False
+    since_ms: int | None = None  # when ``connected`` last changed (None: the feed never ran)
+    last_error: str = ""  # why the last connection failed or ended
+
+
+class RecentIds:
+    """A bounded set of recently seen ids; the oldest inserted are forgotten first."""
+
+    def __init__(self, capacity: int = 500_000) -> None:
+        self._capacity = capacity
+        self._order: deque[str] = deque()
+        self._set: set[str] = set()
+
+    def add(self, item: str) -> bool:
+        """True if ``item`` was not already present."""
+        if item in self._set:
+            return False
+        self._set.add(item)
+        self._order.append(item)
+        if len(self._order) > self._capacity:
+            self._set.discard(self._order.popleft())
+        return True
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillWanted:
+    """The trade stream skipped a seq: REST must fill in trades from ``from_ms``."""
+
+    from_ms: int
+    gap: FeedGap
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotsWanted:
+    """These books just went stale on a gap: ask the exchange for their snapshots."""
+
+    tickers: tuple[str, ...]
+    now_ms: int
+
+
+Control = wire.Subscribed | wire.Ok | wire.ErrorReply | wire.Unsubscribed
+Action = Control | BackfillWanted | SnapshotsWanted
+
+
+class FrameDispatcher:
+    """Parse, check and filter raw frames.
+
+    ``want_books`` is the set of books followed (the feed changes it as the user follows and
+    unfollows), or None to take every book in the frames, as a replay does: the recording holds
+    only the books the live run followed. ``stale_since`` holds each book waiting for a snapshot
+    (its deltas are dropped until one comes); ``book_gaps`` the stale books that had a FeedGap,
+    whose snapshot is a recovery.
+    """
+
+    def __init__(
+        self,
+        *,
+        stats: FeedStats | None = None,
+        want_books: set[str] | None = None,
+        dedupe_capacity: int = 500_000,
+        watermark_ms: int | None = None,
+        name: str = "kalshi ws",
+    ) -> None:
+        self.stats = stats if stats is not None else FeedStats()
+        self.want_books = want_books
+        self.seen = RecentIds(dedupe_capacity)
+        self.watermark_ms = watermark_ms  # exchange ts of the last live trade
+        self.seq = SeqTracker()
+        self.sids: dict[str, int] = {}
+        self.sid_channel: dict[int, str] = {}
+        self.stale_since: dict[str, int] = {}  # every stale book, new ones included
+        self.book_gaps: set[str] = set()
+        self.events: list[Event] = []
+        self.controls: list[Action] = []
+        self._seen_books: set[str] = set()  # with want_books None: the books snapshots came for
+        self._name = name
+
+    def reset_connection(self, now_ms: int) -> None:
+        """A new connection: sids and seqs start again, and every followed book is stale until
+        its snapshot."""
+        self.sids.clear()
+        self.sid_channel.clear()
+        self.seq.reset()
+        for t in self.want_books or ():
+            self.stale_since.setdefault(t, now_ms)
+
+    def wants(self, ticker: str) -> bool:
+        return self.want_books is None or ticker in self.want_books
+
+    def dispatch(self, raw: str | bytes, recv_ms: int) -> None:
+        stats = self.stats
+        stats.frames += 1
+        stats.last_frame_recv_ms = recv_ms
+        try:
+            m = wire.parse_frame(raw, recv_ms)
+        except wire.WireError as exc:
+            stats.bad_frames += 1
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            log.warning("%s: bad kalshi frame (%s): %.*s", self._name, exc, BAD_FRAME_LOG_CHARS,
+                        text)  # fmt: skip
+            return
+        p = m.payload
+        if m.sid is not None and m.seq is not None:
+            check = self.seq.check(m.sid, m.seq)
+            if not check.ok:
+                self._seq_gap(m.sid, check.expected, m.seq, recv_ms)
+        if type(p) is Trade:
+            wm = self.watermark_ms
+            if wm is None or p.ts_ms > wm:
+                self.watermark_ms = wm = p.ts_ms
+            stats.last_trade_ts_ms = wm
+            if self.seen.add(p.trade_id):
+                stats.trades += 1
+                self.events.append(p)
+        elif type(p) is BookDelta:
+            if p.ticker not in self.stale_since and self.wants(p.ticker):
+                self.events.append(p)  # else a fresh snapshot will supersede it
+        elif type(p) is BookSnapshot:
+            self._snapshot(p)
+        elif isinstance(p, wire.Subscribed):
+            self.sids[p.channel] = p.sid
+            self.sid_channel[p.sid] = p.channel
+            self.seq.reset(p.sid)  # a new subscription's seq starts again
+            self.controls.append(p)
+        elif isinstance(p, wire.Unsubscribed):
+            if p.sid is not None:
+                self.sids.pop(self.sid_channel.pop(p.sid, ""), None)
+            self.controls.append(p)
+        elif isinstance(p, (wire.Ok, wire.ErrorReply)):
+            self.controls.append(p)
+        else:
+            self.events.append(p)
+
+    def dedupe(self, trades: list[Trade]) -> list[Trade]:
+        """The backfilled ``trades`` not delivered yet (all of them are remembered)."""
+        return [t for t in trades if self.seen.add(t.trade_id)]
+
+    def book_gap(
+        self, tickers: list[str], sid: int | None, expected: int | None, got: int | None, now: int
+    ) -> list[str]:
+        """Mark ``tickers`` stale, with a FeedGap each that was not stale already; returns those."""
+        fresh = [t for t in tickers if t not in self.stale_since]
+        for t in fresh:
+            self.stats.book_gaps += 1
+            self.stale_since[t] = now
+            self.book_gaps.add(t)
+            self.events.append(FeedGap(GapKind.BOOK, BOOK_CHANNEL, sid, expected, got, t, now, now,
+                                       now))  # fmt: skip
+        return fresh
+
+    def _seq_gap(self, sid: int, expected: int | None, got: int, recv_ms: int) -> None:
+        channel = self.sid_channel.get(sid, "")
+        log.warning("%s: seq gap on %s sid %d: expected %s got %d", self._name, channel, sid,
+                    expected, got)  # fmt: skip
+        if channel == "trade":
+            self.stats.trade_gaps += 1
+            from_ms = self.watermark_ms if self.watermark_ms is not None else recv_ms
+            gap = FeedGap(GapKind.TRADE, channel, sid, expected, got, None, from_ms, recv_ms,
+                          recv_ms)  # fmt: skip
+            self.events.append(gap)
+            self.controls.append(BackfillWanted(from_ms, gap))
+        elif channel == BOOK_CHANNEL:
+            # seq is per subscription, so any book on it may have missed the lost message
+            books = self.want_books if self.want_books is not None else self._seen_books
+            fresh = self.book_gap(sorted(books), sid, expected, got, recv_ms)
+            if fresh:
+                self.controls.append(SnapshotsWanted(tuple(fresh), recv_ms))
+
+    def _snapshot(self, snap: BookSnapshot) -> None:
+        if self.want_books is not None and snap.ticker not in self.want_books:
+            return
+        if self.want_books is None:
+            self._seen_books.add(snap.ticker)
+        since = self.stale_since.pop(snap.ticker, None)
+        self.events.append(snap)
+        # a book's first snapshot, or its resubscription after a reconnect, repairs no gap
+        if since is not None and snap.ticker in self.book_gaps:
+            self.book_gaps.discard(snap.ticker)
+            self.stats.gaps_recovered += 1
+            self.events.append(GapRecovered(GapKind.BOOK, since, snap.recv_ms, 0, snap.ticker,
+                                            snap.ts_ms, snap.recv_ms))  # fmt: skip
