@@ -178,7 +178,7 @@ class Pipeline:
         elif isinstance(event, LifecycleEvent):
             self._meta.on_lifecycle(event)
         elif isinstance(event, MarketsFetched):
-            for info in event.markets:  # a replay's lookups: live, the directory put them
+            for info in event.markets:  # the directory's REST lookups, live or recorded
                 self._meta.put(info)
         for listener in self._listeners:
             if listener.enabled and (listener.kinds is None or isinstance(event, listener.kinds)):

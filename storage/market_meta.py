@@ -18,7 +18,7 @@ from dataclasses import replace
 from clock import Clock
 from database import Database
 from infra.retry import RetryConfig, RetryPolicy
-from models import STATUS_AFTER, LifecycleEvent, MarketInfo
+from models import STATUS_AFTER, LifecycleEvent, MarketInfo, MarketsFetched
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,13 @@ class MarketDirectory:
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         refresh_ms: int = 600_000,
+        emit: Callable[[MarketsFetched], None] | None = None,
     ) -> None:
         self._db = db
         self._fetch = fetch
+        # REST's answers are inputs: with ``emit`` they go on the pipeline's queue (and into a
+        # recording) and reach the directory as the pipeline handles them; without, at once
+        self._emit = emit
         self._clock = clock
         self._refresh_ms = refresh_ms
         self._info: dict[str, MarketInfo] = {}
@@ -140,5 +144,11 @@ class MarketDirectory:
                 self._refresh.discard(ticker)
                 self.refreshed += 1
             self._fetched_ms[ticker] = now  # described now, or unknown to REST: ask later
+        if self._emit is not None and found:
+            try:
+                self._emit(MarketsFetched(tuple(found), now, now))
+                return
+            except asyncio.QueueFull:  # nothing is lost: the directory takes them at once
+                log.warning("event queue full: %d market details applied directly", len(found))
         for info in found:
             self.put(info)

@@ -12,7 +12,7 @@ import pytest
 from clock import ManualClock
 from database import Database
 from infra.retry import RetryConfig, RetryPolicy
-from models import MarketInfo
+from models import MarketInfo, MarketsFetched
 from storage.market_meta import MarketDirectory
 from tests.infra.sleeps import RecordedSleep
 
@@ -144,3 +144,29 @@ async def test_failed_lookups_wait_longer_each_time_in_a_row(
         await rest.answered(6)
         assert d.title("KXB-1") == "Will B?"
         assert sleep.delays == [5.0, 10.0, 20.0, 5.0]
+
+
+async def test_with_emit_lookups_reach_the_directory_through_the_pipelines_queue(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rest = Rest()
+    rest.markets["KXA-1"] = info("KXA-1", "Will A?")
+    queue: asyncio.Queue[MarketsFetched] = asyncio.Queue()
+    db = await Database.open(str(tmp_path / "q.db"), clock=clock)
+    d = MarketDirectory(db=db, fetch=rest.fetch, max_per_s=10_000, clock=clock,
+                        emit=queue.put_nowait)  # fmt: skip
+    task = asyncio.create_task(d.run())
+    try:
+        assert d.title("KXA-1") == ""
+        async with asyncio.timeout(5):
+            fetched = await queue.get()
+        assert fetched.markets == (info("KXA-1", "Will A?"),) and fetched.recv_ms == T0
+        assert d.title("KXA-1") == ""  # not until the pipeline has handled the event
+        for market in fetched.markets:  # what the pipeline does with a MarketsFetched
+            d.put(market)
+        assert d.title("KXA-1") == "Will A?"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await db.close()
