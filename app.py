@@ -37,7 +37,7 @@ from ingest.event_time import EventTimers
 from ingest.sources import Source, open_source, replay_clock
 from kalshi.book_store import BookStore
 from kalshi_client import KALSHI_RETRY
-from models import Event, FeedStatus
+from models import Event, FeedStatus, NbaMarketsMatched
 from nba.client import BALLDONTLIE_RETRY, NbaClient
 from nba.kalshi_markets import KalshiSide
 from nba.poll import budget_for
@@ -182,7 +182,9 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         *source.tasks(),
     ):
         tasks.start(name, coro)
-    if nba is not None:
+    if nba is not None and timers is not None:
+        timers.every(1000, "nba-publish", nba[0].tick)  # a replay: the recording's time
+    elif nba is not None:
         tasks.start("nba-poll", nba[0].run())
         tasks.start("nba-publish", nba[0].run_publisher())
     # What exists now lives as long as the app: the collector stops walking it (the feed's
@@ -222,16 +224,31 @@ async def open_nba(
     *,
     emit: Callable[[Event], None],
 ) -> tuple[NbaService, NbaStore] | None:
-    """The NBA side, when the source has a balldontlie server (sim) or key (live); ``retry`` is
-    the balldontlie upstream's policy with its request budget, ``emit`` puts an event on the
-    pipeline's queue without waiting."""
-    if source.nba_url is None or source.nba_key is None:
-        log.info("NBA side off for source %s", source.name)
-        return None
-    url = urlsplit(source.nba_url)
-    client = NbaClient(f"{url.scheme}://{url.netloc}", source.nba_key, clock, prefix=url.path,
-                       retry=retry)  # fmt: skip
-    stack.push_async_callback(client.aclose)
+    """The NBA side, when the source has a balldontlie server (sim) or key (live), or is a
+    replay; ``retry`` is the balldontlie upstream's policy with its request budget, ``emit`` puts
+    an event on the pipeline's queue without waiting. With ``--record`` every balldontlie
+    response and every discovery's matches go into the recording. A replay has no balldontlie
+    client and polls nothing: the recording's responses and matches come down the pipeline."""
+    replaying = source.replay is not None
+    recorder = source.recorder
+    client = None
+    if not replaying:
+        if source.nba_url is None or source.nba_key is None:
+            log.info("NBA side off for source %s", source.name)
+            return None
+        url = urlsplit(source.nba_url)
+        client = NbaClient(f"{url.scheme}://{url.netloc}", source.nba_key, clock,
+                           prefix=url.path, retry=retry,
+                           on_response=recorder.nba if recorder is not None else None)  # fmt: skip
+        stack.push_async_callback(client.aclose)
+        if recorder is not None:
+            rec, put = recorder, emit
+
+            def emit(event: Event) -> None:
+                put(event)  # a full queue raises: what was not applied live is not recorded
+                if type(event) is NbaMarketsMatched:
+                    rec.nba_matches(event)
+
     store = await NbaStore.attach(db, clock=clock)
     feed, night = source.feed, source.night
 
@@ -260,7 +277,11 @@ async def open_nba(
     )  # fmt: skip
     stack.push_async_callback(nba.aclose)
     await nba.load()
-    log.info("NBA side on: balldontlie %s, tier %s", source.nba_url, settings.balldontlie_tier)
+    if replaying:
+        log.info("NBA side on: from the recording")
+    else:
+        log.info("NBA side on: balldontlie %s, tier %s", source.nba_url,
+                 settings.balldontlie_tier)  # fmt: skip
     return nba, store
 
 

@@ -377,6 +377,34 @@ class OddsQuote:
     recv_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class MatchedMarket:
+    """One Kalshi NBA market discovery matched to a game, with the status and result REST gave
+    (``nba.match.NbaMarket``'s fields plus ``game_id``; YES as there)."""
+
+    ticker: str
+    event_ticker: str
+    game_id: int
+    kind: str  # "game" | "spread" | "total"
+    date: str
+    away: str
+    home: str
+    yes_team: str | None
+    strike_tenths: int | None
+    status: str
+    result: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NbaMarketsMatched:
+    """What a discovery of Kalshi's NBA events matched: every matched game's complete list of
+    markets (games absent from it have none)."""
+
+    markets: tuple[MatchedMarket, ...]
+    ts_ms: int
+    recv_ms: int
+
+
 Event = (
     Trade
     | BookSnapshot
@@ -390,4 +418,5 @@ Event = (
     | MarketsFetched
     | GameState
     | OddsQuote
+    | NbaMarketsMatched
 )

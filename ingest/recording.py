@@ -3,8 +3,11 @@ delivered, each with its receipt time, one JSON array per line.
 
 Line 1 is a header ``{"flowboard_recording": 1, "source": ..., "started_ms": ...}``; then
 ``[recv_ms, "ws", "<frame text>"]``, ``[recv_ms, "backfill", {trade fields}]`` or
-``[recv_ms, "markets", [{market fields}, ...]]`` (the answer to a market-details lookup). Frames
-are kept verbatim, so a recording replays through the same parser the live feed uses.
+``[recv_ms, "markets", [{market fields}, ...]]`` (the answer to a market-details lookup); the NBA
+side adds ``[recv_ms, "nba", ["<path with query>", "<body text>"]]`` (a balldontlie response) and
+``[recv_ms, "nba_matches", {"ts_ms": ..., "markets": [{matched market fields}, ...]}]`` (what a
+discovery matched). Frames and responses are kept verbatim, so a recording replays through the
+same parsers the live run uses.
 
 The recorder never blocks the reader: lines go to an in-memory list and a background task
 writes them to the file in a worker thread every ``flush_ms``.
@@ -23,11 +26,12 @@ from typing import IO, Any
 import orjson
 
 from errors import ConfigError
-from models import MarketInfo, Side, Trade
+from models import MarketInfo, MatchedMarket, NbaMarketsMatched, Side, Trade
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+KINDS = frozenset({"ws", "backfill", "markets", "nba", "nba_matches"})
 
 
 class RecordingError(ConfigError):
@@ -92,6 +96,52 @@ def market_from_fields(d: Any) -> MarketInfo:
         raise ValueError(f"market record lacks {exc.args[0]}") from None
 
 
+_MATCHED_STR = ("ticker", "event_ticker", "kind", "date", "away", "home", "status")
+_MATCHED_OPT_STR = ("yes_team", "result")
+_MATCHED_OPT_INT = ("strike_tenths",)
+
+
+def matched_fields(event: NbaMarketsMatched) -> dict[str, Any]:
+    names = ("game_id", *_MATCHED_STR, *_MATCHED_OPT_STR, *_MATCHED_OPT_INT)
+    return {
+        "ts_ms": event.ts_ms,
+        "markets": [{k: getattr(m, k) for k in names} for m in event.markets],
+    }
+
+
+def _matched_market(d: Any) -> MatchedMarket:
+    if not isinstance(d, dict):
+        raise ValueError("matched market is not an object")
+    for k in _MATCHED_STR:
+        if not isinstance(d[k], str):
+            raise ValueError(f"{k} must be a string")
+    for k in _MATCHED_OPT_STR:
+        if d[k] is not None and not isinstance(d[k], str):
+            raise ValueError(f"{k} must be a string or null")
+    for k in _MATCHED_OPT_INT:
+        if d[k] is not None and type(d[k]) is not int:
+            raise ValueError(f"{k} must be an integer or null")
+    if type(d["game_id"]) is not int:
+        raise ValueError("game_id must be an integer")
+    return MatchedMarket(
+        ticker=d["ticker"], event_ticker=d["event_ticker"], game_id=d["game_id"], kind=d["kind"],
+        date=d["date"], away=d["away"], home=d["home"], yes_team=d["yes_team"],
+        strike_tenths=d["strike_tenths"], status=d["status"], result=d["result"],
+    )  # fmt: skip
+
+
+def matched_from_fields(d: Any, recv_ms: int) -> NbaMarketsMatched:
+    if not isinstance(d, dict):
+        raise ValueError("nba_matches record is not an object")
+    try:
+        if type(d["ts_ms"]) is not int or not isinstance(d["markets"], list):
+            raise ValueError("ts_ms must be an integer and markets a list")
+        markets = tuple(_matched_market(m) for m in d["markets"])
+    except KeyError as exc:
+        raise ValueError(f"nba_matches record lacks {exc.args[0]}") from None
+    return NbaMarketsMatched(markets, d["ts_ms"], recv_ms)
+
+
 class Recorder:
     def __init__(self, path: str, *, source: str, started_ms: int, flush_ms: int = 200) -> None:
         self.path = path
@@ -119,6 +169,15 @@ class Recorder:
         if infos:
             line = [recv_ms, "markets", [market_fields(m) for m in infos]]
             self._pending.append(orjson.dumps(line) + b"\n")
+
+    def nba(self, recv_ms: int, path: str, body: bytes) -> None:
+        """A balldontlie response as received (``NbaClient``'s ``on_response`` hook)."""
+        text = body.decode("utf-8", "replace")
+        self._pending.append(orjson.dumps([recv_ms, "nba", [path, text]]) + b"\n")
+
+    def nba_matches(self, event: NbaMarketsMatched) -> None:
+        line = [event.recv_ms, "nba_matches", matched_fields(event)]
+        self._pending.append(orjson.dumps(line) + b"\n")
 
     def _write(self, chunk: list[bytes]) -> None:
         data = b"".join(chunk)
@@ -149,8 +208,8 @@ class Recorder:
 class Record:
     line: int
     recv_ms: int
-    kind: str  # "ws" | "backfill" | "markets"
-    body: Any  # frame text, trade fields, or a list of market fields
+    kind: str  # "ws" | "backfill" | "markets" | "nba" | "nba_matches"
+    body: Any  # frame text, trade fields, market fields, [path, body text], matched fields
 
 
 @dataclass(slots=True)
@@ -205,7 +264,13 @@ def read_recording(path: str | Path, stats: ReadStats | None = None) -> Iterator
                     raise ValueError("ws record body must be the frame text")
                 if kind == "markets" and not isinstance(body, list):
                     raise ValueError("markets record body must be a list")
-                if kind not in ("ws", "backfill", "markets"):
+                if kind == "nba" and not (
+                    isinstance(body, list)
+                    and len(body) == 2
+                    and all(isinstance(x, str) for x in body)
+                ):
+                    raise ValueError("nba record body must be [path, body text]")
+                if kind not in KINDS:
                     raise ValueError(f"unknown record kind {kind!r}")
                 if recv_ms < last_ms:
                     raise ValueError(f"time goes back: {recv_ms} < {last_ms}")

@@ -3,7 +3,10 @@
 ``RecordPlayer`` turns records into events, synchronously: frames go through
 ``kalshi.dispatch.FrameDispatcher`` (the parser, seq checks and ``trade_id`` dedupe of the live
 feed) and backfilled trades through the same dedupe, so a trade a frame and a backfill both
-delivered comes once, as live. Damaged lines and frames are counted, logged and skipped.
+delivered comes once, as live. Recorded balldontlie responses become games and quotes through
+``nba.wire.events_from_response`` and the poller's own change filter (``nba.poll.Changes``), so
+the events are those the live run emitted; recorded matches become ``NbaMarketsMatched``.
+Damaged lines and frames are counted, logged and skipped.
 
 ``ReplaySource`` is the app's source for ``--source replay``: it only reads and enqueues. Time
 during a replay is the recording's, and it is the consumer's to set: the pipeline moves the
@@ -25,11 +28,15 @@ from ingest.recording import (
     ReadStats,
     Record,
     market_from_fields,
+    matched_from_fields,
     read_recording,
     trade_from_fields,
 )
 from kalshi.dispatch import FeedStats, FrameDispatcher
 from models import Event, FeedState, FeedStatus, MarketsFetched
+from nba.errors import NbaWireError
+from nba.poll import Changes
+from nba.wire import events_from_response
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,7 @@ class RecordPlayer:
         self.dispatcher = FrameDispatcher(want_books=None, name=self.path)
         self.stats: FeedStats = self.dispatcher.stats
         self.read = ReadStats()
+        self.nba_changes = Changes()
 
     def records(self) -> Iterator[Record]:
         return read_recording(self.path, self.read)
@@ -66,6 +74,23 @@ class RecordPlayer:
                 log.warning("%s line %d: bad markets record: %s", self.path, rec.line, exc)
                 return d.events
             d.events.append(MarketsFetched(infos, rec.recv_ms, rec.recv_ms))
+            return d.events
+        if rec.kind == "nba":
+            path, text = rec.body
+            try:
+                found = events_from_response(path, text.encode(), rec.recv_ms)
+            except (NbaWireError, ValueError) as exc:
+                self.stats.bad_frames += 1
+                log.warning("%s line %d: bad nba record: %s", self.path, rec.line, exc)
+                return d.events
+            d.events.extend(self.nba_changes.changed(found))
+            return d.events
+        if rec.kind == "nba_matches":
+            try:
+                d.events.append(matched_from_fields(rec.body, rec.recv_ms))
+            except ValueError as exc:
+                self.stats.bad_frames += 1
+                log.warning("%s line %d: bad nba_matches record: %s", self.path, rec.line, exc)
             return d.events
         try:
             trade = trade_from_fields(rec.body, rec.recv_ms)

@@ -53,6 +53,7 @@ class Source:
     nba_sim: Any = None  # sim.balldontlie.SimBalldontlie when source is sim with the NBA side
     # where the answers of market lookups are recorded (with --record)
     record_markets: Callable[[list[MarketInfo]], None] | None = None
+    recorder: Recorder | None = None  # with --record: the NBA side records its inputs here too
 
     def tasks(self) -> list[tuple[str, Coroutine[Any, Any, Any]]]:
         out = list(self.extra_tasks)
@@ -257,6 +258,7 @@ def _client_source(
     source = Source(name=name, feed=feed, rest=rest, closers=[rest.aclose])
     if recorder is not None:
         rec = recorder
+        source.recorder = recorder
         source.record_markets = lambda infos: rec.markets(clock.now_ms(), infos)
         source.extra_tasks.append(("recorder", recorder.run()))
         source.closers.insert(0, recorder.close)  # closers run last-first: after the REST client

@@ -1,5 +1,7 @@
 """Kalshi's NBA markets of the followed games: found over REST, matched to the games, their books
-followed; what they are matched to goes to ``NbaState``, which keeps their status and prices."""
+followed; what they are matched to goes out as ``MatchedMarket``s (``on_matched``: the service
+puts them on the pipeline as an ``NbaMarketsMatched`` event) to ``NbaState``, which keeps their
+status and prices."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kalshi.orderbook import OrderBook
-from models import EventInfo, GameState, MarketInfo
+from models import EventInfo, GameState, MarketInfo, MatchedMarket
 from nba.match import (
     SERIES_KIND,
     MatchReport,
@@ -19,7 +21,7 @@ from nba.match import (
     parse_market,
     parse_nba_ticker,
 )
-from nba.state import MarketState, NbaState
+from nba.state import NbaState
 from nba.store import NbaStore
 from nba.views import market_json
 
@@ -56,8 +58,15 @@ class KalshiSide:
 
 
 class NbaMarkets:
-    def __init__(self, kalshi: KalshiSide, store: NbaStore, state: NbaState) -> None:
+    def __init__(
+        self,
+        kalshi: KalshiSide,
+        store: NbaStore,
+        state: NbaState,
+        on_matched: Callable[[tuple[MatchedMarket, ...]], None],
+    ) -> None:
         self._kalshi = kalshi
+        self._on_matched = on_matched
         self._store = store
         self._state = state
         self._following: set[str] = set()
@@ -83,8 +92,8 @@ class NbaMarkets:
                 events.append(e)
         report = match_event_infos(events, games)
         reasons = {u.event_ticker: u.reason for u in report.unmatched}
-        by_game: dict[int, list[NbaMarket]] = {}
-        rest_states: dict[str, MarketState] = {}
+        matched: list[MatchedMarket] = []
+        wanted: set[str] = set()
         for e in events:
             gid = report.matched.get(e.event_ticker)
             self._store.set_match(e.event_ticker, e.series_ticker, gid, reasons.get(e.event_ticker))
@@ -94,11 +103,25 @@ class NbaMarkets:
             for info in infos:
                 m = self._parse(info)
                 if m is not None:
-                    by_game.setdefault(gid, []).append(m)
-                    rest_states[m.ticker] = MarketState(info.status, info.result or None)
-        self._state.set_markets(by_game, rest_states)
+                    matched.append(
+                        MatchedMarket(
+                            m.ticker,
+                            m.event_ticker,
+                            gid,
+                            m.kind,
+                            m.date,
+                            m.away,
+                            m.home,
+                            m.yes_team,
+                            m.strike_tenths,
+                            info.status,
+                            info.result or None,
+                        )
+                    )
+                    wanted.add(m.ticker)
+        self._on_matched(tuple(matched))
         self.report = report
-        await self._follow_books({m.ticker for ms in by_game.values() for m in ms})
+        await self._follow_books(wanted)
         log.info(
             "NBA matching: %d events matched to %d games, %d unmatched",
             len(report.matched),

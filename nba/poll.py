@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from clock import Clock
@@ -58,12 +58,36 @@ def _odds_key(q: OddsQuote) -> tuple[object, ...]:
     return (q.home_odds, q.away_odds, q.line_tenths, q.over_odds, q.under_odds)
 
 
+class Changes:
+    """What changed since the last games and quotes seen: the poller emits only these, and a
+    replay of recorded responses filters them the same way, so it applies what the live run did."""
+
+    def __init__(self) -> None:
+        self._games: dict[int, tuple[object, ...]] = {}
+        self._odds: dict[tuple[int, str, str], tuple[object, ...]] = {}
+
+    def changed(self, items: Iterable[GameState | OddsQuote]) -> list[GameState | OddsQuote]:
+        out: list[GameState | OddsQuote] = []
+        for item in items:
+            if type(item) is GameState:
+                key = _game_key(item)
+                if self._games.get(item.game_id) != key:
+                    self._games[item.game_id] = key
+                    out.append(item)
+            elif type(item) is OddsQuote:
+                k, key = (item.game_id, item.vendor, item.market), _odds_key(item)
+                if self._odds.get(k) != key:
+                    self._odds[k] = key
+                    out.append(item)
+        return out
+
+
 class NbaPoller:
     """``dates()`` says which US dates to follow (e.g. today and yesterday near midnight)."""
 
     def __init__(
         self,
-        client: NbaClient,
+        client: NbaClient | None,  # None: nothing to poll (a replay)
         clock: Clock,
         sleeper: Sleeper,
         dates: Callable[[], list[str]],
@@ -77,8 +101,7 @@ class NbaPoller:
         self._clock = clock
         self._sleep = sleeper
         self._dates = dates
-        self._games: dict[int, tuple[object, ...]] = {}
-        self._odds: dict[tuple[int, str, str], tuple[object, ...]] = {}
+        self.changes = Changes()
         self._next: dict[str, int] = {SCORES: 0}
         if self.plan.odds_every_ms is not None:
             self._next[ODDS] = 0
@@ -121,29 +144,13 @@ class NbaPoller:
         now = self._clock.now_ms()
         return {s: None if t is None else now - t for s, t in self.last_ok_ms.items()}
 
-    def _diff_games(self, games: list[GameState]) -> list[GameState]:
-        out = []
-        for g in games:
-            key = _game_key(g)
-            if self._games.get(g.game_id) != key:
-                self._games[g.game_id] = key
-                out.append(g)
-        return out
-
-    def _diff_odds(self, quotes: list[OddsQuote]) -> list[OddsQuote]:
-        out = []
-        for q in quotes:
-            k, key = (q.game_id, q.vendor, q.market), _odds_key(q)
-            if self._odds.get(k) != key:
-                self._odds[k] = key
-                out.append(q)
-        return out
-
     async def _fetch(self, source: str) -> list[GameState | OddsQuote]:
+        if self._client is None:
+            raise NbaError("no balldontlie client to poll")
         dates = self._dates()
         if source == SCORES:
-            return list(self._diff_games(await self._client.games(dates)))
-        return list(self._diff_odds(await self._client.odds(dates=dates)))
+            return self.changes.changed(await self._client.games(dates))
+        return self.changes.changed(await self._client.odds(dates=dates))
 
     async def poll_due(self) -> list[GameState | OddsQuote]:
         """Run every source that is due now; returns only new or changed games and quotes."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from clock import Clock
 from infra.coalesce import CoalescedCall
 from kalshi_client import KalshiError
-from models import Event, GameState, OddsQuote
+from models import Event, GameState, MatchedMarket, NbaMarketsMatched, OddsQuote
 from nba.client import NbaClient, Sleeper
 from nba.errors import NbaAuthError, NbaError
 from nba.kalshi_markets import KalshiSide, NbaMarkets
@@ -54,12 +54,16 @@ class _Published:
 class NbaService:
     """``emit`` puts an event on the pipeline's queue without waiting (``put_nowait``): a full
     queue (``asyncio.QueueFull``) is counted in ``events_dropped`` and logged, never waited on.
-    The pipeline hands the events back to ``state`` and to ``on_event`` (storage)."""
+    The pipeline hands the events back to ``state`` and to ``on_event`` (storage); what discovery
+    matched goes the same way, as an ``NbaMarketsMatched`` event.
+
+    Without a ``client`` (a replay: the recording holds balldontlie's answers and the matches,
+    and the pipeline applies them) nothing is polled: ``run`` returns, ``refresh`` raises."""
 
     def __init__(
         self,
         *,
-        client: NbaClient,
+        client: NbaClient | None,
         store: NbaStore,
         hub: Hub,
         clock: Clock,
@@ -78,7 +82,7 @@ class NbaService:
         self._clock = clock
         self._emit = emit
         self.state = state if state is not None else NbaState()
-        self.markets = NbaMarkets(kalshi or KalshiSide(), store, self.state)
+        self.markets = NbaMarkets(kalshi or KalshiSide(), store, self.state, self._matched)
         self._sleep = sleeper or _sleep_ms
         self._dates = dates or (lambda: follow_dates(clock.now_ms()))
         self._discover_every_ms = discover_every_ms
@@ -107,7 +111,11 @@ class NbaService:
             self.state.on_event(item)
         self.state.odds_changed.clear()
 
-    def _put(self, items: list[GameState | OddsQuote]) -> None:
+    def _matched(self, markets: tuple[MatchedMarket, ...]) -> None:
+        now = self._clock.now_ms()  # after discovery's requests: when the answer is in
+        self._put([NbaMarketsMatched(markets, now, now)])
+
+    def _put(self, items: Sequence[Event]) -> None:
         for item in items:
             try:
                 self._emit(item)
@@ -142,6 +150,8 @@ class NbaService:
 
     async def refresh(self) -> dict[str, Any]:
         """Poll balldontlie now (scores and odds), then match Kalshi's events again."""
+        if self._client is None:
+            raise NbaError("no balldontlie in a replay: the recording holds the night")
         dates = self._dates()
         poller = self.poller
         try:
@@ -158,7 +168,7 @@ class NbaService:
             except NbaError as exc:
                 poller.record_failure(ODDS, exc)
                 log.warning("odds refresh failed: %s", exc)
-        self._put(items)
+        self._put(poller.changes.changed(items))  # as the poller would: a replay filters alike
         self._fresh.update((g.game_id, g) for g in games)
         await self.discover()
         report = self.markets.report
@@ -195,6 +205,8 @@ class NbaService:
     async def run(self) -> None:
         """Poll on the tier's schedule and re-match every few minutes, until cancelled. A key
         balldontlie rejects stops the NBA side with a log line; the app keeps running."""
+        if self._client is None:
+            return
         while True:
             try:
                 await self.poll()

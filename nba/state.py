@@ -2,8 +2,9 @@
 matched Kalshi markets (status, result, last price) and the model's fair value of each.
 
 Pure and synchronous: it is fed events in pipeline order (``GameState``, ``OddsQuote``,
-``Trade``, ``LifecycleEvent``) and the markets discovery matched (``set_markets``); it reads no
-clock, its time is the events'. Probabilities are integer ppm, prices centicents, points tenths.
+``Trade``, ``LifecycleEvent``, and ``NbaMarketsMatched``: the markets discovery matched); it
+reads no clock, its time is the events'. Probabilities are integer ppm, prices centicents,
+points tenths.
 
 Fair values all come from Stern's model (``nba.winprob``), whose drift is the pregame line: the
 sportsbook consensus line last seen before tip-off, else a line ``lines`` supplies (the
@@ -23,6 +24,8 @@ from models import (
     GameState,
     GameStatus,
     LifecycleEvent,
+    MatchedMarket,
+    NbaMarketsMatched,
     OddsQuote,
     Trade,
 )
@@ -30,7 +33,7 @@ from nba import winprob
 from nba.match import NbaMarket
 from nba.odds import Consensus, consensus
 
-KINDS: tuple[type, ...] = (GameState, OddsQuote, Trade, LifecycleEvent)
+KINDS: tuple[type, ...] = (GameState, OddsQuote, Trade, LifecycleEvent, NbaMarketsMatched)
 """The events ``NbaState.on_event`` takes (its pipeline listener's ``kinds``)."""
 
 UNKNOWN_STATUS = "unknown"
@@ -73,6 +76,8 @@ class NbaState:
                 self.last_trade_cc[event.ticker] = event.yes_price
         elif type(event) is LifecycleEvent:
             self._on_lifecycle(event)
+        elif type(event) is NbaMarketsMatched:
+            self._on_matched(event.markets)
         else:
             return
         self.last_event_ms = event.recv_ms
@@ -103,6 +108,25 @@ class NbaState:
         old = self.market_state.get(event.ticker)
         result = event.result or (old.result if old is not None else None)
         self.market_state[event.ticker] = MarketState(str(status), result)
+
+    def _on_matched(self, matched: Iterable[MatchedMarket]) -> None:
+        by_game: dict[int, list[NbaMarket]] = {}
+        rest: dict[str, MarketState] = {}
+        for m in matched:
+            by_game.setdefault(m.game_id, []).append(
+                NbaMarket(
+                    m.ticker,
+                    m.event_ticker,
+                    m.kind,
+                    m.date,
+                    m.away,
+                    m.home,
+                    m.yes_team,
+                    m.strike_tenths,
+                )
+            )
+            rest[m.ticker] = MarketState(m.status, m.result)
+        self.set_markets(by_game, rest)
 
     def set_markets(
         self, by_game: Mapping[int, Iterable[NbaMarket]], rest: Mapping[str, MarketState]

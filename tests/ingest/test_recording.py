@@ -15,7 +15,17 @@ from ingest.driver import World, run_recording
 from ingest.recording import Recorder, RecordingError, read_recording, trade_fields
 from ingest.replay import RecordPlayer, ReplaySource
 from ingest.sources import Source
-from models import Event, FeedStatus, MarketInfo, MarketsFetched, Side, Trade
+from models import (
+    Event,
+    FeedStatus,
+    GameState,
+    MarketInfo,
+    MarketsFetched,
+    MatchedMarket,
+    NbaMarketsMatched,
+    Side,
+    Trade,
+)
 from tests.kalshi.test_client_vs_sim import key, running, sim  # noqa: F401 - fixtures
 
 T0 = 1_780_000_000_000
@@ -185,3 +195,53 @@ def test_a_bad_markets_record_is_counted_and_skipped(tmp_path: Path) -> None:
     for r in player.records():
         assert player.play(r) == []
     assert player.stats.bad_frames == 1 and player.read.skipped == 1
+
+
+def games_body(home_score: int, status: str = "3rd Qtr") -> bytes:
+    row = {"id": 7, "date": "2026-06-13", "status": status, "period": 3, "time": "5:00",
+           "home_team": {"abbreviation": "SAS"}, "visitor_team": {"abbreviation": "NYK"},
+           "home_team_score": home_score, "visitor_team_score": 70}  # fmt: skip
+    return orjson.dumps({"data": [row], "meta": {}})
+
+
+async def test_nba_responses_and_matches_are_recorded_and_replayed_as_events(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "nba.rec"
+    rec = Recorder(str(path), source="sim", started_ms=T0)
+    matched = NbaMarketsMatched(
+        (
+            MatchedMarket(
+                "KXNBATOTAL-26JUN13NYKSAS-217",
+                "KXNBATOTAL-26JUN13NYKSAS",
+                7,
+                "total",
+                "2026-06-13",
+                "NYK",
+                "SAS",
+                None,
+                2175,
+                "active",
+                None,
+            ),
+        ),
+        T0 + 2,
+        T0 + 2,
+    )
+    rec.nba(T0 + 1, "/v1/games?dates[]=2026-06-13", games_body(80))
+    rec.nba_matches(matched)
+    rec.nba(T0 + 3, "/v1/games?dates[]=2026-06-13", games_body(80))  # unchanged: no event
+    rec.nba(T0 + 4, "/v1/games?dates[]=2026-06-13", b"{not json")  # damaged: counted
+    rec.nba(T0 + 5, "/nba/v1/games?dates[]=2026-06-13", games_body(82))
+    await rec.close()
+    assert [r.kind for r in read_recording(path)] == ["nba", "nba_matches", "nba", "nba", "nba"]
+
+    src, events = await replay_all(path)
+    nba = [e for e in events if not isinstance(e, FeedStatus)]
+    assert [type(e).__name__ for e in nba] == ["GameState", "NbaMarketsMatched", "GameState"]
+    first, again, later = nba
+    assert isinstance(first, GameState) and isinstance(later, GameState)
+    assert (first.home_score, first.recv_ms, later.home_score, later.recv_ms) == (
+        80, T0 + 1, 82, T0 + 5)  # fmt: skip
+    assert again == matched
+    assert src.stats.bad_frames == 1 and src.read.skipped == 0

@@ -8,6 +8,8 @@ from models import (
     LifecycleEvent,
     LifecycleKind,
     MarketInfo,
+    MatchedMarket,
+    NbaMarketsMatched,
     OddsQuote,
     Side,
     Trade,
@@ -79,8 +81,42 @@ def followed(pregame: bool = True) -> NbaState:
         for v in BOOKS:
             s.on_event(spread(v, -45))
             s.on_event(total(v, 2215))
-    s.set_markets({GID: MARKETS}, {m.ticker: MarketState("active", None) for m in MARKETS})
+    s.on_event(matched())
     return s
+
+
+def matched(status: str = "active", ts: int = T0) -> NbaMarketsMatched:
+    return NbaMarketsMatched(
+        tuple(
+            MatchedMarket(
+                m.ticker,
+                m.event_ticker,
+                GID,
+                m.kind,
+                m.date,
+                m.away,
+                m.home,
+                m.yes_team,
+                m.strike_tenths,
+                status,
+                None,
+            )
+            for m in MARKETS
+        ),
+        ts,
+        ts,
+    )
+
+
+def test_the_matched_markets_event_sets_the_markets_as_set_markets_does() -> None:
+    by_event, direct = NbaState(), NbaState()
+    by_event.on_event(matched())
+    direct.set_markets({GID: MARKETS}, {m.ticker: MarketState("active", None) for m in MARKETS})
+    assert by_event.markets == direct.markets == {GID: MARKETS}
+    assert by_event.market_state == direct.market_state
+    assert by_event.is_followed(SPREAD) and by_event.last_event_ms == T0
+    by_event.on_event(NbaMarketsMatched((), T0 + 1, T0 + 1))  # a later discovery found none
+    assert by_event.markets == {} and not by_event.is_followed(SPREAD)
 
 
 def test_consensus_of_four_books_leaves_out_the_exchanges() -> None:
