@@ -37,7 +37,7 @@ from ingest.event_time import EventTimers
 from ingest.sources import Source, open_source, replay_clock
 from kalshi.book_store import BookStore
 from kalshi_client import KALSHI_RETRY
-from models import Event, FeedStatus, NbaMarketsMatched
+from models import Event, FeedState, FeedStatus, NbaMarketsMatched
 from nba.client import BALLDONTLIE_RETRY, NbaClient
 from nba.kalshi_markets import KalshiSide
 from nba.poll import budget_for
@@ -153,6 +153,15 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     pipeline.listen("board-status", board.on_status, kinds=(FeedStatus,))
     if timers is not None:
         timers.every(1000, "board-tick", board.tick)
+        timers.every(s.trade_batch_ms, "hub-flush", hub.flush_trades)
+
+        def replay_ended(event: Event) -> None:
+            # time stops with the recording: what waits for the next boundary goes out now
+            if isinstance(event, FeedStatus) and event.state is FeedState.STOPPED:
+                hub.flush_trades()
+                board.tick()
+
+        pipeline.listen("replay-end", replay_ended, kinds=(FeedStatus,))
     if nba is not None:
         # stored first, then applied: the state a listener after it reads is the event's
         pipeline.listen("nba-store", nba[0].on_event, kinds=STORE_KINDS)
@@ -175,8 +184,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     for name, coro in (
         ("db-writer", db.run()),
         ("pipeline", pipeline.run()),
-        ("hub", hub.run()),
-        *([("board-tick", board.run())] if timers is None else []),
+        *([("hub", hub.run()), ("board-tick", board.run())] if timers is None else []),
         ("market-meta", meta.run()),
         ("retention", retention(db, nba[1] if nba else None, s.retention_days, clock)),
         *source.tasks(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +25,21 @@ class Running:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
+async def running_app(
+    settings: Settings,
+    clock: Clock | None = None,
+    on_ready: Callable[[Flowboard], None] | None = None,
+) -> AsyncIterator[Running]:
+    """The app served on a loopback port; ``on_ready`` runs once it is built, before any of its
+    tasks has run (a replay has not handled its first event yet)."""
     ready: asyncio.Future[Flowboard] = asyncio.get_running_loop().create_future()
-    app = create_app(settings, clock=clock, on_ready=ready.set_result)
+
+    def built(fb: Flowboard) -> None:
+        if on_ready is not None:
+            on_ready(fb)
+        ready.set_result(fb)
+
+    app = create_app(settings, clock=clock, on_ready=built)
     # IPPROTO_TCP named, so that asyncio sets TCP_NODELAY on the connections it accepts (it
     # checks the socket's proto); otherwise each answer waits ~40 ms on the client's delayed ACK
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

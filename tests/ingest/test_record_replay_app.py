@@ -7,13 +7,16 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
-from app import create_app
+from app import Flowboard, create_app
 from config import ConfigError, Settings
 from models import FeedState, FeedStatus
+from stream.decoder import TradeDecoder
 from tests.serving import running_app
 from tests.test_app_e2e import emit, trades_handled
+from websocket_handler import Subscriber
 
 
 def settings(tmp_path: Path, db: str, **changes: object) -> Settings:
@@ -41,7 +44,12 @@ async def test_recorded_feed_replays_to_the_same_board(tmp_path: Path) -> None:
     assert len(live) >= 10 and rec.stat().st_size > 0
 
     replay = settings(tmp_path, "replay.db", source="replay", replay_path=str(rec))
-    async with running_app(replay) as app:
+    watchers: list[Subscriber] = []
+
+    def watch(fb: Flowboard) -> None:  # a stream client from before the first replayed event
+        watchers.append(fb.hub.subscribe("test", fb.board.snapshot))
+
+    async with running_app(replay, on_ready=watch) as app:
         src = app.runtime.source.replay
         pipeline = app.runtime.pipeline
         ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -66,6 +74,18 @@ async def test_recorded_feed_replays_to_the_same_board(tmp_path: Path) -> None:
             hot = (await http.get("/api/markets/hot", params={"window": "1h", "limit": 100})).json()
         assert status["trades_seen"] == len(ids)
         assert {m["ticker"] for m in hot["markets"]} == set(live)
+        # The hub's batches follow the recording's time, as the board's tick does: each
+        # `trades` message holds the trades of one batch interval of event time, however fast
+        # the replay ran, and between them the client got every trade.
+        decoder, got = TradeDecoder(), []
+        queue = watchers[0].queue
+        while not queue.empty():
+            msg = orjson.loads(queue.get_nowait())
+            rows = decoder.feed(msg)
+            if rows:
+                assert len({r["recv_ms"] // replay.trade_batch_ms for r in rows}) == 1
+            got += [r["id"] for r in rows]
+        assert sorted(got) == sorted(ids)
 
 
 def test_replay_of_a_file_that_is_not_a_recording_is_a_clear_error(tmp_path: Path) -> None:
