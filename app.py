@@ -37,7 +37,7 @@ from ingest.event_time import EventTimers
 from ingest.sources import Source, open_source, replay_clock
 from kalshi.book_store import BookStore
 from kalshi_client import KALSHI_RETRY
-from models import Event, FeedState, FeedStatus, NbaMarketsMatched
+from models import Event, FeedState, FeedStatus, MarketInfo, MarketsFetched, NbaMarketsMatched
 from nba.client import BALLDONTLIE_RETRY, NbaClient
 from nba.kalshi_markets import KalshiSide
 from nba.poll import budget_for
@@ -276,8 +276,22 @@ async def open_nba(
         if feed is not None
         else {}
     )
+    recorder = source.recorder
+
+    def market_found(info: MarketInfo) -> None:
+        """A market discovery described: an input like any lookup's answer, so it goes on the
+        queue (and into a recording) and reaches the directory as the pipeline handles it."""
+        now = clock.now_ms()
+        try:
+            emit(MarketsFetched((info,), now, now))
+        except asyncio.QueueFull:  # nothing is lost: the directory takes it at once
+            meta.put(info)
+            return
+        if recorder is not None:
+            recorder.markets(now, [info])
+
     kalshi = KalshiSide(rest=source.rest, books=books.all_books, last_price=last_price,
-                        on_market=meta.put, **follow)  # fmt: skip
+                        on_market=market_found, **follow)  # fmt: skip
     nba = NbaService(
         client=client, store=store, hub=hub, clock=clock, kalshi=kalshi, emit=emit,
         state=NbaState(lines=lines), tier=settings.balldontlie_tier,

@@ -91,8 +91,11 @@ async def test_a_recorded_nba_night_replays_the_same_and_as_live(tmp_path: Path)
     kinds = {r.kind for r in read_recording(rec)}
     assert {"ws", "nba", "nba_matches"} <= kinds
 
-    first, _ = await replay(rec, tmp_path / "a.db")
+    first, world = await replay(rec, tmp_path / "a.db")
     second, _ = await replay(rec, tmp_path / "b.db")
+    # the markets discovery described were recorded as inputs: a replay names them
+    nba_markets = [m for ms in first["markets"].values() for m in ms]
+    assert nba_markets and all(world.meta.info(m.ticker) is not None for m in nba_markets)
     assert first == second
     assert first == nba_view(live)
     games = first["games"]
