@@ -24,8 +24,8 @@ from tests.test_app_e2e import emit, sim_settings, trades_handled
 from web.openapi import OPERATIONS, spec
 
 Json = dict[str, Any]
-# Another engineer is adding a rate limit to the refresh, which also polls balldontlie: it is
-# not fuzzed (tests/web/test_games.py and test_security.py call it).
+# The refresh polls the upstreams and is rate-limited: it is not fuzzed (tests/web/test_games.py
+# and test_security.py call it).
 NOT_FUZZED = {("post", "/api/games/refresh")}
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
