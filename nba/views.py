@@ -1,4 +1,4 @@
-"""JSON views of NBA games for the API and the stream (the GameView the README documents), and US dates.
+"""JSON views of NBA games for the API and the stream (the README's GameView), and US dates.
 
 All integers: probabilities in ppm, prices in centicents, points in tenths.
 """
