@@ -35,6 +35,8 @@ from storage.schema import (
     connect,
     file_size,
     insert_trades_sql,
+    large_trade_index,
+    large_trade_tier,
 )
 from storage.write_batch import WriteBatch, final_flush, statement
 
@@ -95,6 +97,59 @@ def _market(r: Any) -> MarketInfo:
         yes_sub_title=r[10],
         no_sub_title=r[11],
     )
+
+
+LAST_TRADE_QUERY = "SELECT MAX(ts_ms) FROM trades"
+MARKETS_QUERY = (
+    "SELECT ticker, event_ticker, series_ticker, title, subtitle, status, open_ts_ms,"
+    " close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title FROM markets"
+    " WHERE ticker IN ({marks})"
+)
+GAPS_QUERY = """
+    SELECT g.kind, g.channel, g.sid, g.expected_seq, g.got_seq, g.ticker, g.from_ms,
+           g.ts_ms, g.recv_ms, r.id, r.to_ms, r.trades_recovered, r.ts_ms
+    FROM feed_gaps g
+    LEFT JOIN gap_recoveries r ON r.id = (
+        SELECT r2.id FROM gap_recoveries r2
+        WHERE r2.kind = g.kind AND r2.from_ms = g.from_ms AND r2.ticker IS g.ticker
+        ORDER BY r2.id LIMIT 1)
+    ORDER BY g.ts_ms DESC, g.id DESC LIMIT ?
+"""
+
+
+def recent_trades_query(
+    *,
+    limit: int,
+    ticker: str | None = None,
+    min_count: int | None = None,
+    before_ms: int | None = None,
+) -> tuple[str, list[Any]]:
+    """The SELECT of ``Database.recent_trades`` and its parameters; each shape walks an index
+    newest first and stops after ``limit`` rows: a ticker's trades by (ticker, ts_ms), large
+    trades by the partial index of their size tier (its ``count >= tier`` is written out so the
+    planner may use it), the rest by ``ts_ms``."""
+    where: list[str] = []
+    params: list[Any] = []
+    indexed = ""
+    if ticker is not None:
+        where.append("ticker = ?")
+        params.append(ticker)
+    if min_count is not None:
+        where.append("count >= ?")
+        params.append(min_count)
+        tier = large_trade_tier(min_count)
+        if tier is not None and ticker is None:
+            where.append(f"count >= {int(tier)}")
+            indexed = f" INDEXED BY {large_trade_index(tier)}"
+    if before_ms is not None:
+        where.append("ts_ms < ?")
+        params.append(before_ms)
+    sql = f"SELECT {TRADE_COLUMNS} FROM trades{indexed}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY ts_ms DESC, id DESC LIMIT ?"
+    params.append(limit)
+    return sql, params
 
 
 class Database:
@@ -275,22 +330,9 @@ class Database:
         before_ms: int | None = None,
     ) -> list[Trade]:
         """Stored trades, newest first (by exchange time, then arrival)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if ticker is not None:
-            where.append("ticker = ?")
-            params.append(ticker)
-        if min_count is not None:
-            where.append("count >= ?")
-            params.append(min_count)
-        if before_ms is not None:
-            where.append("ts_ms < ?")
-            params.append(before_ms)
-        sql = f"SELECT {TRADE_COLUMNS} FROM trades"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY ts_ms DESC, id DESC LIMIT ?"
-        params.append(limit)
+        sql, params = recent_trades_query(
+            limit=limit, ticker=ticker, min_count=min_count, before_ms=before_ms
+        )
         return [_trade(r) for r in await self._all(sql, params)]
 
     async def trades_between(
@@ -312,7 +354,7 @@ class Database:
                 return
 
     async def last_trade_ms(self) -> int | None:
-        row = await self._one("SELECT MAX(ts_ms) FROM trades")
+        row = await self._one(LAST_TRADE_QUERY)
         return None if row is None or row[0] is None else int(row[0])
 
     async def trade_count(self) -> int:
@@ -330,9 +372,7 @@ class Database:
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for r in await self._all(
-                "SELECT ticker, event_ticker, series_ticker, title, subtitle, status, open_ts_ms,"
-                " close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title FROM markets"
-                f" WHERE ticker IN ({marks})",
+                MARKETS_QUERY.format(marks=marks),
                 chunk,
             ):
                 out[r[0]] = _market(r)
@@ -350,16 +390,7 @@ class Database:
         """Feed gaps newest first, each with the first recovery of the same kind, start time and
         ticker (``recovered`` is None while unrepaired)."""
         rows = await self._all(
-            """
-            SELECT g.kind, g.channel, g.sid, g.expected_seq, g.got_seq, g.ticker, g.from_ms,
-                   g.ts_ms, g.recv_ms, r.id, r.to_ms, r.trades_recovered, r.ts_ms
-            FROM feed_gaps g
-            LEFT JOIN gap_recoveries r ON r.id = (
-                SELECT r2.id FROM gap_recoveries r2
-                WHERE r2.kind = g.kind AND r2.from_ms = g.from_ms AND r2.ticker IS g.ticker
-                ORDER BY r2.id LIMIT 1)
-            ORDER BY g.ts_ms DESC, g.id DESC LIMIT ?
-            """,
+            GAPS_QUERY,
             (limit,),
         )
         keys = ("kind", "channel", "sid", "expected_seq", "got_seq", "ticker", "from_ms",

@@ -19,6 +19,24 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
+LARGE_TRADE_TIERS: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
+"""Counts (hundredths: 10, 100, 1,000, 10,000 contracts) with a partial time index of the trades
+at least that large. A ``min_count`` query walks the index of the largest tier under it, newest
+first: within a tier a match is common, so it stops after ``limit`` matches. Never edit: each
+tier names an index that migration 3 made."""
+
+
+def large_trade_tier(min_count: int) -> int | None:
+    """The largest tier at most ``min_count``, or None below the first tier."""
+    found = [t for t in LARGE_TRADE_TIERS if t <= min_count]
+    return found[-1] if found else None
+
+
+def large_trade_index(tier: int) -> str:
+    """The name of the partial time index of the trades of at least ``tier``."""
+    return f"trades_ts_count_{tier}"
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: trades, market metadata, series, feed gaps and their recoveries
     """
@@ -145,6 +163,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX nba_matches_game ON nba_matches (game_id);
     """,
+    # 3: every API query bounded at month scale: newest gaps by time; the newest large trades
+    # through a partial time index per size tier (LARGE_TRADE_TIERS), so a rare size is found
+    # without walking every trade. On an existing file this reads the trades table once.
+    """
+    CREATE INDEX feed_gaps_ts ON feed_gaps (ts_ms);
+    """
+    + "".join(
+        f"CREATE INDEX {large_trade_index(tier)} ON trades (ts_ms) WHERE count >= {tier};\n"
+        for tier in LARGE_TRADE_TIERS
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

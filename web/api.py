@@ -109,7 +109,7 @@ async def stats(request: Request) -> Response:
     return json_response(
         {
             **status,
-            "trades_stored": await rt.db.trade_count(),
+            "trades_stored": rt.db.trades_stored,
             "db_bytes": await rt.db.size_bytes(),
             "db_pending": writer.pending,
             "db_flushes": writer.flushes,

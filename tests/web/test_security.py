@@ -199,7 +199,7 @@ async def test_every_answer_carries_the_security_headers(
         async def broken(self: Database) -> int:
             raise RuntimeError("a bug in a route")
 
-        monkeypatch.setattr(Database, "trade_count", broken)
+        monkeypatch.setattr(Database, "size_bytes", broken)
         r = await http.get("/api/stats")
         assert r.status_code == 500 and r.json() == {"error": "internal server error"}
         _check_headers(r, host, True)

@@ -1,0 +1,184 @@
+"""Every query the API issues walks an index and stops early: no full scan of the trades table,
+no sort of its rows; a search for rare large trades reads few rows; migration 3 adds the indexes
+to a file that already holds trades."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clock import ManualClock
+from database import (
+    GAPS_QUERY,
+    LAST_TRADE_QUERY,
+    MARKETS_QUERY,
+    Database,
+    recent_trades_query,
+)
+from storage.schema import LARGE_TRADE_TIERS, MIGRATIONS, SCHEMA_VERSION, large_trade_index
+
+T0 = 1_767_225_600_000
+ROWS = 5_000
+LARGE_EVERY = 1_000  # one trade in this many is of LARGE (20,000 contracts); the rest are small
+LARGE = 2_000_000
+
+
+def fill(conn: sqlite3.Connection, rows: int = ROWS) -> None:
+    conn.execute(
+        """
+        WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+        INSERT INTO trades (trade_id, ticker, yes_price, count, taker_yes, ts_ms, recv_ms)
+        SELECT printf('id-%08d', i), printf('KXT-%03d', i % 50), 5000,
+               CASE WHEN i % ? = 0 THEN ? ELSE 100 + i % 300 END, i % 2, ? + i, ? + i + 5
+        FROM n
+        """,
+        (rows, LARGE_EVERY, LARGE, T0, T0),
+    )
+    conn.execute(
+        "INSERT INTO feed_gaps (kind, channel, sid, expected_seq, got_seq, ticker, from_ms, ts_ms,"
+        " recv_ms) VALUES ('trade_seq', 'trade', 1, 5, 9, NULL, ?, ?, ?)",
+        (T0, T0, T0),
+    )
+    conn.commit()
+
+
+@pytest.fixture
+def conn() -> Iterator[sqlite3.Connection]:
+    c = sqlite3.connect(":memory:")
+    for m in MIGRATIONS:
+        c.executescript(m)
+    fill(c)
+    yield c
+    c.close()
+
+
+def plan(conn: sqlite3.Connection, sql: str, params: list[Any] | tuple[Any, ...]) -> list[str]:
+    return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, tuple(params))]
+
+
+def assert_bounded(details: list[str]) -> None:
+    """Each step on trades is an index search or an ordered index walk, never a table scan or
+    a sort of what it reads."""
+    for d in details:
+        assert not (d.startswith("SCAN") and "INDEX" not in d), details
+        assert "TEMP B-TREE" not in d, details
+
+
+RECENT_SHAPES: list[dict[str, Any]] = [
+    {"limit": 50},
+    {"limit": 1000},
+    {"limit": 50, "ticker": "KXT-007"},
+    {"limit": 50, "ticker": "KXT-007", "min_count": 50_000},
+    {"limit": 50, "before_ms": T0 + 3_000},
+    {"limit": 50, "min_count": 500},
+    {"limit": 50, "min_count": 5_000, "before_ms": T0 + 3_000},
+    *({"limit": 50, "min_count": tier} for tier in LARGE_TRADE_TIERS),
+    *({"limit": 50, "min_count": tier * 3} for tier in LARGE_TRADE_TIERS),
+]
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+@pytest.mark.parametrize("shape", RECENT_SHAPES, ids=lambda s: ",".join(map(str, s.items())))
+def test_recent_trades_plans_walk_an_index(
+    conn: sqlite3.Connection, shape: dict[str, Any], analyzed: bool
+) -> None:
+    if analyzed:
+        conn.execute("ANALYZE")
+    sql, params = recent_trades_query(**shape)
+    details = plan(conn, sql, params)
+    assert_bounded(details)
+    assert any("trades" in d and "INDEX" in d for d in details), details
+
+
+@pytest.mark.parametrize("tier", LARGE_TRADE_TIERS)
+def test_large_trades_use_their_tier_index(conn: sqlite3.Connection, tier: int) -> None:
+    for min_count in (tier, tier + 1, tier * 2):
+        sql, params = recent_trades_query(limit=50, min_count=min_count)
+        assert large_trade_index(tier) in " ".join(plan(conn, sql, params))
+        rows = conn.execute(sql, params).fetchall()
+        assert rows and all(r[3] >= min_count for r in rows)
+
+
+def test_other_api_queries_are_searches(conn: sqlite3.Connection) -> None:
+    last = plan(conn, LAST_TRADE_QUERY, ())
+    assert last == ["SEARCH trades USING COVERING INDEX trades_ts"], last
+    markets = plan(conn, MARKETS_QUERY.format(marks="?,?"), ("A", "B"))
+    assert all(d.startswith("SEARCH markets") for d in markets), markets
+    gaps = plan(conn, GAPS_QUERY, (100,))
+    assert_bounded(gaps)
+    assert any("feed_gaps_ts" in d for d in gaps), gaps
+
+
+def steps(conn: sqlite3.Connection, sql: str, params: list[Any]) -> int:
+    """Virtual-machine instructions (in thousands) the query runs: a measure of rows read."""
+    count = 0
+
+    def tick() -> int:
+        nonlocal count
+        count += 1
+        return 0
+
+    conn.set_progress_handler(tick, 1_000)
+    try:
+        conn.execute(sql, params).fetchall()
+    finally:
+        conn.set_progress_handler(None, 1_000)
+    return count
+
+
+def test_rare_large_trades_read_few_rows(conn: sqlite3.Connection) -> None:
+    full = steps(conn, "SELECT count(*) FROM trades WHERE yes_price > 0", [])
+    sql, params = recent_trades_query(limit=5, min_count=LARGE)
+    rows = conn.execute(sql, params).fetchall()
+    assert len(rows) == 5 and all(r[3] == LARGE for r in rows)
+    assert [r[5] for r in rows] == sorted((r[5] for r in rows), reverse=True)
+    assert steps(conn, sql, params) * 20 < full
+    # the same search without the tier index reads every row
+    plain = "SELECT * FROM trades INDEXED BY trades_ts WHERE count >= ? ORDER BY ts_ms DESC LIMIT 5"
+    assert steps(conn, plain, [LARGE]) * 2 > full
+
+
+def test_results_match_an_unindexed_query(conn: sqlite3.Connection) -> None:
+    for shape in RECENT_SHAPES:
+        sql, params = recent_trades_query(**shape)
+        where = ["1"]
+        args: list[Any] = []
+        for key, clause in (("ticker", "ticker = ?"), ("min_count", "count >= ?"),
+                            ("before_ms", "ts_ms < ?")):  # fmt: skip
+            if key in shape:
+                where.append(clause)
+                args.append(shape[key])
+        expect = conn.execute(
+            "SELECT trade_id FROM trades NOT INDEXED WHERE " + " AND ".join(where)
+            + " ORDER BY ts_ms DESC, id DESC LIMIT ?",
+            [*args, shape["limit"]],
+        ).fetchall()  # fmt: skip
+        assert [r[0] for r in conn.execute(sql, params)] == [r[0] for r in expect], shape
+
+
+async def test_migration_3_indexes_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    for number, m in enumerate(MIGRATIONS[:2], start=1):
+        old.executescript(m)
+        old.execute(f"PRAGMA user_version = {number}")
+    fill(old, 2_000)
+    old.close()
+    db = await Database.open(path, clock=ManualClock(T0))
+    try:
+        assert db.trades_stored == 2_000
+        async with db.conn.execute("PRAGMA user_version") as cur:
+            assert await cur.fetchone() == (SCHEMA_VERSION,)
+        async with db.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trades'"
+        ) as cur:
+            names = {r[0] for r in await cur.fetchall()}
+        assert {large_trade_index(t) for t in LARGE_TRADE_TIERS} <= names
+        large = await db.recent_trades(limit=10, min_count=LARGE)
+        assert [t.count for t in large] == [LARGE, LARGE]
+    finally:
+        await db.close()
