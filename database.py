@@ -298,14 +298,16 @@ class Database:
     ) -> AsyncIterator[list[Trade]]:
         """Trades with ``from_ms <= ts_ms < to_ms``, oldest first, in lists of up to ``batch``;
         with ``through_id``, only the rows stored up to that id (``last_trade_id``)."""
+        # ``ts_ms >= ?`` bounds the index range by itself: with the (ts, id) test alone in an OR,
+        # SQLite reads and sorts everything from there to ``to_ms`` for each page (quadratic)
         sql = (
-            f"SELECT {TRADE_COLUMNS}, id FROM trades WHERE ts_ms < ? AND id <= ? AND "
-            "(ts_ms > ? OR (ts_ms = ? AND id > ?)) ORDER BY ts_ms, id LIMIT ?"
+            f"SELECT {TRADE_COLUMNS}, id FROM trades WHERE ts_ms >= ? AND ts_ms < ? AND id <= ? "
+            "AND (ts_ms > ? OR id > ?) ORDER BY ts_ms, id LIMIT ?"
         )
         top = through_id if through_id is not None else 1 << 62
         last_ts, last_id = from_ms, -1
         while True:
-            rows = await self._all(sql, (to_ms, top, last_ts, last_ts, last_id, batch))
+            rows = await self._all(sql, (last_ts, to_ms, top, last_ts, last_id, batch))
             if not rows:
                 return
             yield [_trade(r) for r in rows]
