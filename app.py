@@ -35,6 +35,7 @@ from infra.tasks import TaskOwner
 from infra.watchdog import LoopWatchdog
 from ingest.event_time import EventTimers
 from ingest.sources import Source, open_source, replay_clock
+from ingest.warm import WarmStart
 from kalshi.book_store import BookStore
 from kalshi_client import KALSHI_RETRY
 from models import Event, FeedState, FeedStatus, MarketInfo, MarketsFetched, NbaMarketsMatched
@@ -86,6 +87,7 @@ class Flowboard:
     nba: NbaService | None
     budgets: dict[str, RequestBudget]  # per upstream: what every caller of it draws from
     health: Health
+    warm: WarmStart  # the windows rebuilt from SQLite in the background
 
 
 def upstream_policies(settings: Settings) -> dict[str, RetryPolicy]:
@@ -110,6 +112,8 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     stack.push_async_callback(db.close)
     events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE)
     last_ms = await db.last_trade_ms()
+    # the warm start's cut-off, before anything new is stored: later trades come in live
+    through_id = await db.last_trade_id()
     # Built once: the feed's backfill, market details, NBA discovery and a user's refresh all
     # spend the same allowance, so none of them can push another into 429s.
     policies = upstream_policies(s)
@@ -126,8 +130,10 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     pipeline = Pipeline(events=events, db=db, aggregator=aggregator, analytics=analytics,
                         hub=hub, meta=meta, clock=clock, books=books,
                         on_event_time=timers.at if timers is not None else None)  # fmt: skip
+    warm = WarmStart(db=db, aggregator=aggregator, analytics=analytics, through_id=through_id,
+                     now_ms=clock.now_ms())  # fmt: skip
     if last_ms is not None:
-        await warm_restart(db, aggregator, analytics, meta, pipeline, clock)
+        await load_tape(db, meta, pipeline)
     nba = (
         await open_nba(
             s,
@@ -148,7 +154,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     board = Board(
         source=s.source, clock=clock, aggregator=aggregator, analytics=analytics,
         pipeline=pipeline, hub=hub, meta=meta, feed_stats=source.stats, db=db,
-        games=nba[0].views if nba is not None else list,
+        games=nba[0].views if nba is not None else list, warm=warm.progress,
     )  # fmt: skip
     pipeline.listen("board-status", board.on_status, kinds=(FeedStatus,))
     if timers is not None:
@@ -177,6 +183,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         clock=clock, source=s.source, tasks=tasks, pipeline=pipeline.stats,
         feed=source.feed.stats if source.feed is not None else None,
         nba=nba[0] if nba is not None else None, stale_after_ms=round(s.feed_stale_s * 1000),
+        warm=warm.progress,
     )  # fmt: skip
     # After the tasks stop (the feed first), what the feed delivered is handled and stored.
     stack.callback(_drain, events, pipeline)
@@ -187,6 +194,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         *([("hub", hub.run()), ("board-tick", board.run())] if timers is None else []),
         ("market-meta", meta.run()),
         ("retention", retention(db, nba[1] if nba else None, s.retention_days, clock)),
+        ("warm-start", warm.run()),
         *source.tasks(),
     ):
         tasks.start(name, coro)
@@ -210,6 +218,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
         source=source, metrics=metrics, watchdog=watchdog, nba=nba[0] if nba is not None else None,
         budgets={n: p.budget for n, p in policies.items() if p.budget is not None}, health=health,
+        warm=warm,
     )  # fmt: skip
 
 
@@ -307,29 +316,15 @@ async def open_nba(
     return nba, store
 
 
-async def warm_restart(
-    db: Database,
-    aggregator: Aggregator,
-    analytics: Analytics,
-    meta: MarketDirectory,
-    pipeline: Pipeline,
-    clock: Clock,
-) -> None:
-    """Rebuild windows, analytics and the tape from SQLite."""
-    now = clock.now_ms()
-    rebuilt = 0
-    async for batch in db.trades_between(now - DAY_MS - HOUR_MS, now + 1):
-        for trade in batch:
-            aggregator.add_trade(trade)
-            analytics.add_trade(trade)
-        rebuilt += len(batch)
+async def load_tape(db: Database, meta: MarketDirectory, pipeline: Pipeline) -> None:
+    """The tape's last trades and their markets' details from SQLite, before the pipeline runs
+    (the windows are rebuilt in the background: ``ingest.warm``)."""
     recent = await db.recent_trades(limit=pipeline.recent.maxlen or 200)
     await meta.load(list({t.ticker for t in recent}))
     for trade in reversed(recent):
         pipeline.recent.append(
             (trade, meta.title(trade.ticker), tier_of(trade.notional, pipeline.tiers))
         )
-    log.info("warm restart: %d trades of the last day rebuilt into the windows", rebuilt)
 
 
 async def retention(db: Database, nba: NbaStore | None, days: int, clock: Clock) -> None:

@@ -336,16 +336,20 @@ class Database:
         return [_trade(r) for r in await self._all(sql, params)]
 
     async def trades_between(
-        self, from_ms: int, to_ms: int, batch: int = 10_000
+        self, from_ms: int, to_ms: int, batch: int = 10_000, *, through_id: int | None = None
     ) -> AsyncIterator[list[Trade]]:
-        """Trades with ``from_ms <= ts_ms < to_ms``, oldest first, in lists of up to ``batch``."""
+        """Trades with ``from_ms <= ts_ms < to_ms``, oldest first, in lists of up to ``batch``;
+        with ``through_id``, only the rows stored up to that id (``last_trade_id``)."""
+        # ``ts_ms >= ?`` bounds the index range by itself: with the (ts, id) test alone in an OR,
+        # SQLite reads and sorts everything from there to ``to_ms`` for each page (quadratic)
         sql = (
-            f"SELECT {TRADE_COLUMNS}, id FROM trades WHERE ts_ms < ? AND "
-            "(ts_ms > ? OR (ts_ms = ? AND id > ?)) ORDER BY ts_ms, id LIMIT ?"
+            f"SELECT {TRADE_COLUMNS}, id FROM trades WHERE ts_ms >= ? AND ts_ms < ? AND id <= ? "
+            "AND (ts_ms > ? OR id > ?) ORDER BY ts_ms, id LIMIT ?"
         )
+        top = through_id if through_id is not None else 1 << 62
         last_ts, last_id = from_ms, -1
         while True:
-            rows = await self._all(sql, (to_ms, last_ts, last_ts, last_id, batch))
+            rows = await self._all(sql, (last_ts, to_ms, top, last_ts, last_id, batch))
             if not rows:
                 return
             yield [_trade(r) for r in rows]
@@ -356,6 +360,18 @@ class Database:
     async def last_trade_ms(self) -> int | None:
         row = await self._one(LAST_TRADE_QUERY)
         return None if row is None or row[0] is None else int(row[0])
+
+    async def last_trade_id(self) -> int:
+        """The id of the last stored trade (0: none). Rows stored later get larger ids, as long
+        as that row is kept (retention prunes the oldest trades first)."""
+        row = await self._one("SELECT MAX(id) FROM trades")
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    async def trade_count_between(self, from_ms: int, to_ms: int, through_id: int) -> int:
+        """How many trades ``trades_between(from_ms, to_ms, through_id=...)`` yields."""
+        sql = "SELECT COUNT(*) FROM trades WHERE ts_ms >= ? AND ts_ms < ? AND id <= ?"
+        row = await self._one(sql, (from_ms, to_ms, through_id))
+        return int(row[0])
 
     async def trade_count(self) -> int:
         row = await self._one("SELECT COUNT(*) FROM trades")

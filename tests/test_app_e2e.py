@@ -157,6 +157,7 @@ async def test_restart_rebuilds_windows_and_keeps_every_trade(tmp_path: Path) ->
         before = {w: app.runtime.board.hot(w, 100) for w in ("1m", "1h", "24h")}
     async with running_app(settings) as again:
         assert await again.runtime.db.trade_count() == len(ids)
+        await asyncio.wait_for(again.runtime.warm.done.wait(), 10)  # rebuilt in the background
         after = {w: again.runtime.board.hot(w, 100) for w in ("1m", "1h", "24h")}
         for w in before:
             strip = [{k: v for k, v in c.items() if k != "title"} for c in before[w]]

@@ -96,6 +96,7 @@ async def health(request: Request) -> Response:
             "source": rt.source,
             "failed_tasks": [name for name, _ in rt.tasks.failures],
             "tasks": rt.tasks.running(),
+            **rt.health.warm().json(),  # info, never a failure: the windows are filling
         },
         200 if ok else 503,
     )

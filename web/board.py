@@ -16,6 +16,7 @@ from aggregator import WINDOWS, Aggregator, MarketWindow
 from analytics import Analytics, AnalyticsView
 from clock import Clock
 from database import Database
+from ingest.warm import WarmProgress
 from models import Event
 from storage.market_meta import MarketDirectory
 from stream.messages import trade_json
@@ -71,6 +72,7 @@ class Board:
         db: Database,
         games: Callable[[], list[dict[str, Any]]] = lambda: [],
         hot_limit: int = 30,
+        warm: Callable[[], WarmProgress] = lambda: WarmProgress(False, 0, 0),
     ) -> None:
         self.source = source
         self._clock = clock
@@ -82,6 +84,7 @@ class Board:
         self._feed_stats = feed_stats
         self._db = db
         self._games = games
+        self._warm = warm
         self.hot_limit = hot_limit
         self._hot: dict[str, list[dict[str, Any]]] = {w: [] for w in WINDOWS}
         self._views: dict[str, dict[str, Any]] = {}
@@ -145,6 +148,7 @@ class Board:
             "trades_stored": self._db.trades_stored,
             "trades_seen": p.trades,
             "server_ms": now,
+            **self._warm().json(),  # warming: the windows are not whole yet
         }
 
     def snapshot(self) -> dict[str, Any]:

@@ -12,18 +12,23 @@ Red when any of these holds, each read on the app's clock:
 - the NBA side is on and balldontlie is failing: the key was refused for scores, or one of its
   sources (scores, odds) failed ``NBA_FAILED_POLLS`` polls or refreshes in a row.
 
+A warm start under way is said (check ``warm_start``, state ``warming``) but is not a failure:
+the app serves while the windows fill.
+
 A replay has no feed to watch: it is healthy while it plays and once it has finished (the
 recording is all there is); only a dead task turns it red.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from clock import Clock
 from infra.tasks import TaskOwner
+from ingest.warm import WarmProgress
 from kalshi_client import FeedStats
 from models import FeedState
 from nba.poll import NbaPoller
@@ -78,6 +83,7 @@ class Health:
         feed: FeedStats | None,
         nba: NbaSide | None,
         stale_after_ms: int,
+        warm: Callable[[], WarmProgress] | None = None,
     ) -> None:
         """``pipeline`` is the pipeline's stats (the feed state as the pipeline has seen it),
         ``feed`` the Kalshi feed's own (None for a replay); ``nba`` None: NBA side off."""
@@ -88,6 +94,7 @@ class Health:
         self._feed = feed
         self._nba = nba
         self.stale_after_ms = stale_after_ms
+        self._warm = warm
         self._started_ms = clock.now_ms()
 
     def checks(self) -> dict[str, Check]:
@@ -99,7 +106,15 @@ class Health:
             out["kalshi_feed"] = self._check_feed(self._feed, now)
         if self._nba is not None:
             out["balldontlie"] = self._check_nba(self._nba)
+        if self._warm is not None:
+            w = self._warm()
+            out["warm_start"] = Check(True, "warming" if w.warming else "done", None,
+                                      {"rebuilt": w.rebuilt, "total": w.total})  # fmt: skip
         return out
+
+    def warm(self) -> WarmProgress:
+        """The warm start's progress (done at once when the app was built without one)."""
+        return self._warm() if self._warm is not None else WarmProgress(False, 0, 0)
 
     def report(self) -> dict[str, Any]:
         """``{ok, reasons, checks: {name: {ok, state, since_ms, reason, ...}}}``."""

@@ -1,4 +1,5 @@
-// The status bar: data source, connection state, trade rate, feed lag, gaps.
+// The status bar: data source, connection state, trade rate, feed lag, gaps, and while the
+// server rebuilds its windows from storage after a start, how far it has got.
 import * as fmt from "./format.js";
 
 export class StatusBar {
@@ -9,6 +10,8 @@ export class StatusBar {
       rate: root.querySelector('[data-testid="status-rate"]'),
       lag: root.querySelector('[data-testid="status-lag"]'),
       gaps: root.querySelector('[data-testid="status-gaps"]'),
+      warm: root.querySelector('[data-testid="status-warm"]'),
+      warmItem: root.querySelector('[data-testid="status-warm-item"]'),
     };
     this.link = "connecting"; // the browser's own socket
     this.status = null; // the server's feed status
@@ -56,6 +59,16 @@ export class StatusBar {
         `${s.trades_stored} stored`;
     } else {
       this.el.gaps.textContent = "–";
+    }
+    // the windows and totals are short of the stored history until the warm-up is done
+    const warming = Boolean(s && s.warming);
+    this.el.warmItem.hidden = !warming;
+    if (warming) {
+      const total = s.warm_total;
+      const pct = total ? Math.floor((100 * s.warm_rebuilt) / total) : 0;
+      this.el.warm.textContent = `warming up ${pct}%`;
+      this.el.warm.title =
+        total === null ? "counting the stored trades" : `${s.warm_rebuilt} of ${total} stored trades rebuilt`;
     }
   }
 }

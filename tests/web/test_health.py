@@ -20,7 +20,8 @@ from tests.serving import Running, running_app
 from tests.test_app_e2e import emit, sim_settings, trades_handled
 
 T0 = 1_781_391_600_000  # 2026-06-13 23:00 UTC
-HEALTH_KEYS = {"ok", "reasons", "source", "failed_tasks", "tasks"}
+HEALTH_KEYS = {"ok", "reasons", "source", "failed_tasks", "tasks", "warming", "warm_rebuilt",
+               "warm_total"}  # fmt: skip
 
 
 @contextmanager
