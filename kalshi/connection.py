@@ -116,24 +116,94 @@ def accept_for(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
 
 
-class WsConnection(asyncio.Protocol):
-    def __init__(self, request: bytes, accept: str, max_size: int) -> None:
+class BatchingConnection(asyncio.Protocol):
+    """What both WebSocket readers share: the inbox that ``recv_batch`` hands over whole, reading
+    paused while MAX_UNREAD messages wait, write flow control, and the end of the connection.
+    Subclasses fill ``_inbox`` from the bytes they decode and call ``_wake``."""
+
+    def __init__(self) -> None:
         loop = asyncio.get_running_loop()
-        self._request = request
-        self._accept = accept
+        self._loop = loop
         self.opened: asyncio.Future[None] = loop.create_future()
         self._closed: asyncio.Future[None] = loop.create_future()
-        self._head = bytearray()
-        self._refusal: tuple[int, dict[str, str], int | None] | None = None
-        self._decoder = FrameDecoder(max_size)
         self._inbox: list[Message] = []
         self._waiter: asyncio.Future[None] | None = None
         self._transport: asyncio.Transport | None = None
         self._paused = False
-        self._closing = False  # a close frame was sent
+        self._closing = False  # a close frame was sent: what still comes is thrown away
         self._end: WsError | None = None  # why the connection is over
         self._write_ok = asyncio.Event()
         self._write_ok.set()
+
+    def _lost(self, exc: Exception | None) -> None:
+        """The tail of ``connection_lost``: the connection is over, every waiter wakes."""
+        if self._end is None:
+            detail = f"connection lost: {exc}" if exc else "connection lost"
+            self._end = ConnectionClosed(CLOSE_ABNORMAL, detail, received=False)
+        if not self._closed.done():
+            self._closed.set_result(None)
+        self._write_ok.set()
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._write_ok.clear()
+
+    def resume_writing(self) -> None:
+        self._write_ok.set()
+
+    async def recv_batch(self) -> list[Message]:
+        """Every message received since the last call, at least one; raises ConnectionClosed
+        (or ProtocolError) once the messages before the end have all been taken."""
+        while not self._inbox:
+            if self._end is not None:
+                raise self._end
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        batch, self._inbox = self._inbox, []
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return batch
+
+    async def _await_end(self, transport: asyncio.Transport) -> None:
+        """After the close frame went out: drop what is unread, wait up to CLOSE_TIMEOUT_S for
+        the connection to end, then drop the socket."""
+        self._inbox = []
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.shield(self._closed)
+        if not self._closed.done():
+            transport.abort()
+
+    def abort(self) -> None:
+        """Drop the socket at once, without a closing handshake."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    @property
+    def closed(self) -> bool:
+        return self._end is not None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class WsConnection(BatchingConnection):
+    def __init__(self, request: bytes, accept: str, max_size: int) -> None:
+        super().__init__()
+        self._request = request
+        self._accept = accept
+        self._head = bytearray()
+        self._refusal: tuple[int, dict[str, str], int | None] | None = None
+        self._decoder = FrameDecoder(max_size)
 
     # ---- asyncio.Protocol --------------------------------------------------------------------
 
@@ -173,38 +243,9 @@ class WsConnection(asyncio.Protocol):
                 self.opened.set_exception(
                     exc or ConnectionError("connection closed during handshake")
                 )
-        if self._end is None:
-            detail = f"connection lost: {exc}" if exc else "connection lost"
-            self._end = ConnectionClosed(CLOSE_ABNORMAL, detail, received=False)
-        if not self._closed.done():
-            self._closed.set_result(None)
-        self._write_ok.set()
-        self._wake()
-
-    def pause_writing(self) -> None:
-        self._write_ok.clear()
-
-    def resume_writing(self) -> None:
-        self._write_ok.set()
+        self._lost(exc)
 
     # ---- API ----------------------------------------------------------------------------------
-
-    async def recv_batch(self) -> list[Message]:
-        """Every message received since the last call, at least one; raises ConnectionClosed
-        (or ProtocolError) once the messages before the end have all been taken."""
-        while not self._inbox:
-            if self._end is not None:
-                raise self._end
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        batch, self._inbox = self._inbox, []
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
-        return batch
 
     async def send_text(self, text: str | bytes) -> None:
         """Send a text message (``bytes`` must be UTF-8)."""
@@ -223,35 +264,13 @@ class WsConnection(asyncio.Protocol):
         if not self._closing and self._end is None:
             self._closing = True
             self._write(client_frame(OP_CLOSE, close_payload(code, reason)))
-        self._inbox = []
-        if self._paused:
-            self._paused = False
-            transport.resume_reading()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await asyncio.shield(self._closed)
-        if not self._closed.done():
-            transport.abort()
-
-    def abort(self) -> None:
-        """Drop the socket at once, without a closing handshake."""
-        if self._transport is not None:
-            self._transport.abort()
-
-    @property
-    def closed(self) -> bool:
-        return self._end is not None
+        await self._await_end(transport)
 
     # ---- internals ----------------------------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _on_controls(self) -> None:
         controls = self._decoder.controls

@@ -16,7 +16,6 @@ done here (``websockets``' own asyncio client does them in its message assembler
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Mapping
 
@@ -31,6 +30,7 @@ from websockets.uri import parse_uri
 from kalshi.connection import (
     CLOSE_TIMEOUT_S,
     MAX_UNREAD,
+    BatchingConnection,
     ConnectionClosed,
     HandshakeRejected,
 )
@@ -38,7 +38,6 @@ from kalshi.frames import (
     CLOSE_ABNORMAL,
     CLOSE_INVALID_DATA,
     CLOSE_NORMAL,
-    Message,
     ProtocolError,
     WsError,
 )
@@ -101,25 +100,14 @@ async def connect(
     return conn
 
 
-class SansIoConnection(asyncio.Protocol):
+class SansIoConnection(BatchingConnection):
     def __init__(self, protocol: ClientProtocol, request: Request) -> None:
-        loop = asyncio.get_running_loop()
-        self._loop = loop
+        super().__init__()
         self._protocol = protocol
         self._request = request
-        self.opened: asyncio.Future[None] = loop.create_future()
-        self._closed: asyncio.Future[None] = loop.create_future()
-        self._inbox: list[Message] = []
         self._fragments: list[BytesLike] = []
         self._fragment_op: Opcode | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._transport: asyncio.Transport | None = None
-        self._paused = False
-        self._closing = False  # a close frame was sent: what still comes is thrown away
-        self._end: WsError | None = None  # why the connection is over
         self._close_timer: asyncio.TimerHandle | None = None
-        self._write_ok = asyncio.Event()
-        self._write_ok.set()
 
     # ---- asyncio.Protocol --------------------------------------------------------------------
 
@@ -144,38 +132,9 @@ class SansIoConnection(asyncio.Protocol):
             self._close_timer.cancel()
         if not self.opened.done():
             self.opened.set_exception(exc or ConnectionError("connection closed during handshake"))
-        if self._end is None:
-            detail = f"connection lost: {exc}" if exc else "connection lost"
-            self._end = ConnectionClosed(CLOSE_ABNORMAL, detail, received=False)
-        if not self._closed.done():
-            self._closed.set_result(None)
-        self._write_ok.set()
-        self._wake()
-
-    def pause_writing(self) -> None:
-        self._write_ok.clear()
-
-    def resume_writing(self) -> None:
-        self._write_ok.set()
+        self._lost(exc)
 
     # ---- API ----------------------------------------------------------------------------------
-
-    async def recv_batch(self) -> list[Message]:
-        """Every message received since the last call, at least one; raises ConnectionClosed
-        (or ProtocolError) once the messages before the end have all been taken."""
-        while not self._inbox:
-            if self._end is not None:
-                raise self._end
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        batch, self._inbox = self._inbox, []
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
-        return batch
 
     async def send_text(self, text: str | bytes) -> None:
         """Send a text message (``bytes`` must be UTF-8)."""
@@ -195,24 +154,7 @@ class SansIoConnection(asyncio.Protocol):
         if self._protocol.state is State.OPEN and self._end is None:
             self._protocol.send_close(code, reason)
             self._after_send()
-        self._inbox = []
-        if self._paused:
-            self._paused = False
-            transport.resume_reading()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await asyncio.shield(self._closed)
-        if not self._closed.done():
-            transport.abort()
-
-    def abort(self) -> None:
-        """Drop the socket at once, without a closing handshake."""
-        if self._transport is not None:
-            self._transport.abort()
-
-    @property
-    def closed(self) -> bool:
-        return self._end is not None
+        await self._await_end(transport)
 
     # ---- internals ----------------------------------------------------------------------------
 
@@ -319,11 +261,6 @@ class SansIoConnection(asyncio.Protocol):
         """The server is to end the TCP connection now; drop it if it does not in time."""
         if self._close_timer is None and self._transport is not None:
             self._close_timer = self._loop.call_later(CLOSE_TIMEOUT_S, self._transport.abort)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _handshake_failed(self, exc: Exception) -> None:
         if isinstance(exc, InvalidStatus):
