@@ -154,7 +154,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     board = Board(
         source=s.source, clock=clock, aggregator=aggregator, analytics=analytics,
         pipeline=pipeline, hub=hub, meta=meta, feed_stats=source.stats, db=db,
-        games=nba[0].views if nba is not None else list, warm=warm.progress,
+        games=nba.views if nba is not None else list, warm=warm.progress,
     )  # fmt: skip
     pipeline.listen("board-status", board.on_status, kinds=(FeedStatus,))
     if timers is not None:
@@ -170,8 +170,8 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         pipeline.listen("replay-end", replay_ended, kinds=(FeedStatus,))
     if nba is not None:
         # stored first, then applied: the state a listener after it reads is the event's
-        pipeline.listen("nba-store", nba[0].on_event, kinds=STORE_KINDS)
-        pipeline.listen("nba-state", nba[0].state.on_event, kinds=NBA_STATE_KINDS)
+        pipeline.listen("nba-store", nba.on_event, kinds=STORE_KINDS)
+        pipeline.listen("nba-state", nba.state.on_event, kinds=NBA_STATE_KINDS)
     watchdog = LoopWatchdog(threshold=s.stall_threshold_s)
     watchdog.start()
     stack.callback(watchdog.stop)
@@ -182,7 +182,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     health = Health(
         clock=clock, source=s.source, tasks=tasks, pipeline=pipeline.stats,
         feed=source.feed.stats if source.feed is not None else None,
-        nba=nba[0] if nba is not None else None, stale_after_ms=round(s.feed_stale_s * 1000),
+        nba=nba, stale_after_ms=round(s.feed_stale_s * 1000),
         warm=warm.progress,
     )  # fmt: skip
     # After the tasks stop (the feed first), what the feed delivered is handled and stored.
@@ -193,16 +193,16 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         ("pipeline", pipeline.run()),
         *([("hub", hub.run()), ("board-tick", board.run())] if timers is None else []),
         ("market-meta", meta.run()),
-        ("retention", retention(db, nba[1] if nba else None, s.retention_days, clock)),
+        ("retention", retention(db, nba.store if nba else None, s.retention_days, clock)),
         ("warm-start", warm.run()),
         *source.tasks(),
     ):
         tasks.start(name, coro)
     if nba is not None and timers is not None:
-        timers.every(1000, "nba-publish", nba[0].tick)  # a replay: the recording's time
+        timers.every(1000, "nba-publish", nba.tick)  # a replay: the recording's time
     elif nba is not None:
-        tasks.start("nba-poll", nba[0].run())
-        tasks.start("nba-publish", nba[0].run_publisher())
+        tasks.start("nba-poll", nba.run())
+        tasks.start("nba-publish", nba.run_publisher())
     # What exists now lives as long as the app: the collector stops walking it (the feed's
     # dedupe set alone holds up to half a million ids), and a full collection takes a few
     # ms instead of tens of ms in the middle of the stream.
@@ -216,7 +216,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     return Flowboard(
         settings=s, clock=clock, tasks=tasks, events=events, db=db, aggregator=aggregator,
         analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
-        source=source, metrics=metrics, watchdog=watchdog, nba=nba[0] if nba is not None else None,
+        source=source, metrics=metrics, watchdog=watchdog, nba=nba,
         budgets={n: p.budget for n, p in policies.items() if p.budget is not None}, health=health,
         warm=warm,
     )  # fmt: skip
@@ -240,7 +240,7 @@ async def open_nba(
     retry: RetryPolicy | None = None,
     *,
     emit: Callable[[Event], None],
-) -> tuple[NbaService, NbaStore] | None:
+) -> NbaService | None:
     """The NBA side, when the source has a balldontlie server (sim) or key (live), or is a
     replay; ``retry`` is the balldontlie upstream's policy with its request budget, ``emit`` puts
     an event on the pipeline's queue without waiting. With ``--record`` every balldontlie
@@ -313,7 +313,7 @@ async def open_nba(
     else:
         log.info("NBA side on: balldontlie %s, tier %s", source.nba_url,
                  settings.balldontlie_tier)  # fmt: skip
-    return nba, store
+    return nba
 
 
 async def load_tape(db: Database, meta: MarketDirectory, pipeline: Pipeline) -> None:

@@ -77,7 +77,7 @@ class NbaService:
         refresh_every_ms: int = REFRESH_EVERY_MS,
     ) -> None:
         self._client = client
-        self._store = store
+        self.store = store  # the NBA tables, on the database's one writer
         self._hub = hub
         self._clock = clock
         self._emit = emit
@@ -105,8 +105,8 @@ class NbaService:
         poll (they are stored already: they do not go through the pipeline again)."""
         items: list[GameState | OddsQuote] = []
         for date in self._dates():
-            items += await self._store.games_on(date)
-        items += await self._store.latest_odds([g.game_id for g in items])
+            items += await self.store.games_on(date)
+        items += await self.store.latest_odds([g.game_id for g in items])
         for item in items:
             self.state.on_event(item)
         self.state.odds_changed.clear()
@@ -133,11 +133,11 @@ class NbaService:
         matched to Kalshi yet brings the next discovery forward."""
         if type(event) is GameState:
             known = event.game_id in self.state.games
-            self._store.add_game(event)
+            self.store.add_game(event)
             if not known and event.game_id not in self.markets.report.matched.values():
                 self.next_discover_ms = min(self.next_discover_ms, event.recv_ms)
         elif type(event) is OddsQuote:
-            self._store.add_quote(event)
+            self.store.add_quote(event)
 
     # ---- polling and matching ----------------------------------------------------------------
 
@@ -274,7 +274,7 @@ class NbaService:
         """Games of any date without history: those followed now, then stored ones."""
         views = self.views(history=False, date=date)
         known = {v["id"] for v in views}
-        for g in await self._store.games_on(date):
+        for g in await self.store.games_on(date):
             if g.game_id not in known:
                 views.append(self._view(_stored(g, [], self.state), g.game_id, history=False))
         return views
@@ -283,10 +283,10 @@ class NbaService:
         """One game with history, odds per book and what did not match; None if unknown."""
         state = self.state
         if game_id not in state.games:
-            stored = await self._store.game(game_id)
+            stored = await self.store.game(game_id)
             if stored is None:
                 return None
-            state = _stored(stored, await self._store.latest_odds([game_id]), self.state)
+            state = _stored(stored, await self.store.latest_odds([game_id]), self.state)
         view = self._view(state, game_id, history=True)
         view["odds"] = [quote_json(q) for q in state.quotes_of(game_id)]
         view["unmatched"] = self.markets.unmatched_for(game_id, state.games[game_id].date)

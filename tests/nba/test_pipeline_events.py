@@ -57,9 +57,9 @@ async def test_game_states_reach_the_pipeline_queue_while_the_night_runs(tmp_pat
         for gid in finals:
             view = nba.view(gid, history=False)
             assert view is not None and view["status"] == "final"
-        await nba._store.flush()
+        await nba.store.flush()
         for gid in finals:
-            stored = await nba._store.game(gid)
+            stored = await nba.store.game(gid)
             assert stored is not None and stored.status is GameStatus.FINAL
 
 
