@@ -503,8 +503,13 @@ class PageServer:
                         }
                     )
                 )
-            # paced load generation: the next batch is due at a fixed offset from the start
-            await asyncio.sleep(max(0.0, start + (b + 1) * batch_ms / 1000 - loop.time()))
+            # paced load: the next batch is due at a fixed offset from the start, on a timer
+            tick: asyncio.Future[None] = loop.create_future()
+            timer = loop.call_at(start + (b + 1) * batch_ms / 1000, tick.set_result, None)
+            try:
+                await tick
+            finally:
+                timer.cancel()
         done.set()
 
     def _broadcast(self, text: str) -> None:
