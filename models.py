@@ -293,6 +293,19 @@ class FeedStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceRange:
+    """One band of a market's price grid (Kalshi's ``price_ranges``): orders may be placed at
+    ``start``, ``start + step``, ... up to ``end``; all in centicents."""
+
+    start: int
+    end: int
+    step: int
+
+
+CENT_GRID = (PriceRange(0, PRICE_SCALE, 100),)  # Kalshi's "linear_cent" structure
+
+
+@dataclass(frozen=True, slots=True)
 class MarketInfo:
     ticker: str
     event_ticker: str
@@ -306,6 +319,10 @@ class MarketInfo:
     result: str | None = None
     yes_sub_title: str = ""
     no_sub_title: str = ""
+    # the tick structure: "linear_cent", "deci_cent", "tapered_deci_cent", ...; "" if unknown
+    price_level_structure: str = ""
+    price_ranges: tuple[PriceRange, ...] = ()
+    fractional_trading_enabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +342,27 @@ class SeriesInfo:
     category: str
     fee_type: str  # "quadratic", "quadratic_with_maker_fees", "flat"
     fee_multiplier_ppm: int  # fee multiplier in parts per million (1.0 -> 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFetched:
+    """Series details (fee structure) as Kalshi's REST series endpoint answered a lookup."""
+
+    series: tuple[SeriesInfo, ...]
+    ts_ms: int
+    recv_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventFeeUpdate:
+    """An event-level fee override set (or, with both fields None, cleared) on the lifecycle
+    channel; it layers over the series' fee structure for the event's markets."""
+
+    event_ticker: str
+    fee_type: str | None
+    fee_multiplier_ppm: int | None
+    ts_ms: int
+    recv_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +454,8 @@ Event = (
     | GapRecovered
     | FeedStatus
     | MarketsFetched
+    | SeriesFetched
+    | EventFeeUpdate
     | GameState
     | OddsQuote
     | NbaMarketsMatched
