@@ -122,7 +122,8 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
     stack.push_async_callback(source.close)
     aggregator, analytics = Aggregator(), Analytics()
     hub = Hub(clock=clock, queue_size=s.client_queue, batch_ms=s.trade_batch_ms)
-    meta = MarketDirectory(db=db, fetch=source.fetch_markets, clock=clock, emit=events.put_nowait)
+    meta = MarketDirectory(db=db, fetch=source.fetch_markets, fetch_series=source.fetch_series,
+                           clock=clock, emit=events.put_nowait)  # fmt: skip
     books = BookStore(repair=source.feed.request_snapshot if source.feed is not None else None)
     # A replay runs on the recording's time, moved by the pipeline as it handles each event;
     # its periodic work runs on that time too (EventTimers), so full speed decides as 1x does.

@@ -240,6 +240,19 @@ class LifecycleEvent:
     close_ts_ms: int | None = None
     result: str | None = None  # "yes" / "no" / "" once determined
     settlement_value: int | None = None  # centicents paid per YES contract
+    price_level_structure: str | None = None  # on created and price_level_structure_updated
+
+
+@dataclass(frozen=True, slots=True)
+class EventCreated:
+    """An event's creation on the lifecycle channel (``event_lifecycle``)."""
+
+    event_ticker: str
+    series_ticker: str
+    title: str
+    subtitle: str
+    ts_ms: int
+    recv_ms: int
 
 
 class GapKind(StrEnum):
@@ -303,6 +316,18 @@ class PriceRange:
 
 
 CENT_GRID = (PriceRange(0, PRICE_SCALE, 100),)  # Kalshi's "linear_cent" structure
+STRUCTURE_GRIDS: dict[str, tuple[PriceRange, ...]] = {
+    "linear_cent": CENT_GRID,
+    "deci_cent": (PriceRange(0, PRICE_SCALE, 10),),
+    # a tenth of a cent in the tails, whole cents between
+    "tapered_deci_cent": (
+        PriceRange(0, 1_000, 10),
+        PriceRange(1_000, 9_000, 100),
+        PriceRange(9_000, PRICE_SCALE, 10),
+    ),
+}
+"""The grid each named price level structure stands for, for a structure change announced on the
+lifecycle channel (which names the structure only) until REST describes the market's ranges."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +481,7 @@ Event = (
     | MarketsFetched
     | SeriesFetched
     | EventFeeUpdate
+    | EventCreated
     | GameState
     | OddsQuote
     | NbaMarketsMatched

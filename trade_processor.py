@@ -28,12 +28,14 @@ from models import (
     BookSnapshot,
     BookUnfollowed,
     Event,
+    EventFeeUpdate,
     FeedGap,
     FeedState,
     FeedStatus,
     GapRecovered,
     LifecycleEvent,
     MarketsFetched,
+    SeriesFetched,
     Trade,
 )
 from storage.market_meta import MarketDirectory
@@ -180,6 +182,11 @@ class Pipeline:
         elif isinstance(event, MarketsFetched):
             for info in event.markets:  # the directory's REST lookups, live or recorded
                 self._meta.put(info)
+        elif isinstance(event, SeriesFetched):
+            for series in event.series:
+                self._meta.put_series(series)
+        elif isinstance(event, EventFeeUpdate):
+            self._meta.on_fee_update(event)
         for listener in self._listeners:
             if listener.enabled and (listener.kinds is None or isinstance(event, listener.kinds)):
                 self._call(listener, event)

@@ -3,7 +3,8 @@ delivered, each with its receipt time, one JSON array per line.
 
 Line 1 is a header ``{"flowboard_recording": 1, "source": ..., "started_ms": ...}``; then
 ``[recv_ms, "ws", "<frame text>"]``, ``[recv_ms, "backfill", {trade fields}]`` or
-``[recv_ms, "markets", [{market fields}, ...]]`` (the answer to a market-details lookup); the NBA
+``[recv_ms, "markets", [{market fields}, ...]]`` (the answer to a market-details lookup),
+``[recv_ms, "series", [{series fields}, ...]]`` (the answer to a series lookup: fees); the NBA
 side adds ``[recv_ms, "nba", ["<path with query>", "<body text>"]]`` (a balldontlie response) and
 ``[recv_ms, "nba_matches", {"ts_ms": ..., "markets": [{matched market fields}, ...]}]`` (what a
 discovery matched). Frames and responses are kept verbatim, so a recording replays through the
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +26,20 @@ from typing import IO, Any
 import orjson
 
 from errors import ConfigError
-from models import MarketInfo, MatchedMarket, NbaMarketsMatched, Side, Trade
+from models import (
+    MarketInfo,
+    MatchedMarket,
+    NbaMarketsMatched,
+    PriceRange,
+    SeriesInfo,
+    Side,
+    Trade,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-KINDS = frozenset({"ws", "backfill", "markets", "nba", "nba_matches"})
+KINDS = frozenset({"ws", "backfill", "markets", "series", "nba", "nba_matches"})
 
 
 class RecordingError(ConfigError):
@@ -73,10 +81,29 @@ _MARKET_OPT_STR = ("floor_strike", "result")
 
 
 def market_fields(m: MarketInfo) -> dict[str, Any]:
-    return {k: getattr(m, k) for k in (*_MARKET_STR, *_MARKET_OPT_INT, *_MARKET_OPT_STR)}
+    d = {k: getattr(m, k) for k in (*_MARKET_STR, *_MARKET_OPT_INT, *_MARKET_OPT_STR)}
+    d["price_level_structure"] = m.price_level_structure
+    d["price_ranges"] = [[r.start, r.end, r.step] for r in m.price_ranges]
+    d["fractional_trading_enabled"] = m.fractional_trading_enabled
+    return d
+
+
+def _ranges(raw: Any) -> tuple[PriceRange, ...]:
+    if not isinstance(raw, list):
+        raise ValueError("price_ranges must be a list")
+    out = []
+    for r in raw:
+        if not (isinstance(r, list) and len(r) == 3 and all(type(x) is int for x in r)):
+            raise ValueError("a price range must be [start, end, step]")
+        start, end, step = r
+        if not (0 <= start < end <= 10_000 and step > 0 and (end - start) % step == 0):
+            raise ValueError(f"bad price range {r!r}")
+        out.append(PriceRange(start, end, step))
+    return tuple(out)
 
 
 def market_from_fields(d: Any) -> MarketInfo:
+    """A recorded market; the tick structure fields are absent in older recordings."""
     if not isinstance(d, dict):
         raise ValueError("market record is not an object")
     try:
@@ -91,9 +118,42 @@ def market_from_fields(d: Any) -> MarketInfo:
                 raise ValueError(f"{k} must be a string or null")
         if not d["ticker"]:
             raise ValueError("empty ticker")
-        return MarketInfo(**{k: d[k] for k in (*_MARKET_STR, *_MARKET_OPT_INT, *_MARKET_OPT_STR)})
+        structure = d.get("price_level_structure", "")
+        fractional = d.get("fractional_trading_enabled", False)
+        if not isinstance(structure, str) or type(fractional) is not bool:
+            raise ValueError("price_level_structure or fractional_trading_enabled mistyped")
+        return MarketInfo(
+            **{k: d[k] for k in (*_MARKET_STR, *_MARKET_OPT_INT, *_MARKET_OPT_STR)},
+            price_level_structure=structure,
+            price_ranges=_ranges(d.get("price_ranges", [])),
+            fractional_trading_enabled=fractional,
+        )
     except KeyError as exc:
         raise ValueError(f"market record lacks {exc.args[0]}") from None
+
+
+_SERIES_STR = ("ticker", "title", "category", "fee_type")
+
+
+def series_fields(s: SeriesInfo) -> dict[str, Any]:
+    return {k: getattr(s, k) for k in (*_SERIES_STR, "fee_multiplier_ppm")}
+
+
+def series_from_fields(d: Any) -> SeriesInfo:
+    if not isinstance(d, dict):
+        raise ValueError("series record is not an object")
+    try:
+        for k in _SERIES_STR:
+            if not isinstance(d[k], str):
+                raise ValueError(f"{k} must be a string")
+        ppm = d["fee_multiplier_ppm"]
+        if type(ppm) is not int or ppm < 0:
+            raise ValueError("fee_multiplier_ppm must be a non-negative integer")
+        if not d["ticker"]:
+            raise ValueError("empty ticker")
+        return SeriesInfo(d["ticker"], d["title"], d["category"], d["fee_type"], ppm)
+    except KeyError as exc:
+        raise ValueError(f"series record lacks {exc.args[0]}") from None
 
 
 _MATCHED_STR = ("ticker", "event_ticker", "kind", "date", "away", "home", "status")
@@ -148,8 +208,10 @@ class Recorder:
         self._flush_s = flush_ms / 1000
         self._pending: list[bytes] = []
         self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by close()
-        # a write cancelled on shutdown still finishes in its thread: the final flush waits
-        self._writing = threading.Lock()
+        # the write in a worker thread, if one is under way: cancelling the task that started
+        # it must not cancel it (a write still queued for a thread would be dropped), and the
+        # next write starts only after it, so lines keep their order
+        self._writing: asyncio.Future[None] | None = None
         self.lines = 0
         self.bytes = 0
         if self._file.tell() == 0:
@@ -170,6 +232,11 @@ class Recorder:
             line = [recv_ms, "markets", [market_fields(m) for m in infos]]
             self._pending.append(orjson.dumps(line) + b"\n")
 
+    def series(self, recv_ms: int, infos: list[SeriesInfo]) -> None:
+        if infos:
+            line = [recv_ms, "series", [series_fields(i) for i in infos]]
+            self._pending.append(orjson.dumps(line) + b"\n")
+
     def nba(self, recv_ms: int, path: str, body: bytes) -> None:
         """A balldontlie response as received (``NbaClient``'s ``on_response`` hook)."""
         text = body.decode("utf-8", "replace")
@@ -181,16 +248,20 @@ class Recorder:
 
     def _write(self, chunk: list[bytes]) -> None:
         data = b"".join(chunk)
-        with self._writing:
-            self._file.write(data)
-            self._file.flush()
+        self._file.write(data)
+        self._file.flush()
         self.lines += len(chunk)
         self.bytes += len(data)
 
     async def flush(self) -> None:
+        if self._writing is not None:
+            await asyncio.shield(self._writing)
+            self._writing = None
         if self._pending:
             chunk, self._pending = self._pending, []
-            await asyncio.to_thread(self._write, chunk)
+            self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, chunk))
+            await asyncio.shield(self._writing)
+            self._writing = None
 
     async def run(self) -> None:
         while True:
@@ -199,8 +270,7 @@ class Recorder:
 
     async def close(self) -> None:
         await self.flush()
-        with self._writing:
-            self._file.close()
+        self._file.close()
         log.info("recording %s: %d lines, %d bytes", self.path, self.lines, self.bytes)
 
 
@@ -208,7 +278,7 @@ class Recorder:
 class Record:
     line: int
     recv_ms: int
-    kind: str  # "ws" | "backfill" | "markets" | "nba" | "nba_matches"
+    kind: str  # "ws" | "backfill" | "markets" | "series" | "nba" | "nba_matches"
     body: Any  # frame text, trade fields, market fields, [path, body text], matched fields
 
 
@@ -262,8 +332,8 @@ def read_recording(path: str | Path, stats: ReadStats | None = None) -> Iterator
                 recv_ms, kind, body = rec
                 if kind == "ws" and not isinstance(body, str):
                     raise ValueError("ws record body must be the frame text")
-                if kind == "markets" and not isinstance(body, list):
-                    raise ValueError("markets record body must be a list")
+                if kind in ("markets", "series") and not isinstance(body, list):
+                    raise ValueError(f"{kind} record body must be a list")
                 if kind == "nba" and not (
                     isinstance(body, list)
                     and len(body) == 2

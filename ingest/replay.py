@@ -30,10 +30,11 @@ from ingest.recording import (
     market_from_fields,
     matched_from_fields,
     read_recording,
+    series_from_fields,
     trade_from_fields,
 )
 from kalshi.dispatch import FeedStats, FrameDispatcher
-from models import Event, FeedState, FeedStatus, MarketsFetched
+from models import Event, FeedState, FeedStatus, MarketsFetched, SeriesFetched
 from nba.errors import NbaWireError
 from nba.poll import Changes
 from nba.wire import events_from_response
@@ -74,6 +75,15 @@ class RecordPlayer:
                 log.warning("%s line %d: bad markets record: %s", self.path, rec.line, exc)
                 return d.events
             d.events.append(MarketsFetched(infos, rec.recv_ms, rec.recv_ms))
+            return d.events
+        if rec.kind == "series":
+            try:
+                series = tuple(series_from_fields(s) for s in rec.body)
+            except ValueError as exc:
+                self.stats.bad_frames += 1
+                log.warning("%s line %d: bad series record: %s", self.path, rec.line, exc)
+                return d.events
+            d.events.append(SeriesFetched(series, rec.recv_ms, rec.recv_ms))
             return d.events
         if rec.kind == "nba":
             path, text = rec.body

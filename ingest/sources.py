@@ -22,14 +22,15 @@ from infra.retry import RetryPolicy
 from ingest.recording import Recorder, RecordingError, read_header
 from kalshi_client import (
     KalshiFeed,
+    KalshiHTTPError,
     KalshiRest,
     Signer,
     open_client,
     resolve_endpoints,
     signer_from_file,
 )
-from models import Event, MarketInfo
-from storage.market_meta import Fetch
+from models import Event, MarketInfo, SeriesInfo
+from storage.market_meta import Fetch, SeriesFetch
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Source:
     nba_sim: Any = None  # sim.balldontlie.SimBalldontlie when source is sim with the NBA side
     # where the answers of market lookups are recorded (with --record)
     record_markets: Callable[[list[MarketInfo]], None] | None = None
+    record_series: Callable[[list[SeriesInfo]], None] | None = None
     recorder: Recorder | None = None  # with --record: the NBA side records its inputs here too
 
     def tasks(self) -> list[tuple[str, Coroutine[Any, Any, Any]]]:
@@ -79,6 +81,29 @@ class Source:
 
         async def fetch(tickers: list[str]) -> list[MarketInfo]:
             found = await rest.markets(tickers=tickers, limit=len(tickers))
+            if record is not None:
+                record(found)
+            return found
+
+        return fetch
+
+    @property
+    def fetch_series(self) -> SeriesFetch | None:
+        rest = self.rest
+        if rest is None:
+            return None
+
+        record = self.record_series
+
+        async def fetch(tickers: list[str]) -> list[SeriesInfo]:
+            found = []
+            for ticker in tickers:
+                try:
+                    found.append(await rest.series(ticker))
+                except KalshiHTTPError as exc:
+                    if exc.status != 404:
+                        raise
+                    log.warning("series %s: not found on Kalshi", ticker)
             if record is not None:
                 record(found)
             return found
@@ -260,6 +285,7 @@ def _client_source(
         rec = recorder
         source.recorder = recorder
         source.record_markets = lambda infos: rec.markets(clock.now_ms(), infos)
+        source.record_series = lambda infos: rec.series(clock.now_ms(), infos)
         source.extra_tasks.append(("recorder", recorder.run()))
         source.closers.insert(0, recorder.close)  # closers run last-first: after the REST client
         log.info("recording the feed to %s", settings.record_path)

@@ -16,8 +16,10 @@ from kalshi.wire import (
     _book_side,
     _int,
     _levels,
+    _price,
     _str,
     _trade,
+    multiplier_ppm,
     rfc3339_to_ms,
 )
 from models import (
@@ -25,9 +27,9 @@ from models import (
     EventInfo,
     FixedPointError,
     MarketInfo,
+    PriceRange,
     SeriesInfo,
     Trade,
-    parse_dollars,
 )
 
 
@@ -121,6 +123,23 @@ def _strike_text(value: Any) -> str | None:
     raise WireError(f"floor_strike must be a number: {value!r}")
 
 
+def _price_ranges(raw: Any) -> tuple[PriceRange, ...]:
+    """``price_ranges``: [{start, end, step}] in dollar strings; each a valid band."""
+    if raw is None:
+        return ()
+    if type(raw) is not list:
+        raise WireError("price_ranges must be a list")
+    out = []
+    for r in raw:
+        if type(r) is not dict:
+            raise WireError("a price range must be an object")
+        start, end, step = _price(r.get("start")), _price(r.get("end")), _price(r.get("step"))
+        if step <= 0 or end <= start or (end - start) % step:
+            raise WireError(f"bad price range {r!r}")
+        out.append(PriceRange(start, end, step))
+    return tuple(out)
+
+
 def parse_market(m: Mapping[str, Any]) -> MarketInfo:
     def go() -> MarketInfo:
         event_ticker = str(m.get("event_ticker") or "")
@@ -139,6 +158,9 @@ def parse_market(m: Mapping[str, Any]) -> MarketInfo:
             result=result if type(result) is str else None,
             yes_sub_title=str(m.get("yes_sub_title") or ""),
             no_sub_title=str(m.get("no_sub_title") or ""),
+            price_level_structure=str(m.get("price_level_structure") or ""),
+            price_ranges=_price_ranges(m.get("price_ranges")),
+            fractional_trading_enabled=m.get("fractional_trading_enabled") is True,
         )
 
     result_: MarketInfo = _rest(go)
@@ -190,16 +212,12 @@ def parse_series_body(body: bytes | str) -> SeriesInfo:
         raise WireError("body has no series object")
 
     def go() -> SeriesInfo:
-        mult = s.get("fee_multiplier", 1)
-        if type(mult) not in (int, float, str):
-            raise WireError(f"fee_multiplier must be a number: {mult!r}")
         return SeriesInfo(
             ticker=_str(s.get("ticker"), "ticker"),
             title=str(s.get("title") or ""),
             category=str(s.get("category") or ""),
             fee_type=str(s.get("fee_type") or ""),
-            # micro-dollar scale = parts per million; repr of a double is its shortest exact text
-            fee_multiplier_ppm=parse_dollars(repr(mult) if type(mult) is float else str(mult)),
+            fee_multiplier_ppm=multiplier_ppm(s.get("fee_multiplier", 1)),
         )
 
     result: SeriesInfo = _rest(go)

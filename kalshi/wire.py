@@ -22,6 +22,8 @@ from models import (
     PRICE_SCALE,
     BookDelta,
     BookSnapshot,
+    EventCreated,
+    EventFeeUpdate,
     FixedPointError,
     LifecycleEvent,
     LifecycleKind,
@@ -30,6 +32,7 @@ from models import (
     Trade,
     count_from_int,
     parse_count,
+    parse_dollars,
     parse_price,
     price_from_cents,
 )
@@ -72,7 +75,16 @@ class ErrorReply:
 
 
 Control = Subscribed | Ok | Unsubscribed | ErrorReply
-Payload = Trade | BookSnapshot | BookDelta | TickerUpdate | LifecycleEvent | Control
+Payload = (
+    Trade
+    | BookSnapshot
+    | BookDelta
+    | TickerUpdate
+    | LifecycleEvent
+    | EventCreated
+    | EventFeeUpdate
+    | Control
+)
 
 
 @dataclass(slots=True)
@@ -303,6 +315,9 @@ def _lifecycle(msg: Mapping[str, Any], recv_ms: int) -> LifecycleEvent:
     if result is not None and type(result) is not str:
         raise WireError(f"result must be a string: {result!r}")
     value = msg.get("settlement_value")
+    structure = msg.get("price_level_structure")
+    if structure is not None and type(structure) is not str:
+        raise WireError(f"price_level_structure must be a string: {structure!r}")
     return LifecycleEvent(
         ticker=_str(msg.get("market_ticker"), "market_ticker"),
         kind=kind,
@@ -312,6 +327,51 @@ def _lifecycle(msg: Mapping[str, Any], recv_ms: int) -> LifecycleEvent:
         close_ts_ms=None if close_ts is None else close_ts * 1000,
         result=result,
         settlement_value=None if value is None else _price(value),
+        price_level_structure=structure,
+    )
+
+
+def multiplier_ppm(value: Any, name: str = "fee_multiplier") -> int:
+    """A fee multiplier (a JSON number, or its decimal text) in parts per million, exactly: the
+    repr of a double is its shortest round-tripping text; more than 6 decimals is refused."""
+    if type(value) is float:
+        text = repr(value)
+    elif type(value) in (int, str):
+        text = str(value)
+    else:
+        raise WireError(f"{name} must be a number: {value!r}")
+    try:
+        ppm = parse_dollars(text)
+    except FixedPointError as exc:
+        raise WireError(f"{name} {value!r}: {exc}") from None
+    if ppm < 0:
+        raise WireError(f"{name} must not be negative: {value!r}")
+    return ppm
+
+
+def _fee_update(msg: Mapping[str, Any], recv_ms: int) -> EventFeeUpdate:
+    fee_type = msg.get("fee_type_override")
+    mult = msg.get("fee_multiplier_override")
+    ppm = None if mult is None else multiplier_ppm(mult, "fee_multiplier_override")
+    if fee_type is not None and type(fee_type) is not str:
+        raise WireError(f"fee_type_override must be a string or null: {fee_type!r}")
+    return EventFeeUpdate(
+        event_ticker=_str(msg.get("event_ticker"), "event_ticker"),
+        fee_type=fee_type,
+        fee_multiplier_ppm=ppm,
+        ts_ms=recv_ms,
+        recv_ms=recv_ms,
+    )
+
+
+def _event_created(msg: Mapping[str, Any], recv_ms: int) -> EventCreated:
+    return EventCreated(
+        event_ticker=_str(msg.get("event_ticker"), "event_ticker"),
+        series_ticker=str(msg.get("series_ticker") or ""),
+        title=str(msg.get("title") or ""),
+        subtitle=str(msg.get("subtitle") or ""),
+        ts_ms=recv_ms,
+        recv_ms=recv_ms,
     )
 
 
@@ -383,6 +443,10 @@ def _parse(text: str | bytes, recv_ms: int) -> WireMessage:
         payload = _ticker(msg, recv_ms)
     elif kind == "market_lifecycle_v2":
         payload = _lifecycle(msg, recv_ms)
+    elif kind == "event_fee_update":
+        payload = _fee_update(msg, recv_ms)
+    elif kind == "event_lifecycle":
+        payload = _event_created(msg, recv_ms)
     else:
         raise WireError(f"unknown frame type {kind!r}")
     return WireMessage(kind, sid, seq, payload)

@@ -183,6 +183,18 @@ class SimExchange:
     def markets(self) -> list[MarketInfo]:
         return [self._model.info(m) for m in self._model.markets]
 
+    def set_event_fee(
+        self, event_ticker: str, fee_type: str | None, multiplier_ppm: int | None
+    ) -> None:
+        """Set (or with both None, clear) an event's fee override: Kalshi's ``event_fee_update``
+        on every lifecycle subscription (that channel takes no ticker filter)."""
+        mult = None if multiplier_ppm is None else multiplier_ppm / 1_000_000
+        body = orjson.dumps({"event_ticker": event_ticker, "fee_type_override": fee_type,
+                             "fee_multiplier_override": mult}).decode()  # fmt: skip
+        for c in self._conns:
+            for sub in c.session.by_channel.get("market_lifecycle_v2", ()):
+                c.push(data_frame("event_fee_update", sub.sid, sub.next_seq(), body))
+
     async def wait_clients(self, n: int) -> None:
         """Resolves when ``n`` WS connections have at least one subscription."""
         while sum(1 for c in self._conns if c.session.subs) < n:

@@ -6,6 +6,11 @@ retried on its own) it waits on the ``retry`` policy's delays, longer after each
 With a clock, a market whose details are older than ``refresh_ms`` (or came from SQLite at a
 restart) is queued again when the board next shows it (``shown``), and re-fetched from REST
 while the cached title keeps being shown: titles, status and close times change.
+
+It also holds what fees and ticks depend on: each market's series details (fee type and
+multiplier, looked up once per series as its first market is described), the events' fee
+overrides from the lifecycle channel, and each market's price grid (a structure change on the
+lifecycle channel applies the named structure's grid and queues the market for REST).
 """
 
 from __future__ import annotations
@@ -18,11 +23,22 @@ from dataclasses import replace
 from clock import Clock
 from database import Database
 from infra.retry import RetryConfig, RetryPolicy
-from models import STATUS_AFTER, LifecycleEvent, MarketInfo, MarketsFetched
+from models import (
+    STATUS_AFTER,
+    STRUCTURE_GRIDS,
+    EventFeeUpdate,
+    LifecycleEvent,
+    LifecycleKind,
+    MarketInfo,
+    MarketsFetched,
+    SeriesFetched,
+    SeriesInfo,
+)
 
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[list[str]], Awaitable[list[MarketInfo]]]
+SeriesFetch = Callable[[list[str]], Awaitable[list[SeriesInfo]]]
 BATCH = 100  # tickers per REST request
 LOOKUP_RETRY = RetryConfig(base_s=5.0, cap_s=60.0, factor=2.0, jitter=0.5)
 
@@ -37,10 +53,16 @@ class MarketDirectory:
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         refresh_ms: int = 600_000,
-        emit: Callable[[MarketsFetched], None] | None = None,
+        emit: Callable[[MarketsFetched | SeriesFetched], None] | None = None,
+        fetch_series: SeriesFetch | None = None,
     ) -> None:
         self._db = db
         self._fetch = fetch
+        self._fetch_series = fetch_series
+        self._series: dict[str, SeriesInfo] = {}
+        self._series_queued: dict[str, None] = {}
+        self._series_asked: set[str] = set()
+        self._fee_overrides: dict[str, EventFeeUpdate] = {}  # by event ticker, while set
         # REST's answers are inputs: with ``emit`` they go on the pipeline's queue (and into a
         # recording) and reach the directory as the pipeline handles them; without, at once
         self._emit = emit
@@ -90,15 +112,57 @@ class MarketDirectory:
     def put(self, info: MarketInfo) -> None:
         self._info[info.ticker] = info
         self._db.add_market(info)
+        series = info.series_ticker
+        if series and series not in self._series and series not in self._series_asked:
+            self._series_asked.add(series)
+            self._series_queued[series] = None
+            self._wake.set()
+
+    def series(self, series_ticker: str) -> SeriesInfo | None:
+        return self._series.get(series_ticker)
+
+    def put_series(self, info: SeriesInfo) -> None:
+        self._series[info.ticker] = info
+
+    def on_fee_update(self, event: EventFeeUpdate) -> None:
+        if event.fee_type is None and event.fee_multiplier_ppm is None:
+            self._fee_overrides.pop(event.event_ticker, None)
+        else:
+            self._fee_overrides[event.event_ticker] = event
+
+    def fees(self, ticker: str) -> tuple[str, int] | None:
+        """(fee type, multiplier in ppm) that apply to the market now: its event's override
+        over its series' structure; None while the market or its series is unknown."""
+        info = self._info.get(ticker)
+        series = self._series.get(info.series_ticker) if info is not None else None
+        if info is None or series is None:
+            return None
+        fee_type, ppm = series.fee_type, series.fee_multiplier_ppm
+        override = self._fee_overrides.get(info.event_ticker)
+        if override is not None:
+            fee_type = override.fee_type if override.fee_type is not None else fee_type
+            if override.fee_multiplier_ppm is not None:
+                ppm = override.fee_multiplier_ppm
+        return fee_type, ppm
 
     def on_lifecycle(self, event: LifecycleEvent) -> None:
         info = self._info.get(event.ticker)
         status = STATUS_AFTER.get(event.kind)
-        if info is None or status is None:
-            if info is None:
-                self.title(event.ticker)
+        structure = event.price_level_structure
+        if info is None:
+            self.title(event.ticker)
             return
-        self.put(replace(info, status=str(status), result=event.result or info.result))
+        if structure is not None and structure != info.price_level_structure:
+            grid = STRUCTURE_GRIDS.get(structure)
+            info = replace(info, price_level_structure=structure,
+                           price_ranges=grid if grid is not None else ())  # fmt: skip
+            self.put(info)
+            if event.kind is LifecycleKind.PRICE_LEVEL_STRUCTURE_UPDATED:
+                self._refresh.add(event.ticker)  # REST states the exact ranges
+                self._queued[event.ticker] = None
+                self._wake.set()
+        if status is not None:
+            self.put(replace(info, status=str(status), result=event.result or info.result))
 
     async def load(self, tickers: list[str]) -> None:
         """Fill the cache from SQLite (warm restart)."""
@@ -109,12 +173,46 @@ class MarketDirectory:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._queued:
-                batch = list(self._queued)[:BATCH]
-                for ticker in batch:
-                    del self._queued[ticker]
-                await self._lookup(batch)
-                await asyncio.sleep(self._interval)
+            while self._queued or self._series_queued:
+                if self._queued:
+                    batch = list(self._queued)[:BATCH]
+                    for ticker in batch:
+                        del self._queued[ticker]
+                    await self._lookup(batch)
+                    await asyncio.sleep(self._interval)
+                if self._series_queued:
+                    ticker = next(iter(self._series_queued))
+                    del self._series_queued[ticker]
+                    await self._lookup_series(ticker)
+                    await asyncio.sleep(self._interval)
+
+    async def _lookup_series(self, ticker: str) -> None:
+        if self._fetch_series is None:
+            return
+        try:
+            found = await self._fetch_series([ticker])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # network trouble: ask again later
+            self.lookup_errors += 1
+            log.warning("series lookup of %s failed: %r", ticker, exc)
+            self._series_queued[ticker] = None
+            await self._retry.wait(self._failures)
+            self._failures += 1
+            return
+        self._failures = 0
+        self.lookups += 1
+        if not found:
+            return
+        now = self._clock.now_ms() if self._clock is not None else 0
+        if self._emit is not None:
+            try:
+                self._emit(SeriesFetched(tuple(found), now, now))
+                return
+            except asyncio.QueueFull:  # nothing is lost: the directory takes them at once
+                log.warning("event queue full: series %s applied directly", ticker)
+        for info in found:
+            self.put_series(info)
 
     async def _lookup(self, tickers: list[str]) -> None:
         stored = [t for t in tickers if t not in self._refresh]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +247,29 @@ async def test_nba_responses_and_matches_are_recorded_and_replayed_as_events(
         80, T0 + 1, 82, T0 + 5)  # fmt: skip
     assert again == matched
     assert src.stats.bad_frames == 1 and src.read.skipped == 0
+
+
+async def test_a_write_queued_when_the_recorders_task_is_cancelled_still_lands(
+    tmp_path: Path,
+) -> None:
+    """Shutdown cancels the recorder's task; a write it had handed to the thread pool but no
+    thread had started yet must still reach the file, before the final flush's lines."""
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(1)
+    loop.set_default_executor(pool)
+    gate = threading.Event()
+    busy = loop.run_in_executor(pool, gate.wait)  # the one worker is taken: writes queue
+    path = tmp_path / "c.rec"
+    rec = Recorder(str(path), source="sim", started_ms=T0)
+    rec.frame(T0 + 1, orjson.loads(frame(1, "first", T0 + 1))[2])
+    flushing = asyncio.create_task(rec.flush())
+    await asyncio.sleep(0)  # the write is queued behind the busy worker
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    rec.frame(T0 + 2, orjson.loads(frame(2, "second", T0 + 2))[2])
+    gate.set()
+    await busy
+    await rec.close()
+    ids = [orjson.loads(r.body)["msg"]["trade_id"] for r in read_recording(path)]
+    assert ids == ["first", "second"]

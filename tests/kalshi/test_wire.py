@@ -14,7 +14,19 @@ from hypothesis import strategies as st
 from kalshi import rest_wire as rest_wire
 from kalshi import wire as wire
 from kalshi.orderbook import OrderBook, SeqTracker
-from models import BookDelta, BookSnapshot, LifecycleKind, Side, TickerUpdate, Trade
+from models import (
+    STRUCTURE_GRIDS,
+    BookDelta,
+    BookSnapshot,
+    EventCreated,
+    EventFeeUpdate,
+    LifecycleEvent,
+    LifecycleKind,
+    PriceRange,
+    Side,
+    TickerUpdate,
+    Trade,
+)
 
 FIX = Path(__file__).parents[1] / "fixtures" / "kalshi"
 DEMO = FIX / "demo"
@@ -139,6 +151,9 @@ def test_demo_markets_pages_and_single() -> None:
     assert m.event_ticker == "KXWTACHALLENGERMATCH-26JUN11JIMLEP"
     assert m.series_ticker == "KXWTACHALLENGERMATCH"
     assert m.close_ts_ms == 1782403200000
+    # the tick structure: whole cents from $0 to $1, fractional contracts allowed
+    assert m.price_level_structure == "linear_cent" and m.fractional_trading_enabled
+    assert m.price_ranges == (PriceRange(0, 10_000, 100),) == STRUCTURE_GRIDS["linear_cent"]
 
 
 def test_demo_and_prod_orderbook_bodies() -> None:
@@ -397,3 +412,82 @@ def test_mutated_trade_never_crashes(field: str, value: Any) -> None:
 @given(st.text(max_size=200) | st.binary(max_size=200))
 def test_random_text_never_crashes(raw: str | bytes) -> None:
     _check(raw)
+
+
+# ---- fees, ticks and events on the lifecycle channel (AsyncAPI examples) ------------------------
+
+
+def test_event_fee_update_set_and_cleared() -> None:
+    set_ = wire.parse_frame(
+        '{"type":"event_fee_update","sid":5,"seq":3,"msg":{"event_ticker":"KXBTCD-26MAY2018",'
+        '"fee_type_override":"quadratic","fee_multiplier_override":1}}',
+        1_000,
+    )
+    assert (set_.sid, set_.seq) == (5, 3)
+    assert set_.payload == EventFeeUpdate("KXBTCD-26MAY2018", "quadratic", 1_000_000, 1_000, 1_000)
+    half = wire.parse_frame(
+        '{"type":"event_fee_update","sid":5,"msg":{"event_ticker":"KXA","fee_type_override":'
+        '"quadratic_with_maker_fees","fee_multiplier_override":0.5}}',
+        2_000,
+    )
+    assert half.payload == EventFeeUpdate("KXA", "quadratic_with_maker_fees", 500_000, 2_000, 2_000)
+    cleared = wire.parse_frame(
+        '{"type":"event_fee_update","sid":5,"msg":{"event_ticker":"KXBTCD-26MAY2018",'
+        '"fee_type_override":null,"fee_multiplier_override":null}}',
+        3_000,
+    )
+    assert cleared.payload == EventFeeUpdate("KXBTCD-26MAY2018", None, None, 3_000, 3_000)
+
+
+@pytest.mark.parametrize("mult", ['"x"', "-1", "0.1234567", "[1]"])
+def test_a_bad_fee_multiplier_is_a_wire_error(mult: str) -> None:
+    with pytest.raises(wire.WireError):
+        wire.parse_frame(
+            '{"type":"event_fee_update","sid":5,"msg":{"event_ticker":"KXA",'
+            f'"fee_type_override":"quadratic","fee_multiplier_override":{mult}}}}}',
+            0,
+        )
+
+
+def test_event_lifecycle_is_an_event_created() -> None:
+    m = wire.parse_frame(
+        '{"type":"event_lifecycle","sid":5,"msg":{"event_ticker":"KXQUICKSETTLE-26JAN25H2150",'
+        '"title":"What will 1+1 equal on Jan 25 at 21:50?","subtitle":"Jan 25 at 21:50",'
+        '"collateral_return_type":"MECNET","series_ticker":"KXQUICKSETTLE"}}',
+        9,
+    )
+    assert m.payload == EventCreated("KXQUICKSETTLE-26JAN25H2150", "KXQUICKSETTLE",
+                                     "What will 1+1 equal on Jan 25 at 21:50?",
+                                     "Jan 25 at 21:50", 9, 9)  # fmt: skip
+
+
+def test_a_price_level_structure_change_names_the_structure() -> None:
+    m = wire.parse_frame(
+        '{"type":"market_lifecycle_v2","sid":5,"msg":{"market_ticker":"KXA-1",'
+        '"event_type":"price_level_structure_updated","price_level_structure":"deci_cent"}}',
+        9,
+    )
+    assert m.payload == LifecycleEvent("KXA-1", LifecycleKind.PRICE_LEVEL_STRUCTURE_UPDATED, 9, 9,
+                                       price_level_structure="deci_cent")  # fmt: skip
+
+
+def test_series_fee_multiplier_is_exact() -> None:
+    body = (b'{"series":{"ticker":"KXNBAGAME","title":"NBA","category":"Sports",'
+            b'"fee_type":"quadratic_with_maker_fees","fee_multiplier":0.3}}')  # fmt: skip
+    s = rest_wire.parse_series_body(body)
+    assert (s.fee_type, s.fee_multiplier_ppm) == ("quadratic_with_maker_fees", 300_000)
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        [{"start": "0.0000", "end": "1.0000", "step": "0.0000"}],  # no step
+        [{"start": "0.5000", "end": "0.1000", "step": "0.0100"}],  # backwards
+        [{"start": "0.0000", "end": "1.0000", "step": "0.0300"}],  # does not land on the end
+        {"start": "0.0000"},
+    ],
+)
+def test_a_bad_price_range_is_a_wire_error(ranges: Any) -> None:
+    row = {"ticker": "KXA-1", "event_ticker": "KXA", "price_ranges": ranges}
+    with pytest.raises(wire.WireError):
+        rest_wire.parse_market(row)

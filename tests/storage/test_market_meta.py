@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,17 @@ import pytest
 from clock import ManualClock
 from database import Database
 from infra.retry import RetryConfig, RetryPolicy
-from models import MarketInfo, MarketsFetched
+from models import (
+    STRUCTURE_GRIDS,
+    EventFeeUpdate,
+    LifecycleEvent,
+    LifecycleKind,
+    MarketInfo,
+    MarketsFetched,
+    PriceRange,
+    SeriesFetched,
+    SeriesInfo,
+)
 from storage.market_meta import MarketDirectory
 from tests.infra.sleeps import RecordedSleep
 
@@ -151,7 +162,7 @@ async def test_with_emit_lookups_reach_the_directory_through_the_pipelines_queue
 ) -> None:
     rest = Rest()
     rest.markets["KXA-1"] = info("KXA-1", "Will A?")
-    queue: asyncio.Queue[MarketsFetched] = asyncio.Queue()
+    queue: asyncio.Queue[MarketsFetched | SeriesFetched] = asyncio.Queue()
     db = await Database.open(str(tmp_path / "q.db"), clock=clock)
     d = MarketDirectory(db=db, fetch=rest.fetch, max_per_s=10_000, clock=clock,
                         emit=queue.put_nowait)  # fmt: skip
@@ -160,6 +171,7 @@ async def test_with_emit_lookups_reach_the_directory_through_the_pipelines_queue
         assert d.title("KXA-1") == ""
         async with asyncio.timeout(5):
             fetched = await queue.get()
+        assert isinstance(fetched, MarketsFetched)
         assert fetched.markets == (info("KXA-1", "Will A?"),) and fetched.recv_ms == T0
         assert d.title("KXA-1") == ""  # not until the pipeline has handled the event
         for market in fetched.markets:  # what the pipeline does with a MarketsFetched
@@ -170,3 +182,86 @@ async def test_with_emit_lookups_reach_the_directory_through_the_pipelines_queue
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await db.close()
+
+
+SERIES = SeriesInfo("KXA", "A things", "Sports", "quadratic_with_maker_fees", 1_000_000)
+
+
+async def test_a_markets_series_is_looked_up_once_and_reaches_the_directory_as_an_event(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rest = Rest()
+    rest.markets["KXA-1"] = info("KXA-1", "Will A?")
+    rest.markets["KXA-2"] = info("KXA-2", "Will A twice?")
+    asked: list[list[str]] = []
+
+    async def fetch_series(tickers: list[str]) -> list[SeriesInfo]:
+        asked.append(list(tickers))
+        return [SERIES] if tickers == ["KXA"] else []
+
+    queue: asyncio.Queue[MarketsFetched | SeriesFetched] = asyncio.Queue()
+    db = await Database.open(str(tmp_path / "s.db"), clock=clock)
+    d = MarketDirectory(db=db, fetch=rest.fetch, max_per_s=10_000, clock=clock,
+                        emit=queue.put_nowait, fetch_series=fetch_series)  # fmt: skip
+    task = asyncio.create_task(d.run())
+    try:
+        d.title("KXA-1")
+        d.title("KXA-2")
+        async with asyncio.timeout(5):
+            fetched = await queue.get()
+        assert isinstance(fetched, MarketsFetched)
+        for m in fetched.markets:  # as the pipeline applies them
+            d.put(m)
+        assert d.fees("KXA-1") is None  # the series is not known yet
+        async with asyncio.timeout(5):
+            series = await queue.get()
+        assert isinstance(series, SeriesFetched) and series.series == (SERIES,)
+        assert d.series("KXA") is None  # not until the pipeline has handled it
+        d.put_series(SERIES)
+        assert d.fees("KXA-1") == d.fees("KXA-2") == ("quadratic_with_maker_fees", 1_000_000)
+        assert asked == [["KXA"]]  # one lookup for the series of both markets
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await db.close()
+
+
+async def test_an_event_fee_override_layers_over_the_series_and_clears(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    async with directory(tmp_path / "f.db", Rest(), clock) as d:
+        d.put(info("KXA-1", "Will A?"))  # event KXA
+        d.put(info("KXB-1", "Will B?"))
+        d.put_series(SERIES)
+        d.put_series(
+            replace(SERIES, ticker="KXB", fee_type="quadratic", fee_multiplier_ppm=500_000)
+        )
+        d.on_fee_update(EventFeeUpdate("KXA", "quadratic", None, T0, T0))
+        assert d.fees("KXA-1") == ("quadratic", 1_000_000)  # the series' multiplier stays
+        d.on_fee_update(EventFeeUpdate("KXA", None, 2_000_000, T0, T0))  # replaces the override
+        assert d.fees("KXA-1") == ("quadratic_with_maker_fees", 2_000_000)
+        assert d.fees("KXB-1") == ("quadratic", 500_000)  # another event: untouched
+        d.on_fee_update(EventFeeUpdate("KXA", None, None, T0, T0))  # cleared
+        assert d.fees("KXA-1") == ("quadratic_with_maker_fees", 1_000_000)
+        assert d.fees("KXC-1") is None  # unknown market
+
+
+async def test_a_price_structure_change_applies_its_grid_and_asks_rest_for_the_ranges(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rest = Rest()
+    cent = replace(info("KXA-1", "Will A?"), price_level_structure="linear_cent",
+                   price_ranges=STRUCTURE_GRIDS["linear_cent"])  # fmt: skip
+    async with directory(tmp_path / "g.db", rest, clock) as d:
+        d.put(cent)
+        rest.markets["KXA-1"] = replace(cent, price_level_structure="tapered_deci_cent",
+                                        price_ranges=(PriceRange(0, 10_000, 10),))  # fmt: skip
+        d.on_lifecycle(LifecycleEvent("KXA-1", LifecycleKind.PRICE_LEVEL_STRUCTURE_UPDATED, T0,
+                                      T0, price_level_structure="tapered_deci_cent"))  # fmt: skip
+        got = d.info("KXA-1")
+        assert got is not None and got.price_ranges == STRUCTURE_GRIDS["tapered_deci_cent"]
+        await rest.answered(1)
+        assert rest.requests == [["KXA-1"]]
+        got = d.info("KXA-1")
+        assert got is not None and got.price_ranges == (PriceRange(0, 10_000, 10),)
