@@ -47,13 +47,17 @@ from nba.state import KINDS as NBA_STATE_KINDS
 from nba.state import NbaState
 from nba.store import NbaStore
 from storage.market_meta import MarketDirectory
+from storage.paper_store import PaperStore
 from trade_processor import Pipeline, tier_of
+from trading.runner import TICK_MS, DeskRunner, desk_config
 from web import api, games, openapi
+from web import paper as paper_routes
 from web.api import ApiDeps
 from web.board import Board
 from web.games import GamesDeps
 from web.health import Health
 from web.metrics import Metrics, app_samples
+from web.paper import PaperDeps
 from web.params import ApiError, error_response, json_response
 from web.security import Security, response_headers
 from websocket_handler import Hub
@@ -88,6 +92,8 @@ class Flowboard:
     budgets: dict[str, RequestBudget]  # per upstream: what every caller of it draws from
     health: Health
     warm: WarmStart  # the windows rebuilt from SQLite in the background
+    desk: DeskRunner  # the paper desk on the pipeline
+    paper: PaperStore
 
 
 def upstream_policies(settings: Settings) -> dict[str, RetryPolicy]:
@@ -173,6 +179,14 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         # stored first, then applied: the state a listener after it reads is the event's
         pipeline.listen("nba-store", nba.on_event, kinds=STORE_KINDS)
         pipeline.listen("nba-state", nba.state.on_event, kinds=NBA_STATE_KINDS)
+    paper = PaperStore(db)
+    follow = source.feed.add_book_tickers if source.feed is not None else None
+    desk = await DeskRunner.open(desk_config(s), store=paper, hub=hub, clock=clock, follow=follow)
+    pipeline.listen("paper", desk.on_event)
+    if timers is not None:
+        timers.every(TICK_MS, "paper-tick", desk.tick)
+    # after the tasks stop and the queue is drained (below): the desk's last state is stored
+    stack.callback(desk.close)
     watchdog = LoopWatchdog(threshold=s.stall_threshold_s)
     watchdog.start()
     stack.callback(watchdog.stop)
@@ -193,6 +207,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         ("db-writer", db.run()),
         ("pipeline", pipeline.run()),
         *([("hub", hub.run()), ("board-tick", board.run())] if timers is None else []),
+        *([("paper-desk", desk.run())] if timers is None else []),
         ("market-meta", meta.run()),
         ("retention", retention(db, nba.store if nba else None, s.retention_days, clock)),
         ("warm-start", warm.run()),
@@ -219,7 +234,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
         source=source, metrics=metrics, watchdog=watchdog, nba=nba,
         budgets={n: p.budget for n, p in policies.items() if p.budget is not None}, health=health,
-        warm=warm,
+        warm=warm, desk=desk, paper=paper,
     )  # fmt: skip
 
 
@@ -401,9 +416,12 @@ def create_app(
                     feed_stats=source.stats, books=fb.pipeline.books, queue_depth=fb.events.qsize,
                 ),
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),
+                "paper": PaperDeps(clock=fb.clock, desk=fb.desk, store=fb.paper, meta=fb.meta,
+                                   books=fb.pipeline.books),
             }  # fmt: skip
 
-    routes: list[BaseRoute] = [*api.routes(), *games.routes(), *openapi.routes()]
+    routes: list[BaseRoute] = [*api.routes(), *paper_routes.routes(), *games.routes(),
+                               *openapi.routes()]  # fmt: skip
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
     security = Middleware(

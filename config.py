@@ -273,6 +273,48 @@ class Settings:
         env="FLOWBOARD_SIM_GAME_STAGGER",
         help="seconds between simulated tip-offs",
     )
+    paper_balance: int = setting(
+        10_000,
+        flag="--paper-balance",
+        env="FLOWBOARD_PAPER_BALANCE",
+        help="starting balance of each paper account, whole dollars",
+    )
+    paper_latency_ms: int = setting(
+        150,
+        flag="--paper-latency-ms",
+        env="FLOWBOARD_PAPER_LATENCY_MS",
+        help="paper orders meet the book this long after they are decided (event time)",
+    )
+    paper_max_contracts: int | None = setting(
+        None,
+        flag="--paper-max-contracts",
+        env="FLOWBOARD_PAPER_MAX_CONTRACTS",
+        help="risk: most contracts an account may hold in one market (none: no limit)",
+    )
+    paper_max_game_risk: int | None = setting(
+        None,
+        flag="--paper-max-game-risk",
+        env="FLOWBOARD_PAPER_MAX_GAME_RISK",
+        help="risk: most whole dollars an account may have at risk in one game or event",
+    )
+    paper_max_total_risk: int | None = setting(
+        None,
+        flag="--paper-max-total-risk",
+        env="FLOWBOARD_PAPER_MAX_TOTAL_RISK",
+        help="risk: most whole dollars an account may have at risk in all",
+    )
+    paper_max_orders_per_minute: int | None = setting(
+        None,
+        flag="--paper-max-orders-per-minute",
+        env="FLOWBOARD_PAPER_MAX_ORDERS_PER_MINUTE",
+        help="risk: most orders an account may place in a minute",
+    )
+    paper_max_daily_loss: int | None = setting(
+        None,
+        flag="--paper-max-daily-loss",
+        env="FLOWBOARD_PAPER_MAX_DAILY_LOSS",
+        help="risk: an account that has lost this many whole dollars today places no more orders",
+    )
     retention_days: int = setting(
         30,
         flag="--retention-days",
@@ -361,6 +403,13 @@ class Settings:
             raise ConfigError(f"sim markets must be at least 1, not {self.sim_markets}")
         if self.retention_days < 1:
             raise ConfigError("retention must be at least 1 day")
+        if self.paper_balance < 0 or self.paper_latency_ms < 0:
+            raise ConfigError("paper balance and latency must not be negative")
+        for name in ("paper_max_contracts", "paper_max_game_risk", "paper_max_total_risk",
+                     "paper_max_orders_per_minute", "paper_max_daily_loss"):  # fmt: skip
+            limit = getattr(self, name)
+            if limit is not None and limit < 0:
+                raise ConfigError(f"{name.replace('_', '-')} must not be negative: {limit}")
         if self.balldontlie_tier not in BALLDONTLIE_TIERS:
             raise ConfigError(
                 f"balldontlie tier must be one of {', '.join(BALLDONTLIE_TIERS)}, "

@@ -37,6 +37,88 @@ def large_trade_index(tier: int) -> str:
     return f"trades_ts_count_{tier}"
 
 
+PAPER_MIGRATION = """
+    CREATE TABLE paper_orders (
+        order_id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        side TEXT NOT NULL,           -- yes | no
+        action TEXT NOT NULL,         -- buy | sell
+        price INTEGER NOT NULL,       -- centicents of the side
+        count INTEGER NOT NULL,       -- hundredths
+        remaining INTEGER NOT NULL,
+        filled INTEGER NOT NULL,
+        status TEXT NOT NULL,         -- the order's last change: accepted | resting | ...
+        reason TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX paper_orders_status ON paper_orders (status, order_id);
+    CREATE INDEX paper_orders_account ON paper_orders (account, order_id);
+    CREATE TABLE paper_fills (
+        fill_id INTEGER PRIMARY KEY,
+        order_id INTEGER NOT NULL,
+        account TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        side TEXT NOT NULL,
+        action TEXT NOT NULL,
+        count INTEGER NOT NULL,       -- hundredths
+        cost INTEGER NOT NULL,        -- micro-dollars paid (buy) or received (sell), before fee
+        fee INTEGER NOT NULL,         -- micro-dollars
+        maker INTEGER NOT NULL,       -- 1 maker, 0 taker
+        expected_price INTEGER NOT NULL,  -- centicents the book offered at decision time
+        legs TEXT NOT NULL,           -- [[price, count], ...] the levels it took
+        ts_ms INTEGER NOT NULL
+    );
+    CREATE INDEX paper_fills_account ON paper_fills (account, fill_id);
+    CREATE INDEX paper_fills_ticker ON paper_fills (ticker, fill_id);
+    CREATE TABLE paper_positions (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        net INTEGER NOT NULL,         -- hundredths, + YES / - NO
+        cost INTEGER NOT NULL,
+        realised INTEGER NOT NULL,
+        cash INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL
+    );
+    CREATE INDEX paper_positions_account ON paper_positions (account, ticker, id);
+    CREATE TABLE paper_settlements (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        yes_value INTEGER NOT NULL,
+        net INTEGER NOT NULL,
+        payout INTEGER NOT NULL,
+        pnl INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL
+    );
+    CREATE INDEX paper_settlements_account ON paper_settlements (account, id);
+    CREATE TABLE paper_risk_events (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        account TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL
+    );
+    CREATE TABLE paper_equity (
+        account TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        cash INTEGER NOT NULL,
+        equity_mid INTEGER NOT NULL,
+        equity_exit INTEGER NOT NULL,
+        at_risk INTEGER NOT NULL,
+        PRIMARY KEY (account, ts_ms)
+    ) WITHOUT ROWID;
+    CREATE TABLE paper_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ts_ms INTEGER NOT NULL,
+        body TEXT NOT NULL            -- the desk's snapshot, JSON
+    );
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: trades, market metadata, series, feed gaps and their recoveries
     """
@@ -173,6 +255,9 @@ MIGRATIONS: tuple[str, ...] = (
         f"CREATE INDEX {large_trade_index(tier)} ON trades (ts_ms) WHERE count >= {tier};\n"
         for tier in LARGE_TRADE_TIERS
     ),
+    # 4: the paper desk: orders as they stand, fills, position changes, settlements, risk
+    # events, equity points, and the desk's last snapshot (a restart resumes from it)
+    PAPER_MIGRATION,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

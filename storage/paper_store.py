@@ -1,0 +1,234 @@
+"""The paper desk's tables: every order (as it stands now), fill, position change, settlement,
+risk event and equity point the desk emits, and the desk's last snapshot for a restart.
+
+Writes never await: ``add`` turns the desk's records into rows of the database's one write batch,
+so they are stored with the trades, in the same transactions; the snapshot is a map row (the
+newest replaces any older one still waiting). Reads are bounded: each list query walks an index
+newest first and stops at its limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from database import Database
+from paper.records import (
+    EquityPoint,
+    Fill,
+    FollowRequest,
+    OrderUpdate,
+    PositionChange,
+    Record,
+    RiskEvent,
+    Settlement,
+)
+from storage.write_batch import statement
+
+MAX_ROWS = 1_000  # the most rows one query returns
+
+UPSERT_ORDER = """
+    INSERT INTO paper_orders (order_id, account, ticker, side, action, price, count, remaining,
+        filled, status, reason, created_ms, updated_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (order_id) DO UPDATE SET remaining = excluded.remaining,
+        filled = excluded.filled, status = excluded.status, reason = excluded.reason,
+        count = excluded.count, updated_ms = excluded.updated_ms
+"""
+INSERT_FILL = """
+    INSERT OR IGNORE INTO paper_fills (fill_id, order_id, account, ticker, side, action, count,
+        cost, fee, maker, expected_price, legs, ts_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_POSITION = """
+    INSERT INTO paper_positions (account, ticker, net, cost, realised, cash, ts_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_SETTLEMENT = """
+    INSERT INTO paper_settlements (account, ticker, yes_value, net, payout, pnl, ts_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_RISK = """
+    INSERT INTO paper_risk_events (kind, account, ticker, reason, detail, ts_ms)
+    VALUES (?, ?, ?, ?, ?, ?)
+"""
+UPSERT_EQUITY = """
+    INSERT OR REPLACE INTO paper_equity (account, ts_ms, cash, equity_mid, equity_exit, at_risk)
+    VALUES (?, ?, ?, ?, ?, ?)
+"""
+UPSERT_STATE = "INSERT OR REPLACE INTO paper_state (id, ts_ms, body) VALUES (1, ?, ?)"
+
+FILL_COLUMNS = (
+    "fill_id, order_id, account, ticker, side, action, count, cost, fee, maker, expected_price, "
+    "legs, ts_ms"
+)
+ORDER_COLUMNS = (
+    "order_id, account, ticker, side, action, price, count, remaining, filled, status, reason, "
+    "created_ms, updated_ms"
+)
+
+
+def _limit(limit: int) -> int:
+    return max(1, min(limit, MAX_ROWS))
+
+
+class PaperStore:
+    """The paper tables of the database's file, on its connection and its write batch."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn = db.conn
+        batch = db.batch
+        batch.add(
+            lists=[
+                ("paper_fills", statement(INSERT_FILL)),
+                ("paper_positions", statement(INSERT_POSITION)),
+                ("paper_settlements", statement(INSERT_SETTLEMENT)),
+                ("paper_risk", statement(INSERT_RISK)),
+            ],
+            maps=[
+                ("paper_orders", statement(UPSERT_ORDER)),
+                ("paper_equity", statement(UPSERT_EQUITY)),
+                ("paper_state", statement(UPSERT_STATE)),
+            ],
+        )
+        self._fills = batch.lists["paper_fills"]
+        self._positions = batch.lists["paper_positions"]
+        self._settlements = batch.lists["paper_settlements"]
+        self._risk = batch.lists["paper_risk"]
+        self._orders = batch.maps["paper_orders"]
+        self._equity = batch.maps["paper_equity"]
+        self._state = batch.maps["paper_state"]
+        self._created: dict[int, int] = {}  # order id -> when it was accepted (first record)
+
+    # ---- writes: never await -------------------------------------------------------------
+
+    def add(self, records: Iterable[Record]) -> None:
+        for r in records:
+            t = type(r)
+            if t is OrderUpdate:
+                assert isinstance(r, OrderUpdate)
+                created = self._created.setdefault(r.order_id, r.ts_ms)
+                self._orders[r.order_id] = (
+                    r.order_id, r.account, r.ticker, str(r.side), str(r.action), r.price,
+                    r.count, r.remaining, r.filled, str(r.kind), r.reason, created, r.ts_ms,
+                )  # fmt: skip
+                if r.remaining == 0 or r.kind in ("canceled", "executed"):
+                    self._created.pop(r.order_id, None)
+            elif t is Fill:
+                assert isinstance(r, Fill)
+                self._fills.append((
+                    r.fill_id, r.order_id, r.account, r.ticker, str(r.side), str(r.action),
+                    r.count, r.cost, r.fee, int(r.maker), r.expected_price,
+                    orjson.dumps(r.legs).decode(), r.ts_ms,
+                ))  # fmt: skip
+            elif t is PositionChange:
+                assert isinstance(r, PositionChange)
+                self._positions.append((r.account, r.ticker, r.net, r.cost, r.realised, r.cash,
+                                        r.ts_ms))  # fmt: skip
+            elif t is Settlement:
+                assert isinstance(r, Settlement)
+                self._settlements.append((r.account, r.ticker, r.yes_value, r.net, r.payout,
+                                          r.pnl, r.ts_ms))  # fmt: skip
+            elif t is RiskEvent:
+                assert isinstance(r, RiskEvent)
+                self._risk.append((str(r.kind), r.account, r.ticker, r.reason, r.detail, r.ts_ms))
+            elif t is EquityPoint:
+                assert isinstance(r, EquityPoint)
+                self._equity[(r.account, r.ts_ms)] = (r.account, r.ts_ms, r.cash, r.equity_mid,
+                                                      r.equity_exit, r.at_risk)  # fmt: skip
+            elif t is not FollowRequest:  # a request to the edge, not a record to keep
+                raise TypeError(f"unknown paper record {r!r}")
+
+    def save_state(self, ts_ms: int, snapshot: dict[str, Any]) -> None:
+        """The desk's state as of ``ts_ms``, written with the records that led to it."""
+        self._state[1] = (ts_ms, orjson.dumps(snapshot).decode())
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows as of now: what the desk emitted is written first (a client that saw a fill on
+        the stream finds it here)."""
+        if (self._fills or self._positions or self._settlements or self._risk or self._orders
+                or self._equity):  # fmt: skip
+            await self._db.flush()
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def load_state(self) -> dict[str, Any] | None:
+        rows = await self._all("SELECT body FROM paper_state WHERE id = 1")
+        if not rows:
+            return None
+        state: dict[str, Any] = orjson.loads(rows[0][0])
+        return state
+
+    async def fills(
+        self, *, account: str | None = None, ticker: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        where, params = [], []
+        if account is not None:
+            where.append("account = ?")
+            params.append(account)
+        if ticker is not None:
+            where.append("ticker = ?")
+            params.append(ticker)
+        sql = f"SELECT {FILL_COLUMNS} FROM paper_fills"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self._all(sql + " ORDER BY fill_id DESC LIMIT ?", (*params, _limit(limit)))
+        names = [c.strip() for c in FILL_COLUMNS.split(",")]
+        out = []
+        for r in rows:
+            d = dict(zip(names, r, strict=True))
+            d["maker"] = bool(d["maker"])
+            d["liquidity"] = "maker" if d["maker"] else "taker"
+            d["legs"] = orjson.loads(d["legs"])
+            out.append(d)
+        return out
+
+    async def orders(
+        self, *, status: str | None = None, account: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if account is not None:
+            where.append("account = ?")
+            params.append(account)
+        sql = f"SELECT {ORDER_COLUMNS} FROM paper_orders"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self._all(sql + " ORDER BY order_id DESC LIMIT ?", (*params, _limit(limit)))
+        names = [c.strip() for c in ORDER_COLUMNS.split(",")]
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    async def risk_events(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT kind, account, ticker, reason, detail, ts_ms FROM paper_risk_events"
+            " ORDER BY id DESC LIMIT ?",
+            (_limit(limit),),
+        )
+        names = ("kind", "account", "ticker", "reason", "detail", "ts_ms")
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    async def equity(self, *, account: str, limit: int = 1_000) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT ts_ms, cash, equity_mid, equity_exit, at_risk FROM paper_equity"
+            " WHERE account = ? ORDER BY ts_ms DESC LIMIT ?",
+            (account, _limit(limit)),
+        )
+        names = ("ts_ms", "cash", "equity_mid", "equity_exit", "at_risk")
+        return [dict(zip(names, r, strict=True)) for r in reversed(rows)]
+
+    async def settlements(self, *, account: str | None = None, limit: int = 100) -> list[Any]:
+        sql = "SELECT account, ticker, yes_value, net, payout, pnl, ts_ms FROM paper_settlements"
+        params: list[Any] = []
+        if account is not None:
+            sql += " WHERE account = ?"
+            params.append(account)
+        rows = await self._all(sql + " ORDER BY id DESC LIMIT ?", (*params, _limit(limit)))
+        names = ("account", "ticker", "yes_value", "net", "payout", "pnl", "ts_ms")
+        return [dict(zip(names, r, strict=True)) for r in rows]
