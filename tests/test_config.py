@@ -33,6 +33,8 @@ def sample(s: Setting) -> tuple[str, Any]:
         return choice, choice
     if s.kind is bool:
         return ("false", False) if s.default else ("true", True)
+    if s.kind is int and s.default is None:  # an optional limit: off by default
+        return "5", 5
     if s.kind is int:
         n = s.default - 1 if s.default > 1 else s.default + 1
         return str(n), n
@@ -174,7 +176,7 @@ def test_the_flag_wins_over_the_variable(s: Setting) -> None:
     text, value = sample(s)
     env_text = ",".join(s.default) if s.kind is tuple else str(s.default)
     if s.default is None:
-        env_text = "from-the-environment"
+        env_text = "7" if s.kind is int else "from-the-environment"
     loaded = load({s.env or "": env_text}, flag_argv(s, text, value))
     assert getattr(loaded, s.name) == value
 

@@ -131,6 +131,30 @@ REFRESHED = _obj({
     "unmatched": {"type": "array", "items": _obj({"event_ticker": STR, "reason": STR})},
 })  # fmt: skip
 
+ORDER = _obj({
+    "order_id": INT, "account": STR, "ticker": STR, "side": STR, "action": STR, "price": INT,
+    "count": INT, "remaining": INT, "filled": INT, "time_in_force": STR, "status": STR,
+})  # fmt: skip
+FILL = _obj({
+    "fill_id": INT, "order_id": INT, "account": STR, "ticker": STR, "side": STR, "action": STR,
+    "count": INT, "cost": INT, "fee": INT, "liquidity": STR, "legs": {"type": "array"},
+    "ts_ms": INT,
+})  # fmt: skip
+POSITION = _obj({"account": STR, "ticker": STR, "net": INT, "cost": INT, "realised": INT,
+                 "value_mid": INT, "value_exit": INT})  # fmt: skip
+ACCOUNT = _obj({"account": STR, "cash": INT, "equity_mid": INT, "equity_exit": INT,
+                "positions": {"type": "array", "items": POSITION},
+                "orders": {"type": "array", "items": ORDER}})  # fmt: skip
+REJECTED = _obj({"error": STR, "reason": STR})
+BOOK = _obj({"ticker": STR, "yes": {"type": "array"}, "no": {"type": "array"}, "stale": BOOL,
+             "ts_ms": INT_OR_NULL})  # fmt: skip
+ORDER_TICKET = (
+    "JSON body {ticker, side: yes|no, action: buy|sell, count (contracts: a number or decimal "
+    'string), limit_price (the side\'s price: a dollar string such as "0.5600" or integer '
+    "centicents), time_in_force: ioc|fok|gtc (or Kalshi's long names), expires_ms?, account?, "
+    "probability?, client_order_id?}"
+)
+
 BAD_PARAM = Answer("a parameter out of its range or form; `param` names it", ERROR)
 UNKNOWN_TICKER = Answer("no such market", ERROR)
 REFUSED = Answer("refused: from another site's page (Origin, Sec-Fetch-Site) or Host", ERROR)
@@ -166,6 +190,10 @@ DATE = Param(
     {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
     "US/Eastern date of the games, YYYY-MM-DD; default today",
 )
+ACCOUNT_QUERY = Param("account", "query", {"type": "string", "maxLength": 64},
+                      "one paper account (manual, or a strategy's)")  # fmt: skip
+ORDER_ID = Param("id", "path", {"type": "integer", "minimum": 1, "maximum": SQLITE_MAX},
+                 "the paper order's id")  # fmt: skip
 GAME_ID = Param(
     "id",
     "path",
@@ -227,6 +255,82 @@ OPERATIONS: tuple[Operation, ...] = (
         400: BAD_PARAM,
         404: Answer("no such game (or the NBA side is off)", ERROR),
     }, (GAME_ID,)),
+    Operation("POST", "/api/paper/orders", "place a paper order (manual account by default)", {
+        201: Answer(ORDER_TICKET + "; the order as accepted", _obj({"order": ORDER})),
+        400: Answer("a field out of its form, range or the market's grid; `param` names it",
+                    ERROR),
+        404: Answer("no such market or account", ERROR),
+        413: Answer("body too large", ERROR),
+        422: Answer("refused by the risk gate (stored, counted): `reason` says why", REJECTED),
+    }),
+    Operation("GET", "/api/paper/orders", "paper orders: the open ones, or those of a status", {
+        200: Answer("orders, newest last (open) or newest first", _obj({
+            "orders": {"type": "array", "items": {"type": "object"}}})),
+        400: BAD_PARAM,
+        404: Answer("no such account", ERROR),
+    }, (
+        _choice("status", ("open", "all", "accepted", "waiting", "resting", "decreased",
+                           "canceled", "executed"), "open", "which orders"),
+        ACCOUNT_QUERY, _limit(100, 1000),
+    )),
+    Operation("DELETE", "/api/paper/orders/{id}", "cancel a paper order", {
+        200: Answer("the cancel is on its way to the book (latency)", _obj({"order": ORDER})),
+        400: BAD_PARAM,
+        404: Answer("no such order", ERROR),
+        409: Answer("the order is not open", ERROR),
+    }, (ORDER_ID,)),
+    Operation("GET", "/api/paper/fills", "paper fills, newest first", {
+        200: Answer("fills: legs are [price, count] per level taken", _obj({
+            "fills": {"type": "array", "items": FILL}})),
+        400: BAD_PARAM,
+        404: Answer("no such account", ERROR),
+    }, (ACCOUNT_QUERY, Param("ticker", "query", TICKER_SCHEMA, "only this market's fills"),
+        _limit(100, 1000))),
+    Operation("GET", "/api/paper/accounts", "every paper account: cash, equity, positions", {
+        200: Answer("the accounts", _obj({"accounts": {"type": "array", "items": ACCOUNT},
+                                          "killed": BOOL}))}),
+    Operation("GET", "/api/paper/positions", "paper positions, marked at the mid and the bid", {
+        200: Answer("positions", _obj({"positions": {"type": "array", "items": POSITION}})),
+        404: Answer("no such account", ERROR),
+    }, (ACCOUNT_QUERY,)),
+    Operation("GET", "/api/paper/metrics", "P&L, fees, ratios and drawdown per account", {
+        200: Answer("metrics", _obj({"accounts": OBJECT, "overall": OBJECT,
+                                     "rejections": {"type": "array"}}))}),
+    Operation("GET", "/api/paper/equity", "an account's equity curve (manual by default)", {
+        200: Answer("equity points, oldest first", _obj({"account": STR,
+                                                         "points": {"type": "array"}})),
+        400: BAD_PARAM,
+        404: Answer("no such account", ERROR),
+    }, (ACCOUNT_QUERY, _limit(1000, 1000))),
+    Operation("GET", "/api/paper/risk-events", "risk rejections, kills and flattens", {
+        200: Answer("newest first", _obj({"events": {"type": "array"}})),
+        400: BAD_PARAM,
+    }, (_limit(100, 1000),)),
+    Operation("POST", "/api/paper/kill", "stop new orders and cancel open ones", {
+        200: Answer("JSON body {account?}: one account, or (none) every one", OBJECT),
+        400: BAD_PARAM,
+        404: Answer("no such account", ERROR),
+        413: Answer("body too large", ERROR),
+    }),
+    Operation("POST", "/api/paper/revive", "take orders again after a kill", {
+        200: Answer("JSON body {account?}", OBJECT),
+        400: BAD_PARAM,
+        404: Answer("no such account", ERROR),
+        413: Answer("body too large", ERROR),
+    }),
+    Operation("POST", "/api/paper/flatten", "cancel every order, close every position at the book",
+              {
+        200: Answer("JSON body {account?}; the closing orders' ids", _obj({"orders": {
+            "type": "array", "items": INT}})),
+        400: BAD_PARAM,
+        404: Answer("no such account", ERROR),
+        413: Answer("body too large", ERROR),
+    }),
+    Operation("GET", "/api/markets/{ticker}/book", "a followed market's book and its freshness", {
+        200: Answer("levels best first, prices centicents, sizes hundredths", BOOK),
+        400: BAD_PARAM,
+        404: Answer("no book followed for that market", ERROR),
+    }, (TICKER_PATH,)),
     Operation("POST", "/api/games/refresh", "poll balldontlie and match Kalshi's events now", {
         200: Answer("what the refresh found", REFRESHED),
         429: Answer("refreshed too recently", ERROR),

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from clock import Clock
 from kalshi.book_store import BookStore
 from models import Side
-from paper import RejectReason
+from paper import MANUAL, RejectReason
 from storage.market_meta import MarketDirectory
 from storage.paper_store import PaperStore
 from trading.runner import DeskRunner
@@ -67,11 +67,9 @@ def deps(request: Request) -> PaperDeps:
     return found
 
 
-def _account(request: Request, d: PaperDeps, required: bool = False) -> str | None:
+def _account(request: Request, d: PaperDeps) -> str | None:
     name = request.query_params.get("account")
     if not name:
-        if required:
-            raise ApiError(400, "account is required", "account")
         return None
     if name not in d.desk.desk.ledger.accounts:
         raise ApiError(404, f"unknown account {name!r}", "account")
@@ -156,8 +154,7 @@ async def metrics(request: Request) -> Response:
 
 async def equity(request: Request) -> Response:
     d = deps(request)
-    account = _account(request, d, required=True)
-    assert account is not None
+    account = _account(request, d) or MANUAL
     limit = int_param(request, "limit", 1_000, 1, 1_000)
     points = await d.store.equity(account=account, limit=limit)
     return json_response({"account": account, "points": points})
