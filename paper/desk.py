@@ -20,7 +20,8 @@ from paper.state import restore, snapshot
 
 class Desk(Engine):
     def place(self, req: OrderRequest) -> PlaceResult:
-        """Decide an order now (the event clock): validated, risk-checked, then sent."""
+        """Decide an order at the desk's clock (the last event's time, or the last
+        ``advance``): validated, risk-checked, then sent to arrive ``latency_ms`` later."""
         bad = self._validate(req)
         if bad is not None:
             return self._reject(req, *bad)
