@@ -101,3 +101,11 @@ def test_a_no_holding_is_marked_against_the_no_bids() -> None:
     m = desk.metrics()
     assert m.equity_exit - m.cash == usd(20 * 0.55)
     assert m.equity_mid - m.cash == usd(20 * (1 - 0.425))
+
+
+def test_a_market_settles_once() -> None:
+    desk, first = settled_desk("yes")
+    cash = {k: a.cash for k, a in desk.ledger.accounts.items()}
+    desk.on_event(LifecycleEvent(T, LifecycleKind.SETTLED, T0 + 20, T0 + 20, result="yes"))
+    assert desk.drain() == [] and {k: a.cash for k, a in desk.ledger.accounts.items()} == cash
+    assert len(first) == 2

@@ -7,7 +7,7 @@ import pytest
 
 from models import Action, Side
 from paper import CancelModel, Desk, DeskConfig, OrderStatus
-from tests.paper.feed import T0, Feed, c, fills, n, order
+from tests.paper.feed import T0, Feed, T, c, fills, n, order
 
 BUY, SELL = Action.BUY, Action.SELL
 YES, NO = Side.YES, Side.NO
@@ -52,7 +52,7 @@ def test_a_trade_through_the_price_fills_up_to_its_size() -> None:
     desk, feed, oid = resting()
     feed.trade(c(39), n(4), NO)  # someone sold at 0.39: our 0.40 bid would have come first
     o = desk.orders[oid]
-    assert (o.filled, o.ahead) == (n(4), n(100))
+    assert (o.filled, o.ahead) == (n(4), 0)  # and nothing real can be ahead of it now
     feed.trade(c(38), n(50), NO)
     assert o.status is OrderStatus.EXECUTED
     assert [f.legs for f in fills(desk.drain())] == [((c(40), n(4)),), ((c(40), n(6)),)]
@@ -133,3 +133,18 @@ def test_a_sell_rests_on_the_no_side_and_fills_on_yes_takers() -> None:
     assert o.filled == n(5)
     (fill,) = fills(desk.drain())
     assert fill.legs == ((c(45), n(5)),) and fill.cost == n(5) * c(45)
+
+
+def test_a_resting_no_buy_is_a_resting_yes_sell_at_one_minus_the_price() -> None:
+    seen = []
+    for side, action, price in ((NO, BUY, c(55)), (YES, SELL, c(45))):
+        desk = Desk(DeskConfig(latency_ms=0))
+        feed = Feed(desk)
+        feed.snap(yes=[(c(40), n(100))], no=[(c(55), n(20))])
+        res = desk.place(order(side, action, price, n(10)))
+        assert res.order_id is not None
+        o = desk.orders[res.order_id]
+        feed.trade(c(45), n(25), YES)
+        pos = desk.ledger.accounts["manual"].positions[T]
+        seen.append((o.rest, o.rest_price, o.filled, pos.net, pos.cost))
+    assert seen[0] == seen[1] == (NO, c(55), n(5), -n(5), n(5) * c(55))

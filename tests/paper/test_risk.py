@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models import Action, MarketInfo, MarketsFetched, PriceRange, Side
-from paper import CancelReason, Desk, DeskConfig, OrderStatus, RejectReason, RiskLimits, TimeInForce
+from paper import CancelReason, Desk, DeskConfig, RejectReason, RiskLimits, TimeInForce
 from paper.records import RiskEvent, RiskEventKind
 from tests.paper.feed import T0, Feed, T, c, fills, n, order, usd
 
@@ -121,7 +121,7 @@ def test_kill_switches_stop_orders_and_cancel_what_is_open() -> None:
     res = desk.place(order(YES, BUY, c(30), n(1), account="a"))
     assert res.order_id is not None
     desk.kill("a")
-    assert desk.orders[res.order_id].cancel_reason is CancelReason.REQUESTED
+    assert desk.orders[res.order_id].cancel_reason is CancelReason.KILLED
     rejected(desk, RejectReason.ACCOUNT_KILLED)
     assert desk.place(order(YES, BUY, c(30), n(1))).accepted  # manual is not killed
     desk.kill()
@@ -150,4 +150,4 @@ def test_flatten_closes_every_position_at_the_book_even_when_killed() -> None:
     ]
     assert all(p.net == 0 for p in desk.ledger.accounts["a"].positions.values())
     assert resting.order_id is not None
-    assert desk.orders[resting.order_id].status is OrderStatus.CANCELED
+    assert desk.orders[resting.order_id].cancel_reason is CancelReason.KILLED  # kill came first
