@@ -8,11 +8,18 @@ import heapq
 from typing import Any
 
 from models import Action, Side
-from paper.engine import ARRIVE, CANCEL, DECREASE, DeskConfig, Engine
+from paper.engine import ARRIVE, CANCEL, CANCEL_REASONS, DECREASE, DeskConfig, Engine
 from paper.fees import taker_fee_cap
 from paper.grid import lowest_price, on_grid, whole_count_ok
 from paper.matching import best_free
-from paper.orders import Order, OrderRequest, PlaceResult, RejectReason, TimeInForce
+from paper.orders import (
+    CancelReason,
+    Order,
+    OrderRequest,
+    PlaceResult,
+    RejectReason,
+    TimeInForce,
+)
 from paper.records import OrderEventKind, RiskEvent, RiskEventKind
 from paper.risk import Exposure
 from paper.state import restore, snapshot
@@ -20,7 +27,8 @@ from paper.state import restore, snapshot
 
 class Desk(Engine):
     def place(self, req: OrderRequest) -> PlaceResult:
-        """Decide an order now (the event clock): validated, risk-checked, then sent."""
+        """Decide an order at the desk's clock (the last event's time, or the last
+        ``advance``): validated, risk-checked, then sent to arrive ``latency_ms`` later."""
         bad = self._validate(req)
         if bad is not None:
             return self._reject(req, *bad)
@@ -37,10 +45,13 @@ class Desk(Engine):
 
     def cancel(self, order_id: int) -> bool:
         """Ask to cancel; it takes effect when the request reaches the book (latency)."""
+        return self._cancel_later(order_id, CancelReason.REQUESTED)
+
+    def _cancel_later(self, order_id: int, reason: CancelReason) -> bool:
         order = self.orders.get(order_id)
         if order is None or not order.is_open:
             return False
-        self._schedule(CANCEL, order, 0, -1)
+        self._schedule(CANCEL, order, CANCEL_REASONS.index(reason), -1)
         return True
 
     def decrease(
@@ -70,7 +81,7 @@ class Desk(Engine):
         self.outbox.append(RiskEvent(self.now_ms, RiskEventKind.KILL, account or ""))
         for name in [account] if account is not None else list(self.open):
             for order in list(self.open.get(name, {}).values()):
-                self.cancel(order.order_id)
+                self._cancel_later(order.order_id, CancelReason.KILLED)
 
     def revive(self, account: str | None = None) -> None:
         if account is None:
@@ -88,7 +99,7 @@ class Desk(Engine):
             self.outbox.append(RiskEvent(self.now_ms, RiskEventKind.FLATTEN, name))
             for order in list(self.open[name].values()):
                 if not order.flatten:
-                    self.cancel(order.order_id)
+                    self._cancel_later(order.order_id, CancelReason.FLATTEN)
             for ticker, pos in self.ledger.accounts[name].positions.items():
                 if pos.net == 0 or ticker in self.markets.finished:
                     continue

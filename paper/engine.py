@@ -68,6 +68,8 @@ DEFAULT_BALANCE = 10_000 * MICROS_PER_DOLLAR
 NEVER = 1 << 62
 
 ARRIVE, CANCEL, DECREASE = 0, 1, 2  # action kinds, in the heap as (due, seq, kind, id, by, to)
+# a cancel's reason travels in its ``by`` slot, as an index into this
+CANCEL_REASONS = (CancelReason.REQUESTED, CancelReason.KILLED, CancelReason.FLATTEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +281,7 @@ class Engine:
         if kind == ARRIVE:
             self._arrive(order)
         elif kind == CANCEL:
-            self._cancel(order, CancelReason.REQUESTED)
+            self._cancel(order, CANCEL_REASONS[by])
         else:
             left = order.remaining - by if to < 0 else min(order.remaining, to)
             if left <= 0:

@@ -82,8 +82,9 @@ class MarketQueue:
         budget = trade.count
         for price in sorted((p for p in levels if p > hit), reverse=True):
             for order in levels[price]:  # traded through: met before the real book
+                order.ahead = 0  # the real level was empty, or the trade would be there
                 if budget == 0:
-                    return fills
+                    continue
                 qty = min(order.remaining, budget)
                 fills.append((order, qty))
                 budget -= qty
