@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kalshi import wire as wire
@@ -44,23 +45,79 @@ class FeedStats:
     last_error: str = ""  # why the last connection failed or ended
 
 
+# an id added without its exchange time: its generation is never old enough to forget by time
+UNDATED = 1 << 62
+
+
 class RecentIds:
-    """A bounded set of recently seen ids; the oldest inserted are forgotten first."""
+    """The ids seen lately, exactly: a set of the id texts themselves (no hashes, so no false
+    positives), forgotten by exchange time as far as the owner allows, and by count beyond that.
 
-    def __init__(self, capacity: int = 500_000) -> None:
+    Ids come in generations of ``generation`` adds, each sealed with the newest exchange time
+    added to it. When one is sealed, ``keep_from()`` is asked for the oldest exchange time that
+    must still be remembered (for the feed: how far back a backfill can still reach), and every
+    sealed generation wholly older than that is forgotten, oldest first (one that is not holds
+    back those after it, which only keeps more). ``capacity`` bounds the ids held
+    whatever ``keep_from`` says, oldest first, one by one: a backfill held back for long then
+    brings back some trades already delivered, and SQLite's unique key keeps them out of storage.
+    Without ``keep_from`` (a replay) only the capacity forgets, as before.
+
+    The hot path is one set lookup, as it was: at 2,000 trades/s the feed holds ~10 s of ids
+    (~21,000, ~4 MB) instead of the capacity (500,000, ~60 MB). ``bench/bench_dedupe.py``
+    measures it beside the capped set it replaced and ids held as 128-bit ints (~86 bytes an id
+    instead of ~127, but ~1.2 us an add instead of ~0.3: the int has to be parsed and checked).
+    """
+
+    def __init__(
+        self,
+        capacity: int = 500_000,
+        *,
+        generation: int = 4_096,
+        keep_from: Callable[[], int | None] | None = None,
+    ) -> None:
         self._capacity = capacity
-        self._order: deque[str] = deque()
+        self._generation = max(1, generation)
+        self._keep_from = keep_from
         self._set: set[str] = set()
+        self._order: deque[str] = deque()  # oldest first
+        # per sealed generation, oldest first: (ids added up to its end, its newest exchange time)
+        self._marks: deque[tuple[int, int]] = deque()
+        self._forgotten = 0  # ids ever forgotten: the ones popped from the left of _order
+        self._newest = -UNDATED  # of the open generation
+        self._left = self._generation  # adds until the open generation is sealed
 
-    def add(self, item: str) -> bool:
-        """True if ``item`` was not already present."""
-        if item in self._set:
+    def add(self, item: str, ts_ms: int = UNDATED) -> bool:
+        """True if ``item`` was not already present. ``ts_ms`` is its exchange time."""
+        s = self._set
+        if item in s:
             return False
-        self._set.add(item)
+        s.add(item)
         self._order.append(item)
-        if len(self._order) > self._capacity:
-            self._set.discard(self._order.popleft())
+        if ts_ms > self._newest:
+            self._newest = ts_ms
+        if len(s) > self._capacity:
+            s.discard(self._order.popleft())
+            self._forgotten += 1
+        self._left -= 1
+        if not self._left:
+            self._seal()
         return True
+
+    def _seal(self) -> None:
+        marks = self._marks
+        marks.append((self._forgotten + len(self._order), self._newest))
+        self._newest = -UNDATED
+        self._left = self._generation
+        keep = self._keep_from() if self._keep_from is not None else None
+        order, s = self._order, self._set
+        while marks:
+            end, newest = marks[0]
+            if end > self._forgotten and (keep is None or newest >= keep):
+                break
+            marks.popleft()
+            for _ in range(end - self._forgotten):
+                s.discard(order.popleft())
+            self._forgotten = max(self._forgotten, end)
 
     def __contains__(self, item: object) -> bool:
         return item in self._set
@@ -96,7 +153,8 @@ class FrameDispatcher:
     unfollows), or None to take every book in the frames, as a replay does: the recording holds
     only the books the live run followed. ``stale_since`` holds each book waiting for a snapshot
     (its deltas are dropped until one comes); ``book_gaps`` the stale books that had a FeedGap,
-    whose snapshot is a recovery.
+    whose snapshot is a recovery. ``dedupe_keep_from`` is ``RecentIds``'s ``keep_from``: the
+    oldest exchange time whose trade ids must still be remembered.
     """
 
     def __init__(
@@ -105,12 +163,16 @@ class FrameDispatcher:
         stats: FeedStats | None = None,
         want_books: set[str] | None = None,
         dedupe_capacity: int = 500_000,
+        dedupe_keep_from: Callable[[], int | None] | None = None,
+        dedupe_generation: int = 4_096,
         watermark_ms: int | None = None,
         name: str = "kalshi ws",
     ) -> None:
         self.stats = stats if stats is not None else FeedStats()
         self.want_books = want_books
-        self.seen = RecentIds(dedupe_capacity)
+        self.seen = RecentIds(
+            dedupe_capacity, generation=dedupe_generation, keep_from=dedupe_keep_from
+        )
         self.watermark_ms = watermark_ms  # exchange ts of the last live trade
         self.seq = SeqTracker()
         self.sids: dict[str, int] = {}
@@ -156,7 +218,7 @@ class FrameDispatcher:
             if wm is None or p.ts_ms > wm:
                 self.watermark_ms = wm = p.ts_ms
             stats.last_trade_ts_ms = wm
-            if self.seen.add(p.trade_id):
+            if self.seen.add(p.trade_id, p.ts_ms):
                 stats.trades += 1
                 self.events.append(p)
         elif type(p) is BookDelta:
@@ -180,7 +242,7 @@ class FrameDispatcher:
 
     def dedupe(self, trades: list[Trade]) -> list[Trade]:
         """The backfilled ``trades`` not delivered yet (all of them are remembered)."""
-        return [t for t in trades if self.seen.add(t.trade_id)]
+        return [t for t in trades if self.seen.add(t.trade_id, t.ts_ms)]
 
     def book_gap(
         self, tickers: list[str], sid: int | None, expected: int | None, got: int | None, now: int

@@ -2,6 +2,8 @@
 
 Output goes to one bounded queue as ``models`` events. Trades are delivered at most once (deduped
 by ``trade_id``) and, as long as REST backfill succeeds, at least once across gaps and reconnects.
+The dedupe remembers a trade id only as long as a backfill could bring the trade back (see
+``_dedupe_keep_from``), within the dedupe capacity; SQLite's unique key has the last word.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ ALL_MARKET_CHANNELS = ("trade", "market_lifecycle_v2")
 TICKER_CHANNEL = "ticker"  # one frame per price/volume change of any market: opt-in
 SILENCE_RENEW_S = 1.0  # how often the silence deadline is pushed back while frames flow
 FRAMES_PER_TURN = 200  # buffered frames handled before the loop gets a turn
+# How much older than a backfill's from_ms a trade it returns can look to the dedupe: the REST
+# query is in whole seconds widened by one each side (2 s), and a legacy WS ts is whole seconds
+# (1 s). The rest is slack; ids are cheap, a trade delivered twice is not.
+DEDUPE_MARGIN_MS = 10_000
 
 
 class WsReader(Protocol):
@@ -96,6 +102,7 @@ class KalshiFeed:
         book_tickers: Iterable[str] = (),
         resume_from_ms: int | None = None,
         dedupe_capacity: int = 500_000,
+        dedupe_generation: int = 4_096,
         recorder: FrameSink | None = None,
         snapshot_timeout_ms: int = 5_000,
         ticker_channel: bool = False,
@@ -121,6 +128,8 @@ class KalshiFeed:
             stats=self.stats,
             want_books=self._want_books,
             dedupe_capacity=dedupe_capacity,
+            dedupe_keep_from=self._dedupe_keep_from,
+            dedupe_generation=dedupe_generation,
             watermark_ms=resume_from_ms,
         )
         # A backfill on the next trade subscription: on resuming, after a failed first connect,
@@ -141,7 +150,8 @@ class KalshiFeed:
         self._snapshot_timeout_ms = snapshot_timeout_ms
         self._stale_since = self._d.stale_since  # every stale book, new ones included
         self._book_gaps = self._d.book_gaps  # the stale books that had a FeedGap: to repair
-        self._backfill_from: int | None = None
+        self._backfill_from: int | None = None  # pending
+        self._backfill_running_from: int | None = None  # fetching, not deduped yet
         self._backfill_gaps: list[FeedGap] = []  # the gaps the next backfill repairs
         self._backfill_wakeup = asyncio.Event()
         self._backfill_idle = asyncio.Event()
@@ -468,6 +478,18 @@ class KalshiFeed:
 
     # ---- REST backfill --------------------------------------------------------------------------
 
+    def _dedupe_keep_from(self) -> int | None:
+        """The oldest exchange time whose trade ids the dedupe must remember, or None for all.
+
+        A backfill, pending or running, asks for trades from its ``from_ms``, and any later one
+        from the watermark (a gap, a reconnect) or later, for the watermark never goes back: an
+        id older than the oldest of those, by more than the margin, cannot come back."""
+        oldest = self._d.watermark_ms
+        for from_ms in (self._backfill_from, self._backfill_running_from):
+            if from_ms is not None and (oldest is None or from_ms < oldest):
+                oldest = from_ms
+        return None if oldest is None else oldest - DEDUPE_MARGIN_MS
+
     def _request_backfill(self, from_ms: int, *gaps: FeedGap) -> None:
         """Backfill from ``from_ms`` (merged with any request pending), repairing ``gaps``."""
         cur = self._backfill_from
@@ -487,6 +509,7 @@ class KalshiFeed:
                 continue
             self._backfill_from = None
             gaps, self._backfill_gaps = self._backfill_gaps, []
+            self._backfill_running_from = from_ms
             try:
                 await self._backfill(from_ms, gaps)
                 attempt = 0
@@ -499,6 +522,8 @@ class KalshiFeed:
                 self._request_backfill(from_ms, *gaps)
                 await self._retry.wait(attempt)
                 attempt += 1
+            finally:
+                self._backfill_running_from = None
             if self._backfill_from is None:
                 self._backfill_idle.set()
 

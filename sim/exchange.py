@@ -29,6 +29,7 @@ from sim.auth import Verifier
 from sim.connection import Connection
 from sim.embedded import EmbeddedServer, embedded_config
 from sim.faults import Faults
+from sim.history import KEEP_TRADES
 from sim.market_model import DeltaEv, LifeEv, MarketModel, SimEvent, TickerEv, TradeEv
 from sim.nba_games import NightSim
 from sim.nba_markets import NbaMarkets
@@ -59,16 +60,19 @@ class SimExchange:
         rate_limit_burst: int = 100,
         night: NightSim | None = None,
         id_salt: int = 0,
+        history_keep: int = KEEP_TRADES,
     ) -> None:
         """With a ``night`` the NBA events are its games, priced from its fair values and
         settled on its scores; the emit loop (or ``emit_trades``) steps it with this clock.
-        ``id_salt`` gives the trade ids a fresh space (an exchange restarted with its seed)."""
+        ``id_salt`` gives the trade ids a fresh space (an exchange restarted with its seed).
+        REST serves the newest ``history_keep`` trades (``sim.history``)."""
         self._clock: Clock = clock or SystemClock()
         self._rate = rate
         now = self._clock.now_ms()
         self._model = MarketModel(
-            seed=seed, n_markets=n_markets, start_ms=now, random_nba=night is None, id_salt=id_salt
-        )
+            seed=seed, n_markets=n_markets, start_ms=now, random_nba=night is None,
+            id_salt=id_salt, history_keep=history_keep,
+        )  # fmt: skip
         self.nba: NbaMarkets | None = None
         if night is not None:
             self.nba = NbaMarkets(self._model, night, seed=seed, now_ms=now)
@@ -164,9 +168,11 @@ class SimExchange:
         first = len(hist)
         events = self._model.step(n, self._clock.now_ms())
         self._broadcast(events)
+        hist.trim()  # after the broadcast, which reads this step's rows
         return [hist.trade_id(i) for i in range(first, len(hist))]
 
     def produced_trade_ids(self) -> list[str]:
+        """Every trade id produced, those REST no longer serves too."""
         hist = self._model.history
         return [hist.trade_id(i) for i in range(len(hist))]
 

@@ -1,4 +1,12 @@
-"""Every trade the simulator ever produced, stored column-wise in arrays (a few bytes a trade)."""
+"""The simulator's recent trades, stored column-wise in arrays (~27 bytes a trade).
+
+Kalshi serves every trade it ever made; the simulator serves the newest ``keep`` (by default
+500,000: ~13 MB, four minutes at 2,000 trades/s, hours at the default rate), which is what a
+backfill reaches back to after any outage the simulator causes. Kept whole, the history of a
+long run at a high rate would be most of the app's memory (~190 MB an hour at 2,000/s).
+Indices stay those of production order over the whole run, so trade ids and cursors do not
+change when older trades are forgotten.
+"""
 
 from __future__ import annotations
 
@@ -25,12 +33,20 @@ class CursorError(ValueError):
     """A cursor this history did not issue."""
 
 
-class TradeHistory:
-    """Append-only; index order is production order and ``ts_ms`` never decreases."""
+KEEP_TRADES = 500_000
 
-    def __init__(self, seed: int, id_salt: int = 0) -> None:
+
+class TradeHistory:
+    """Append-only; index order is production order and ``ts_ms`` never decreases. Rows from
+    ``first`` to ``len(self)`` are held; ``trim`` forgets the oldest past ``keep``."""
+
+    def __init__(self, seed: int, id_salt: int = 0, keep: int = KEEP_TRADES) -> None:
         """Trade ids are a bijection of the index keyed by ``seed`` and ``id_salt``: a new salt
         gives a fresh id space for the same market behaviour (a restarted exchange)."""
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1 trade, not {keep}")
+        self.keep = keep
+        self.first = 0  # the index of ts_ms[0]: older trades were forgotten
         key = seed ^ (id_salt * 0xD1B54A32D192ED03)
         mix = (key * 0x9E3779B97F4A7C15F39CC0605CEDC834 + 0x632BE59BD9B4E019) & _MASK
         self._mul = mix | 1  # odd -> the id map is a bijection on 128 bits
@@ -43,15 +59,16 @@ class TradeHistory:
         self._by_market: dict[int, array[int]] = {}
 
     def __len__(self) -> int:
-        return len(self.ts_ms)
+        """Trades produced so far (held or forgotten): the next index."""
+        return self.first + len(self.ts_ms)
 
     def trade_id(self, index: int) -> str:
         h = f"{(index * self._mul + self._add) & _MASK:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def append(self, market: int, yes_price: int, count: int, taker_yes: bool, ts_ms: int) -> int:
-        index = len(self.ts_ms)
-        if index and ts_ms < self.ts_ms[-1]:
+        index = len(self)
+        if self.ts_ms and ts_ms < self.ts_ms[-1]:
             ts_ms = self.ts_ms[-1]
         self.ts_ms.append(ts_ms)
         self.market.append(market)
@@ -64,15 +81,38 @@ class TradeHistory:
         per.append(index)
         return index
 
+    def trim(self) -> int:
+        """Forget the oldest trades past ``keep``, a quarter of ``keep`` at a time (so that the
+        arrays move seldom); returns how many. The caller trims when no row it still reads
+        (a step's trades, until they are sent) can be among them."""
+        excess = len(self.ts_ms) - self.keep
+        if excess <= 0 or excess < self.keep // 4:
+            return 0
+        for column in (self.ts_ms, self.market, self.price, self.count, self.taker_yes):
+            del column[:excess]
+        self.first += excess
+        first = self.first
+        for market, per in list(self._by_market.items()):
+            cut = bisect.bisect_left(per, first)
+            if cut == len(per):
+                del self._by_market[market]
+            elif cut:
+                del per[:cut]
+        return excess
+
     def row(self, index: int) -> TradeRow:
+        """Raises IndexError for an index not held (forgotten, or not produced yet)."""
+        i = index - self.first
+        if i < 0:
+            raise IndexError(f"trade {index} was forgotten (held from {self.first})")
         return TradeRow(
             index,
             self.trade_id(index),
-            self.market[index],
-            self.price[index],
-            self.count[index],
-            bool(self.taker_yes[index]),
-            self.ts_ms[index],
+            self.market[i],
+            self.price[i],
+            self.count[i],
+            bool(self.taker_yes[i]),
+            self.ts_ms[i],
         )
 
     def query(
@@ -86,18 +126,22 @@ class TradeHistory:
     ) -> tuple[list[int], str]:
         """Trade indices newest first within [min_ts_ms, max_ts_ms], and the next cursor ('' at
         the end). The cursor names the index to continue below, so pages stay stable while
-        new trades arrive."""
-        ts = self.ts_ms
+        new trades arrive (and end where the trades held end)."""
+        ts, first = self.ts_ms, self.first
         if market is None:
-            idx: array[int] | range = range(len(ts))
+            idx: array[int] | range = range(first, len(self))
         else:
             idx = self._by_market.get(market, array("I"))
+
+        def ts_of(index: int) -> int:
+            return ts[index - first]
+
         hi = len(idx)
         if max_ts_ms is not None:
-            hi = bisect.bisect_right(idx, max_ts_ms, key=ts.__getitem__)
+            hi = bisect.bisect_right(idx, max_ts_ms, key=ts_of)
         lo = 0
         if min_ts_ms is not None:
-            lo = bisect.bisect_left(idx, min_ts_ms, hi=hi, key=ts.__getitem__)
+            lo = bisect.bisect_left(idx, min_ts_ms, hi=hi, key=ts_of)
         if cursor:
             below = decode_cursor(cursor)
             hi = min(hi, bisect.bisect_left(idx, below))

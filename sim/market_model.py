@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 from models import MarketInfo
 from sim.catalogue import SERIES_BY_TICKER, EventDef, Market, MarketDef, generate_events
-from sim.history import TradeHistory
+from sim.history import KEEP_TRADES, TradeHistory
 
 MAX_LEVELS = 24
 LIFECYCLE_EVERY = 1_500  # on average one lifecycle step per this many trades
@@ -64,10 +64,17 @@ class ManagedMarkets(Protocol):
 
 class MarketModel:
     def __init__(
-        self, *, seed: int, n_markets: int, start_ms: int, random_nba: bool = True, id_salt: int = 0
+        self,
+        *,
+        seed: int,
+        n_markets: int,
+        start_ms: int,
+        random_nba: bool = True,
+        id_salt: int = 0,
+        history_keep: int = KEEP_TRADES,
     ) -> None:
         self.rng = random.Random(seed)
-        self.history = TradeHistory(seed, id_salt)
+        self.history = TradeHistory(seed, id_salt, keep=history_keep)
         self.markets: list[Market] = []
         self.by_ticker: dict[str, Market] = {}
         self.events: dict[str, EventDef] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -161,18 +161,20 @@ async def harness(
     books: tuple[str, ...] = (),
     resume_from_ms: int | None = None,
     clock: Clock | None = None,
-    answer: Callable[[httpx.Request], httpx.Response] | None = None,
+    answer: Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]] | None = None,
     owner: TaskOwner | None = None,
+    dedupe_generation: int = 4_096,
 ) -> AsyncIterator[Harness]:
     """``answer`` answers the REST calls instead of ``history``; with an ``owner`` the feed runs
     as its task "kalshi-feed", as in the app."""
     ex = Exchange(reject)
     calls: list[dict[str, str]] = []
 
-    def handle(req: httpx.Request) -> httpx.Response:
+    async def handle(req: httpx.Request) -> httpx.Response:
         calls.append(dict(req.url.params))
         if answer is not None:
-            return answer(req)
+            answered = answer(req)
+            return answered if isinstance(answered, httpx.Response) else await answered
         return httpx.Response(
             200, json={"trades": [rest_row(i) for i in history or []], "cursor": ""}
         )
@@ -201,6 +203,7 @@ async def harness(
                 silence_timeout_s=silence_s,
                 book_tickers=books,
                 resume_from_ms=resume_from_ms,
+                dedupe_generation=dedupe_generation,
             )
             if owner is not None:
                 owner.start("kalshi-feed", feed.run())
@@ -277,6 +280,31 @@ async def test_reconnect_resubscribes_and_backfills() -> None:
         assert (await h.next(Trade)).trade_id == "t4"
         assert h.feed.stats.reconnects == 1 and h.feed.stats.trade_gaps == 0
         assert len(h.sleep.delays) == 1 and 0.0005 <= h.sleep.delays[0] <= 0.001  # attempt 0
+
+
+async def test_ids_are_remembered_while_a_backfill_can_still_bring_them_back() -> None:
+    release = asyncio.Event()
+
+    async def held(req: httpx.Request) -> httpx.Response:
+        await release.wait()
+        rows = [rest_row(i) for i in (2, 3, 10, 11, 12)]
+        return httpx.Response(200, json={"trades": rows, "cursor": ""})
+
+    async with harness(answer=held, dedupe_generation=2) as h:
+        p = await h.ex.peer()
+        await p.ack_all()
+        await p.send(trade(1, 1))
+        await p.send(trade(3, 3))  # seq 2 lost: a backfill from T0 + 1, held up
+        assert (await h.next(Trade)).trade_id == "t1"
+        await h.next(FeedGap)
+        assert (await h.next(Trade)).trade_id == "t3"
+        later = T0 + 600_000  # the watermark runs ten minutes on while the backfill waits
+        for seq, i in enumerate((10, 11, 12), start=4):
+            await p.send(trade(i, seq, ts=later + i))
+        assert [(await h.next(Trade)).trade_id for _ in range(3)] == ["t10", "t11", "t12"]
+        release.set()
+        assert (await h.next(Trade)).trade_id == "t2"  # t3 and the rest were still remembered
+        assert (await h.next(GapRecovered)).trades_recovered == 1
 
 
 async def test_a_bad_rest_row_is_counted_and_skipped_and_the_page_kept() -> None:

@@ -300,6 +300,24 @@ async def test_trades_paging_over_rest(ex: SimExchange, clock: ManualClock) -> N
     assert window == list(reversed(second))[:1000]
 
 
+async def test_rest_serves_the_newest_trades_it_keeps(clock: ManualClock) -> None:
+    ex = SimExchange(key_id="key-1", public_key_pem=PEM, seed=11, rate=0, n_markets=40,
+                     clock=clock, require_auth=False, history_keep=1_000)  # fmt: skip
+    await ex.start()
+    try:
+        produced = await ex.emit_trades(1_500)  # more than it keeps, in one step
+        clock.advance(1_000)
+        produced += await ex.emit_trades(300)
+        async with httpx.AsyncClient() as c:
+            r = await c.get(ex.rest_url + "/markets/trades", params={"limit": 1000})
+        body = r.json()
+        assert [t["trade_id"] for t in body["trades"]] == list(reversed(produced))[:1000]
+        assert body["cursor"] == ""  # nothing older is held
+        assert ex.produced_trade_ids() == produced
+    finally:
+        await ex.stop()
+
+
 async def test_rate_limit_burst_returns_429(ex: SimExchange) -> None:
     ex.faults.rate_limit_burst(3)
     async with httpx.AsyncClient() as c:

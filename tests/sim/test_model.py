@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from sim.history import TradeHistory
 from sim.market_model import DeltaEv, MarketModel, TradeEv
 
@@ -96,3 +98,28 @@ def test_history_pages_newest_first_with_time_filters() -> None:
     )
     assert ids == [19, 16, 13, 10]
     assert len({h.trade_id(i) for i in range(250)}) == 250
+
+
+def test_history_keeps_the_newest_trades_with_their_ids_and_cursors() -> None:
+    h = TradeHistory(seed=1, keep=16)
+    whole = TradeHistory(seed=1)  # keeps all: the same ids
+    at = [1_000_000 + i * 100 for i in range(40)]
+    for i in range(19):
+        for t in (h, whole):
+            t.append(i % 2, 5000, 100, True, at[i])
+    assert h.trim() == 0  # three past keep: less than a quarter of it, not worth moving
+    ids, cur = h.query(market=None, min_ts_ms=None, max_ts_ms=None, limit=4, cursor=None)
+    assert ids == [18, 17, 16, 15] and h.trade_id(17) == whole.trade_id(17)
+    for i in range(19, 40):
+        h.append(i % 2, 5000, 100, True, at[i])
+    assert h.trim() == 24 and (h.first, len(h)) == (24, 40)
+    assert h.row(24).ts_ms == at[24] and h.row(39).trade_id == whole.trade_id(39)
+    with pytest.raises(IndexError):
+        h.row(23)
+    # a cursor issued before the trim continues over what is still held: nothing, so it ends
+    assert h.query(market=None, min_ts_ms=None, max_ts_ms=None, limit=4, cursor=cur) == ([], "")
+    ids, cur = h.query(market=1, min_ts_ms=None, max_ts_ms=at[31], limit=3, cursor=None)
+    assert ids == [31, 29, 27]
+    assert h.query(market=1, min_ts_ms=None, max_ts_ms=None, limit=9, cursor=cur) == ([25], "")
+    ids, _ = h.query(market=0, min_ts_ms=at[0], max_ts_ms=at[30], limit=99, cursor=None)
+    assert ids == [30, 28, 26, 24]
