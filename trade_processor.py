@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -229,36 +230,40 @@ class Pipeline:
         kinds = list(map(type, events))
         others = set(kinds) - _RUN_KINDS
         if not others:
-            self._run(events)
+            self._run(events, kinds)
             return
         start = 0
         for i in sorted(i for kind in others for i in _positions(kinds, kind)):
             if i > start:
-                self._run(events[start:i])
+                self._run(events[start:i], kinds[start:i])
             self.handle(events[i])
             start = i + 1
         if start < len(events):
-            self._run(events[start:])
+            self._run(events[start:], kinds[start:])
 
-    def _run(self, events: Sequence[Event]) -> None:
-        """Trades and book events, received before any timer is due, with no listener: the
-        books take theirs in order, then the trades go to their consumers together."""
-        trades = [e for e in events if type(e) is Trade]
-        if len(trades) < len(events):
+    def _run(self, events: Sequence[Event], kinds: list[type]) -> None:
+        """Trades and book events (of ``kinds``), received before any timer is due, with no
+        listener: the books take theirs in order, then the trades go to their consumers
+        together."""
+        if kinds.count(Trade) == len(kinds):
+            trades = events
+        else:
+            trades = [e for e in events if type(e) is Trade]
             books = self.books
-            for event in events:
-                kind = type(event)
-                if kind is BookDelta:
-                    books.on_delta(event)  # type: ignore[arg-type]
-                elif kind is BookSnapshot:
-                    books.on_snapshot(event)  # type: ignore[arg-type]
+            deltas = _positions(kinds, BookDelta)
+            snapshots = _positions(kinds, BookSnapshot)
+            for i in heapq.merge(deltas, snapshots):
+                if kinds[i] is BookDelta:
+                    books.on_delta(events[i])  # type: ignore[arg-type]
+                else:
+                    books.on_snapshot(events[i])  # type: ignore[arg-type]
         if self._on_event_time is not None:
             self._on_event_time(max(map(_recv_ms, events)))  # nothing due: the clock only
         self.stats.events += len(events)
         if trades:
-            self._on_trades(trades)
+            self._on_trades(trades)  # type: ignore[arg-type]
 
-    def _on_trades(self, trades: list[Trade]) -> None:
+    def _on_trades(self, trades: Sequence[Trade]) -> None:
         """``_on_trade`` on each of ``trades`` in turn."""
         stats = self.stats
         stats.trades += len(trades)
