@@ -116,7 +116,8 @@ def drive(
     until = due if due is not None else _NEVER
     n = 0
     for rec in records:
-        if rec.recv_ms >= until:  # a timer may run: what came before goes first
+        _, recv_ms, kind, body = rec
+        if recv_ms >= until:  # a timer may run: what came before goes first
             if events:
                 n += len(events)
                 handle_batch(events, until)
@@ -127,8 +128,8 @@ def drive(
             events.clear()
             due = timers.next_due_ms
             until = due if due is not None else _NEVER
-        elif rec.kind == "ws":  # player.play, inlined for the common case
-            dispatch(rec.body, rec.recv_ms)
+        elif kind == "ws":  # player.play, inlined for the common case
+            dispatch(body, recv_ms)
             if controls:
                 controls.clear()  # no connection to act on: the recording holds the answers
         else:
