@@ -20,12 +20,14 @@ import bisect
 import heapq
 import logging
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from models import PRICE_SCALE, Side, Trade
 from windows import (
+    BATCH_MIN,
     FIRST,
     KEY,
     LAST,
@@ -37,7 +39,10 @@ from windows import (
     VOL,
     SlotTable,
     SumTable,
+    TradeColumns,
+    minute_parts,
     pack,
+    runs,
     unpack_price,
     unpack_ts,
 )
@@ -51,6 +56,8 @@ WINDOW_INDEX = {name: i for i, name in enumerate(WINDOWS)}
 MINUTE_WINDOWS = (1, 5, 15, 60)  # lengths in minutes of windows 0..3
 DAY_WINDOW = 4
 DAY_HOURS = 24
+AGE_SPAN = (DAY_HOURS + 1) * 60  # more minutes than a trade kept can be old
+BAND_EDGES = np.array(MINUTE_WINDOWS)  # a minute aged a is in band searchsorted(edges, a, right)
 RANK_FIELDS = {"volume": 0, "notional": 1, "trades": 2}
 SPARK_MINUTES = 60
 
@@ -162,6 +169,100 @@ class Aggregator:
                 heapq.heappush(self._heap, (expires, row))
         if notional >= self.large_trade_min_notional:
             self._add_large(t)
+
+    def add_trades(self, trades: Sequence[Trade], cols: TradeColumns | None = None) -> None:
+        """``add_trade`` on each of ``trades`` in turn (``cols``: their columns, if read
+        already), in array steps for a long batch: split where the current minute changes
+        (only there does ``advance`` roll buckets or drop markets, as expiries fall on hour
+        boundaries), each part is added at once, as its trades see the same current minute."""
+        if len(trades) < BATCH_MIN:
+            for t in trades:
+                self.add_trade(t)
+            return
+        cols = cols if cols is not None else TradeColumns.of(trades)
+        for a, b, first, last in minute_parts(cols.ts, self._now):
+            self.advance(first)  # as the part's first trade would
+            whole = a == 0 and b == len(trades)
+            self._add_minute(trades if whole else trades[a:b],
+                             cols if whole else cols.take(np.arange(a, b)))  # fmt: skip
+            self.advance(last)  # within the minute: the time only, as the trades would
+
+    def _add_minute(self, trades: Sequence[Trade], cols: TradeColumns) -> None:
+        """``add_trade`` for trades that all see the current minute and hour of ``_now``.
+
+        The trades are sorted by market and age and summed into cells (a market's minute),
+        the cells summed again into the market's hours, bands and whole; each of those then
+        goes to its slot or sum at once, as the trades one by one would have added up."""
+        cur_min = self._now // MINUTE_MS
+        minute = cols.ts // MINUTE_MS
+        hour = minute // (HOUR_MS // MINUTE_MS)
+        kept = hour > self._now // HOUR_MS - DAY_HOURS
+        if not kept.all():
+            self.ignored_old += int(len(kept) - kept.sum())
+            picked = np.flatnonzero(kept)
+            if not len(picked):
+                return
+            trades = [trades[i] for i in picked.tolist()]
+            cols, minute = cols.take(picked), minute[picked]
+        rows = self._rows(cols)
+        age = cur_min - minute  # minutes: 0 = the current one
+        order = np.argsort(rows * AGE_SPAN + age, kind="stable")
+        by_row, by_age = rows[order], age[order]
+        starts = runs(by_row, by_age)  # the cells: one market's trades of one minute
+        sums = np.add.reduceat(cols.sums()[order], starts, axis=0)
+        packed = (cols.ts * PACK + cols.price)[order]
+        first = np.minimum.reduceat(packed, starts)
+        last = np.maximum.reduceat(packed, starts)
+        row, cell_age = by_row[starts], by_age[starts]
+        cell_min = cur_min - cell_age
+        recent = cell_age < SPARK_MINUTES
+        if recent.all():
+            self._min.add_cells(row * SPARK_MINUTES + cell_min % SPARK_MINUTES, cell_min, sums,
+                                first, last)  # fmt: skip
+        else:
+            r, m = row[recent], cell_min[recent]
+            self._min.add_cells(r * SPARK_MINUTES + m % SPARK_MINUTES, m, sums[recent],
+                                first[recent], last[recent])  # fmt: skip
+        # a market's cells run from its newest minute back, so its hours and bands are runs
+        cell_hour = cell_min // (HOUR_MS // MINUTE_MS)
+        hs = runs(row, cell_hour)
+        h = cell_hour[hs]
+        h_first, h_last = np.minimum.reduceat(first, hs), np.maximum.reduceat(last, hs)
+        self._hour.add_cells(row[hs] * DAY_HOURS + h % DAY_HOURS, h, np.add.reduceat(sums, hs),
+                             h_first, h_last)  # fmt: skip
+        band = np.searchsorted(BAND_EDGES, cell_age, side="right")
+        bs = runs(row, band)
+        self._sums.add_cells(row[bs] * len(WINDOWS) + band[bs], np.add.reduceat(sums, bs))
+        # per market: its newest trade, the stamp of its last one, its expiry (see add_trade)
+        ms = runs(row)
+        cells, trade_runs = row[ms], starts[ms]
+        lasts = np.maximum.reduceat(order, trade_runs)  # its last trade, first: its first
+        meta = np.frombuffer(self._meta, dtype=np.int64).reshape(-1, META)
+        meta[cells, LAST_TRADE] = np.maximum(meta[cells, LAST_TRADE], np.maximum.reduceat(last, ms))
+        meta[cells, LAST_ADD] = self._adds + 1 + lasts
+        self._adds += len(rows)
+        known = meta[cells, EXPIRES]
+        newest = (np.maximum.reduceat(cell_hour, ms) + DAY_HOURS) * HOUR_MS
+        meta[cells, EXPIRES] = np.maximum(known, newest)
+        del meta
+        new = known == 0
+        if new.any():  # first traded here: onto the heap at their first trade, in that order
+            firsts = np.sort(np.minimum.reduceat(order, trade_runs)[new])
+            for i, row_i in zip(firsts.tolist(), rows[firsts].tolist(), strict=True):
+                heapq.heappush(self._heap, ((int(minute[i]) // 60 + DAY_HOURS) * HOUR_MS, row_i))
+        for i in np.flatnonzero(cols.notional >= self.large_trade_min_notional).tolist():
+            self._add_large(trades[i])
+
+    def _rows(self, cols: TradeColumns) -> np.ndarray:
+        """Each trade's row; a new market gets its row at its first trade, as one by one."""
+        index = self._index
+        of_key = [index.get(ticker, -1) for ticker in cols.keys]
+        if -1 in of_key:
+            for k in cols.first_seen():
+                if of_key[k] < 0:
+                    of_key[k] = self._allocate(cols.keys[k])
+        rows: np.ndarray = np.array(of_key, dtype=np.int64)[cols.market]
+        return rows
 
     def advance(self, now_ms: int) -> None:
         """Move time to ``now_ms`` (never back): subtract the buckets that left their windows,

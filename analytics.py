@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from models import PRICE_SCALE, Side, Trade
+from windows import BATCH_MIN, TradeColumns, minute_parts
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,43 @@ class _Ring:
                 self.active += 1
             refs[market] += 1
 
+    def add_many(self, bucket: int, markets: np.ndarray, count: np.ndarray,
+                 notional: np.ndarray, yes: np.ndarray) -> None:  # fmt: skip
+        """``add`` for each of many trades of one live ``bucket``; ``markets``: the ids that
+        traded, each once."""
+        slot = bucket % self.size
+        if self.keys[slot] != bucket:
+            self._drop(slot, self.keys[slot])
+            self.keys[slot] = bucket
+        s = self.sums[slot]
+        volume, paid = int(count.sum()), int(notional.sum())
+        yes_volume, yes_paid = int(count[yes].sum()), int(notional[yes].sum())
+        s[0] += volume
+        s[1] += paid
+        s[2] += len(count)
+        s[3] += yes_volume
+        s[4] += volume - yes_volume
+        s[5] += yes_paid
+        s[6] += paid - yes_paid
+        ids = markets
+        top = int(ids.max())
+        bitmap = self.maps[slot]
+        if top >> 3 >= len(bitmap):
+            bitmap.extend(bytes((top >> 3) + 1 - len(bitmap)))
+        bits = np.frombuffer(bitmap, dtype=np.uint8)
+        new = ids[(bits[ids >> 3] >> (ids & 7)) & 1 == 0]
+        if len(new):
+            np.bitwise_or.at(bits, new >> 3, (1 << (new & 7)).astype(np.uint8))
+            self.distinct[slot] += len(new)
+            refs = self.refs
+            if top >= len(refs):
+                refs.frombytes(bytes((top + 1 - len(refs)) * refs.itemsize))
+            counts = np.frombuffer(refs, dtype=np.uint32)
+            self.active += int((counts[new] == 0).sum())
+            counts[new] += 1
+            del counts
+        del bits
+
 
 class Analytics:
     def __init__(self) -> None:
@@ -155,16 +194,73 @@ class Analytics:
             return
         market = self._ids.get(t.ticker)
         if market is None:
-            market = self._free.pop() if self._free else len(self._names)
-            if market == len(self._names):
-                self._names.append(t.ticker)
-            else:
-                self._names[market] = t.ticker
-            self._ids[t.ticker] = market
+            market = self._new_id(t.ticker)
         for ring in self._rings.values():
             bucket = ts // ring.bucket_ms
             if bucket > ring.current - ring.size:
                 ring.add(bucket, market, count, notional, yes)
+
+    def add_trades(self, trades: Sequence[Trade], cols: TradeColumns | None = None) -> None:
+        """``add_trade`` on each of ``trades`` in turn (``cols``: their columns, if read
+        already), in array steps for a long batch: split where the current minute changes
+        (only there does ``advance`` drop buckets), each part goes to each ring a bucket at a
+        time."""
+        if len(trades) < BATCH_MIN:
+            for t in trades:
+                self.add_trade(t)
+            return
+        cols = cols if cols is not None else TradeColumns.of(trades)
+        for a, b, first, last in minute_parts(cols.ts, self._now):
+            self.advance(first)  # as the part's first trade would
+            whole = a == 0 and b == len(trades)
+            self._add_minute(trades if whole else trades[a:b],
+                             cols if whole else cols.take(np.arange(a, b)))  # fmt: skip
+            self.advance(last)  # within the minute: the time only, as the trades would
+
+    def _add_minute(self, trades: Sequence[Trade], cols: TradeColumns) -> None:
+        """``add_trade`` for trades that all see the current minute and hour of ``_now``. The
+        order of the buckets does not matter while each slot holds its bucket or nothing; a
+        slot can hold a bucket that a long silence left behind (``_Ring.advance`` drops only
+        the last ring's length of them), dropped when the slot is next claimed: that drop takes
+        ids from the bucket's markets, so it must come in its place among the adds, and such a
+        part goes one by one."""
+        plan = []
+        for ring in self._rings.values():
+            bucket = cols.ts // ring.bucket_ms
+            live = bucket > ring.current - ring.size
+            buckets: list[int] = np.unique(bucket[live]).tolist()
+            if any(ring.keys[b % ring.size] != b and ring.maps[b % ring.size] for b in buckets):
+                for t in trades:
+                    self.add_trade(t)
+                return
+            plan.append((ring, bucket, live, buckets))
+        kept = plan[-1][2]  # live in the day ring: the rest is too old for any
+        old = len(kept) - int(kept.sum())
+        if old:
+            self.ignored_old += old
+            if old == len(kept):
+                return
+        ids = self._ids
+        of_key = [ids.get(ticker, -1) for ticker in cols.keys]
+        if -1 in of_key:  # ids given at a market's first trade, as one by one
+            for k in cols.first_seen(kept if old else None):
+                if of_key[k] < 0:
+                    of_key[k] = self._new_id(cols.keys[k])
+        key_ids = np.array(of_key, dtype=np.int64)
+        for ring, bucket, live, buckets in plan:
+            for b in buckets:
+                one = live if len(buckets) == 1 else live & (bucket == b)
+                held = np.bincount(cols.market[one], minlength=len(key_ids)) > 0
+                ring.add_many(b, key_ids[held], cols.count[one], cols.notional[one], cols.yes[one])
+
+    def _new_id(self, ticker: str) -> int:
+        market = self._free.pop() if self._free else len(self._names)
+        if market == len(self._names):
+            self._names.append(ticker)
+        else:
+            self._names[market] = ticker
+        self._ids[ticker] = market
+        return market
 
     def advance(self, now_ms: int) -> None:
         if now_ms <= self._now:

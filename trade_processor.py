@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
+
+import numpy as np
 
 from aggregator import Aggregator
 from analytics import Analytics
@@ -41,6 +45,7 @@ from models import (
 from storage.market_meta import MarketDirectory
 from stream.messages import Pending
 from websocket_handler import Hub
+from windows import BATCH_MIN, TradeColumns
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,20 @@ LISTENER_MAX_FAILURES = 10
 RATE_SECONDS = 5
 DRAIN_SLICE = 200  # events handled per turn of the loop: the hub and the feed get theirs between
 FUTURE_TOLERANCE_MS = 5_000  # exchange stamps this far past our receipt are believed
+_NEVER = 1 << 62  # a receipt time no timer waits for
+_RUN_KINDS = frozenset({Trade, BookDelta, BookSnapshot})  # what a batched run of trades spans
+_recv_ms = attrgetter("recv_ms")
+
+
+def _positions(items: list[type], item: type) -> Iterator[int]:
+    """Where ``item`` is in ``items``, in order (``list.index``: a scan in C)."""
+    i = -1
+    while True:
+        try:
+            i = items.index(item, i + 1)
+        except ValueError:
+            return
+        yield i
 
 
 def window_trade(trade: Trade, now_ms: int) -> Trade:
@@ -191,6 +210,129 @@ class Pipeline:
             if listener.enabled and (listener.kinds is None or isinstance(event, listener.kinds)):
                 self._call(listener, event)
 
+    def handle_batch(self, events: Sequence[Event], quiet_until_ms: int | None) -> None:
+        """Handle ``events`` in order, to the same end as ``handle`` on each in turn, where
+        ``on_event_time`` runs nothing for receipt times before ``quiet_until_ms`` (the caller's
+        timers are not due; None: they are never due).
+
+        Then nothing can look at the world between two of these events but the pipeline: with
+        no listener, trades that have only book events between them (books and trades feed
+        disjoint consumers) go to storage, windows, analytics and the hub together, before the
+        next event of any other kind, before the first at or past ``quiet_until_ms`` (from
+        which on the events are handled one by one) and before this returns; the clock is
+        moved once for them, to their latest receipt time, as ``handle`` would have left it."""
+        if self._listeners:
+            for event in events:
+                self.handle(event)
+            return
+        if not events:
+            return
+        until = quiet_until_ms if quiet_until_ms is not None else _NEVER
+        if max(map(_recv_ms, events)) >= until:  # from the first due on: one by one
+            due = next(i for i, e in enumerate(events) if e.recv_ms >= until)
+            self.handle_batch(events[:due], until)
+            for event in events[due:]:
+                self.handle(event)
+            return
+        kinds = list(map(type, events))
+        others = set(kinds) - _RUN_KINDS
+        if not others:
+            self._run(events, kinds)
+            return
+        start = 0
+        for i in sorted(i for kind in others for i in _positions(kinds, kind)):
+            if i > start:
+                self._run(events[start:i], kinds[start:i])
+            self.handle(events[i])
+            start = i + 1
+        if start < len(events):
+            self._run(events[start:], kinds[start:])
+
+    def _run(self, events: Sequence[Event], kinds: list[type]) -> None:
+        """Trades and book events (of ``kinds``), received before any timer is due, with no
+        listener: the books take theirs in order, then the trades go to their consumers
+        together."""
+        if kinds.count(Trade) == len(kinds):
+            trades = events
+        else:
+            trades = [e for e in events if type(e) is Trade]
+            books = self.books
+            deltas = _positions(kinds, BookDelta)
+            snapshots = _positions(kinds, BookSnapshot)
+            for i in heapq.merge(deltas, snapshots):
+                if kinds[i] is BookDelta:
+                    books.on_delta(events[i])  # type: ignore[arg-type]
+                else:
+                    books.on_snapshot(events[i])  # type: ignore[arg-type]
+        if self._on_event_time is not None:
+            self._on_event_time(max(map(_recv_ms, events)))  # nothing due: the clock only
+        self.stats.events += len(events)
+        if trades:
+            self._on_trades(trades)  # type: ignore[arg-type]
+
+    def _on_trades(self, trades: Sequence[Trade]) -> None:
+        """``_on_trade`` on each of ``trades`` in turn."""
+        stats = self.stats
+        stats.trades += len(trades)
+        last = trades[-1]
+        stats.last_trade_ts_ms = last.ts_ms
+        stats.last_lag_ms = last.recv_ms - last.ts_ms
+        self._db.add_trades(trades)
+        cols: TradeColumns | None = None
+        if len(trades) >= BATCH_MIN:  # in columns, for the windows and analytics too
+            recv = np.array([t.recv_ms for t in trades], dtype=np.int64)
+            cols = TradeColumns.of(trades)
+            placed = trades
+            if (cols.ts > recv + FUTURE_TOLERANCE_MS).any():
+                placed = [self._place(t) for t in trades]
+                cols = TradeColumns.of(placed)
+            seconds = recv // 1000
+            if (seconds == seconds[0]).all():  # the usual: all in one second
+                self._count_second(int(seconds[0]), len(trades))
+            else:
+                for second in seconds.tolist():
+                    self._count_second(second, 1)
+        else:
+            placed = [self._place(t) for t in trades]
+            for t in trades:
+                self._count_second(t.recv_ms // 1000, 1)
+        self._agg.add_trades(placed, cols)
+        self._analytics.add_trades(placed, cols)
+        title = self._meta.title
+        tickers = cols.keys if cols is not None else dict.fromkeys(t.ticker for t in trades)
+        titles = {ticker: title(ticker) for ticker in tickers}
+        # the tape keeps the last ``maxlen``: only those, unless the hub has clients for all
+        kept = self.recent.maxlen
+        told = trades if self._hub.clients or kept is None else trades[max(0, len(trades) - kept) :]
+        tiers = self.tiers
+        items = [(t, titles[t.ticker], tier_of(t.notional, tiers)) for t in told]
+        self.recent.extend(items)
+        self._hub.add_trades(items)
+
+    def _count_second(self, second: int, trades: int) -> None:
+        per_second = self.stats.per_second
+        if per_second and per_second[-1][0] == second:
+            per_second[-1] = (second, per_second[-1][1] + trades)
+        else:
+            per_second.append((second, trades))
+
+    def _place(self, trade: Trade) -> Trade:
+        """``window_trade`` at the trade's receipt, counted and logged as ``_on_trade`` does."""
+        placed = window_trade(trade, trade.recv_ms)
+        if placed is not trade:
+            stats = self.stats
+            stats.future_stamped += 1
+            if stats.future_stamped == 1 or stats.future_stamped % 1000 == 0:
+                log.warning(
+                    "trade %s on %s stamped %d ms after its receipt; windowed at receipt "
+                    "(%d such trades so far)",
+                    trade.trade_id,
+                    trade.ticker,
+                    trade.ts_ms - trade.recv_ms,
+                    stats.future_stamped,
+                )
+        return placed
+
     def _on_trade(self, trade: Trade) -> None:
         stats = self.stats
         stats.trades += 1
@@ -203,18 +345,7 @@ class Pipeline:
         else:
             per_second.append((second, 1))
         self._db.add_trade(trade)
-        placed = window_trade(trade, trade.recv_ms)
-        if placed is not trade:
-            stats.future_stamped += 1
-            if stats.future_stamped == 1 or stats.future_stamped % 1000 == 0:
-                log.warning(
-                    "trade %s on %s stamped %d ms after its receipt; windowed at receipt "
-                    "(%d such trades so far)",
-                    trade.trade_id,
-                    trade.ticker,
-                    trade.ts_ms - trade.recv_ms,
-                    stats.future_stamped,
-                )
+        placed = self._place(trade)
         self._agg.add_trade(placed)
         self._analytics.add_trade(placed)
         title = self._meta.title(trade.ticker)

@@ -135,6 +135,14 @@ class Hub:
                 self._wake.set()  # the batching loop waits for the first trade of a batch
             pending.append((trade, title, tier))
 
+    def add_trades(self, items: list[Pending]) -> None:
+        """``add_trade`` on each of ``items`` in turn."""
+        if self._subs and items:
+            pending = self._pending
+            if not pending:
+                self._wake.set()
+            pending.extend(items)
+
     def publish(self, msg: dict[str, Any]) -> None:
         if not self._subs:
             return

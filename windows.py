@@ -10,7 +10,14 @@ by time first and, for equal times, by price: the result does not depend on arri
 
 from __future__ import annotations
 
+import itertools
 from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models import PRICE_SCALE, Side, Trade
 
 PACK = 1 << 14  # prices are at most 10_000 centicents < 2**14
 NO_FIRST = (1 << 62) - 1
@@ -22,6 +29,92 @@ SLOT = 9
 # additive fields, in slot order; window sums keep these
 SUM_FIELDS = (VOL, NOTIONAL, TRADES, YES_VOL, YES_NOTIONAL, PV)
 NSUM = len(SUM_FIELDS)
+
+
+MINUTE_MS = 60_000
+BATCH_MIN = 64  # trades: a shorter batch goes one by one, cheaper then than the array steps
+_EMPTY_SLOT = (0, 0, 0, 0, 0, 0, 0, NO_FIRST, NO_LAST)  # a claimed slot, before its key
+
+
+@dataclass(frozen=True, slots=True)
+class TradeColumns:
+    """A batch of trades as int64 columns, in trade order, read once for the windows and the
+    analytics (their ``add_trades``). ``keys`` are the batch's tickers, each once, in the order
+    of their first trades; ``market`` is each trade's index in ``keys``. ``notional`` is what
+    the taker paid; ``sums`` holds, per trade, what it adds to a slot's SUM_FIELDS (volume,
+    notional, 1, YES volume, YES notional, price x volume)."""
+
+    keys: list[str]
+    market: np.ndarray
+    ts: np.ndarray
+    price: np.ndarray
+    count: np.ndarray
+    yes: np.ndarray  # bool
+    notional: np.ndarray
+
+    @classmethod
+    def of(cls, trades: Sequence[Trade]) -> TradeColumns:
+        i8 = np.int64
+        at: dict[str, int] = {}
+        market = [at.setdefault(t.ticker, len(at)) for t in trades]
+        price = np.array([t.yes_price for t in trades], dtype=i8)
+        count = np.array([t.count for t in trades], dtype=i8)
+        yes = np.array([t.taker_side is Side.YES for t in trades], dtype=bool)
+        return cls(
+            list(at),
+            np.array(market, dtype=i8),
+            np.array([t.ts_ms for t in trades], dtype=i8),
+            price,
+            count,
+            yes,
+            np.where(yes, price, PRICE_SCALE - price) * count,
+        )
+
+    def __len__(self) -> int:
+        return len(self.market)
+
+    def take(self, picked: np.ndarray) -> TradeColumns:
+        """The trades at the (ascending) positions ``picked`` (``keys`` stay as they are)."""
+        return TradeColumns(self.keys, self.market[picked], self.ts[picked], self.price[picked],
+                            self.count[picked], self.yes[picked],
+                            self.notional[picked])  # fmt: skip
+
+    def first_seen(self, picked: np.ndarray | None = None) -> list[int]:
+        """The ``keys`` (indices) that have trades here (those where ``picked`` is true, if
+        given), in the order of their first trades."""
+        market = self.market if picked is None else self.market[picked]
+        present, first = np.unique(market, return_index=True)
+        seen: list[int] = present[np.argsort(first)].tolist()
+        return seen
+
+    def sums(self) -> np.ndarray:
+        out = np.empty((len(self.market), NSUM), dtype=np.int64)
+        out[:, 0] = self.count
+        out[:, 1] = self.notional
+        out[:, 2] = 1
+        out[:, 3] = self.count * self.yes
+        out[:, 4] = self.notional * self.yes
+        out[:, 5] = self.price * self.count
+        return out
+
+
+def minute_parts(ts: np.ndarray, now_ms: int) -> list[tuple[int, int, int, int]]:
+    """Trades stamped ``ts``, each moving time to its stamp (never back) from ``now_ms``, in
+    parts ``(start, end, first, last)`` over which the current minute stays the same:
+    ``first`` and ``last`` are the times after the part's first and last trades."""
+    now = np.maximum(np.maximum.accumulate(ts), now_ms)
+    minutes = now // MINUTE_MS
+    cuts = [0, *(np.flatnonzero(minutes[1:] != minutes[:-1]) + 1).tolist(), len(ts)]
+    return [(a, b, int(now[a]), int(now[b - 1])) for a, b in itertools.pairwise(cuts)]
+
+
+def runs(*keys: np.ndarray) -> np.ndarray:
+    """Where each run of consecutive entries equal in every one of ``keys`` starts."""
+    first = keys[0]
+    change = first[1:] != first[:-1]
+    for k in keys[1:]:
+        change |= k[1:] != k[:-1]
+    return np.flatnonzero(np.concatenate(([True], change)))
 
 
 def pack(ts_ms: int, price: int) -> int:
@@ -94,6 +187,22 @@ class SlotTable(_RowTable):
         if packed > d[off + LAST]:
             d[off + LAST] = packed
 
+    def add_cells(self, cells: np.ndarray, keys: np.ndarray, sums: np.ndarray,
+                  first: np.ndarray, last: np.ndarray) -> None:  # fmt: skip
+        """``claim`` then ``add`` for many trades, summed by slot beforehand: slot ``cells[i]``
+        (row * slots + bucket % slots, each once) of bucket ``keys[i]`` gets ``sums[i]``
+        (SUM_FIELDS) and the packed ``first[i]`` and ``last[i]`` of its trades."""
+        table = np.frombuffer(self.data, dtype=np.int64).reshape(-1, SLOT)
+        held = table[cells]
+        fresh = (held[:, KEY] != keys) | (held[:, TRADES] == 0)
+        if fresh.any():
+            held[fresh] = _EMPTY_SLOT
+            held[fresh, KEY] = keys[fresh]
+        held[:, VOL : VOL + NSUM] += sums
+        np.minimum(held[:, FIRST], first, out=held[:, FIRST])
+        np.maximum(held[:, LAST], last, out=held[:, LAST])
+        table[cells] = held
+
 
 class SumTable(_RowTable):
     """``rows`` markets x ``bands`` x NSUM running sums, in one array('q')."""
@@ -103,3 +212,8 @@ class SumTable(_RowTable):
     def __init__(self, bands: int) -> None:
         super().__init__(bands * NSUM)
         self.bands = bands
+
+    def add_cells(self, cells: np.ndarray, sums: np.ndarray) -> None:
+        """Add ``sums[i]`` to band ``cells[i]`` (row * bands + band, each once) for each i."""
+        table = np.frombuffer(self.data, dtype=np.int64).reshape(-1, NSUM)
+        table[cells] += sums

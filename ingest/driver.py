@@ -33,6 +33,8 @@ from trade_processor import Pipeline
 from websocket_handler import Hub
 
 HUB_FLUSH_MS = 50  # the hub's batch_ms: its flush on event time
+BATCH_EVENTS = 4_096  # events read ahead at most before the pipeline handles them
+_NEVER = 1 << 62  # a time no timer waits for
 Levels = tuple[tuple[int, int], ...]
 
 
@@ -96,25 +98,52 @@ def drive(
 ) -> int:
     """Handle the events of ``records`` (at least ``limit``, stopping at the end of the record
     that reaches it; all if None); returns the events handled, 0 at the end. Synchronous:
-    nothing here awaits or reads the wall clock."""
-    handle = world.pipeline.handle
+    nothing here awaits or reads the wall clock.
+
+    The events of the records between two timer boundaries go to the pipeline together
+    (``Pipeline.handle_batch``, told when the next timer is due); a record at or past a
+    boundary has its events handled one by one, so the timers run as they would with each
+    event handled alone. Records are read ahead of handling by at most one batch: the
+    dispatcher never depends on what the pipeline did (the books' repairs and the controls
+    need a connection, which a replay has not)."""
+    pipeline = world.pipeline
+    handle, handle_batch = pipeline.handle, pipeline.handle_batch
+    timers = world.timers
     d = player.dispatcher
     dispatch, events, controls = d.dispatch, d.events, d.controls
+    play = player.play
+    due = timers.next_due_ms
+    until = due if due is not None else _NEVER
     n = 0
     for rec in records:
-        if rec.kind == "ws":  # player.play, inlined for the common case
-            dispatch(rec.body, rec.recv_ms)
-            if controls:
-                controls.clear()
-        else:
-            player.play(rec)  # into the same list
-        if events:
-            for event in events:
+        _, recv_ms, kind, body = rec
+        if recv_ms >= until:  # a timer may run: what came before goes first
+            if events:
+                n += len(events)
+                handle_batch(events, until)
+                events.clear()
+            for event in play(rec):
                 handle(event)
             n += len(events)
             events.clear()
+            due = timers.next_due_ms
+            until = due if due is not None else _NEVER
+        elif kind == "ws":  # player.play, inlined for the common case
+            dispatch(body, recv_ms)
+            if controls:
+                controls.clear()  # no connection to act on: the recording holds the answers
+        else:
+            play(rec)  # into the same list
+        if len(events) >= BATCH_EVENTS or (limit is not None and n + len(events) >= limit):
+            n += len(events)
+            handle_batch(events, until)
+            events.clear()
             if limit is not None and n >= limit:
                 break
+    if events:
+        n += len(events)
+        handle_batch(events, until)
+        events.clear()
     return n
 
 

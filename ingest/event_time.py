@@ -55,3 +55,9 @@ class EventTimers:
                     t.due_ms = due + t.every_ms
             self._next_due = min(t.due_ms for t in self._timers)
         clock.set(ms)
+
+    @property
+    def next_due_ms(self) -> int | None:
+        """The earliest boundary a timer waits for (None: no timers): ``at`` runs nothing for
+        times before it."""
+        return self._next_due

@@ -1,14 +1,17 @@
 """Recordings of the Kalshi feed: every raw frame as received, and every trade a REST backfill
-delivered, each with its receipt time, one JSON array per line.
+delivered, each with its receipt time, one record per line.
 
-Line 1 is a header ``{"flowboard_recording": 1, "source": ..., "started_ms": ...}``; then
-``[recv_ms, "ws", "<frame text>"]``, ``[recv_ms, "backfill", {trade fields}]`` or
+Line 1 is a header ``{"flowboard_recording": 2, "source": ..., "started_ms": ...}``; then a frame
+is ``<recv_ms> ws <frame text>`` (the text as received, after one space: reading it back needs
+no JSON parse beyond the frame's own), or ``[recv_ms, "ws", "<frame text>"]`` when the text holds
+a line break; the other records are JSON arrays: ``[recv_ms, "backfill", {trade fields}]`` or
 ``[recv_ms, "markets", [{market fields}, ...]]`` (the answer to a market-details lookup),
 ``[recv_ms, "series", [{series fields}, ...]]`` (the answer to a series lookup: fees); the NBA
 side adds ``[recv_ms, "nba", ["<path with query>", "<body text>"]]`` (a balldontlie response) and
 ``[recv_ms, "nba_matches", {"ts_ms": ..., "markets": [{matched market fields}, ...]}]`` (what a
 discovery matched). Frames and responses are kept verbatim, so a recording replays through the
-same parsers the live run uses.
+same parsers the live run uses. Version 1 (every record a JSON array) is still read; a recording
+of version 1 that is appended to stays in that version.
 
 The recorder never blocks the reader: lines go to an in-memory list and a background task
 writes them to the file in a worker thread every ``flush_ms``.
@@ -18,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -38,7 +41,9 @@ from models import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_CHUNK = 1 << 20  # bytes read and decoded at a time
+READ_VERSIONS = (1, 2)
 KINDS = frozenset({"ws", "backfill", "markets", "series", "nba", "nba_matches"})
 
 
@@ -214,14 +219,22 @@ class Recorder:
         self._writing: asyncio.Future[None] | None = None
         self.lines = 0
         self.bytes = 0
+        # a file appended to keeps its version: one of version 1 gets only JSON-array lines
+        self._frame_lines = True
         if self._file.tell() == 0:
             header = {"flowboard_recording": FORMAT_VERSION, "source": source,
                       "started_ms": started_ms}  # fmt: skip
             self._pending.append(orjson.dumps(header) + b"\n")
+        else:
+            with open(path, "rb") as f:
+                self._frame_lines = _version(f.readline()) != 1
 
     def frame(self, recv_ms: int, raw: str | bytes) -> None:
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-        self._pending.append(orjson.dumps([recv_ms, "ws", text]) + b"\n")
+        if self._frame_lines and "\n" not in text and "\r" not in text:
+            self._pending.append(b"%d ws %b\n" % (recv_ms, text.encode()))
+        else:
+            self._pending.append(orjson.dumps([recv_ms, "ws", text]) + b"\n")
 
     def backfill(self, recv_ms: int, trades: list[Trade]) -> None:
         for t in trades:
@@ -274,18 +287,30 @@ class Recorder:
         log.info("recording %s: %d lines, %d bytes", self.path, self.lines, self.bytes)
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
+    """One line of a recording. (A named tuple: one is built per line, and cheaper so.)"""
+
     line: int
     recv_ms: int
     kind: str  # "ws" | "backfill" | "markets" | "series" | "nba" | "nba_matches"
     body: Any  # frame text, trade fields, market fields, [path, body text], matched fields
 
 
+_record = tuple.__new__  # what Record._make does, without its call: one record per line
+
+
 @dataclass(slots=True)
 class ReadStats:
     records: int = 0
     skipped: int = 0
+
+
+def _version(first: bytes) -> object:
+    try:
+        header = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    return header.get("flowboard_recording") if isinstance(header, dict) else None
 
 
 def _check_header(path: str | Path, first: bytes) -> dict[str, Any]:
@@ -295,10 +320,10 @@ def _check_header(path: str | Path, first: bytes) -> dict[str, Any]:
         header = None
     if not isinstance(header, dict) or "flowboard_recording" not in header:
         raise RecordingError(f"{path}: not a Flowboard recording (no header on line 1)")
-    if header["flowboard_recording"] != FORMAT_VERSION:
+    if header["flowboard_recording"] not in READ_VERSIONS:
         raise RecordingError(
             f"{path}: recording format {header['flowboard_recording']!r}, "
-            f"this version reads {FORMAT_VERSION}"
+            f"this version reads {', '.join(map(str, READ_VERSIONS))}"
         )
     if type(header.get("started_ms")) is not int:
         raise RecordingError(f"{path}: the header has no started_ms")
@@ -314,40 +339,90 @@ def read_header(path: str | Path) -> dict[str, Any]:
         raise RecordingError(f"{path}: cannot read the recording: {exc.strerror}") from None
 
 
+def _json_record(line: str) -> tuple[int, str, Any]:
+    """A record written as a JSON array ``[recv_ms, kind, body]``; ValueError if damaged."""
+    rec = orjson.loads(line)
+    if not (isinstance(rec, list) and len(rec) == 3 and type(rec[0]) is int):
+        raise ValueError("expected [recv_ms, kind, body]")
+    recv_ms, kind, body = rec
+    if kind == "ws" and not isinstance(body, str):
+        raise ValueError("ws record body must be the frame text")
+    if kind in ("markets", "series") and not isinstance(body, list):
+        raise ValueError(f"{kind} record body must be a list")
+    if kind == "nba" and not (
+        isinstance(body, list) and len(body) == 2 and all(isinstance(x, str) for x in body)
+    ):
+        raise ValueError("nba record body must be [path, body text]")
+    if kind not in KINDS:
+        raise ValueError(f"unknown record kind {kind!r}")
+    return recv_ms, kind, body
+
+
+def _chunks(f: IO[bytes]) -> Iterator[Sequence[str | None]]:
+    """The rest of ``f`` as its lines without their ends, READ_CHUNK bytes at a time: each chunk
+    decoded at once, or, if it is not all UTF-8, line by line (None for a line that is not)."""
+    carry = b""
+    while data := f.read(READ_CHUNK):
+        if carry:
+            data = carry + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 1 :]
+        yield _lines(data[:cut])
+    if carry:
+        yield _lines(carry)
+
+
+def _lines(data: bytes) -> Sequence[str | None]:
+    try:
+        return data.decode().split("\n")
+    except UnicodeDecodeError:
+        return [_text(line) for line in data.split(b"\n")]
+
+
+def _text(line: bytes) -> str | None:
+    try:
+        return line.decode()
+    except UnicodeDecodeError:
+        return None
+
+
 def read_recording(path: str | Path, stats: ReadStats | None = None) -> Iterator[Record]:
-    """The records of a recording, in file order. A damaged line (bad JSON, wrong shape, time
-    going back) is logged with its line number, counted in ``stats.skipped`` and skipped; the
-    rest is still read. A file without the header raises RecordingError."""
+    """The records of a recording, in file order. A damaged line (not UTF-8, bad JSON, wrong
+    shape, time going back) is logged with its line number, counted in ``stats.skipped`` and
+    skipped; the rest is still read. A file without the header raises RecordingError."""
     stats = stats if stats is not None else ReadStats()
     with open(path, "rb") as f:
-        _check_header(path, f.readline())
+        frame_lines = _check_header(path, f.readline())["flowboard_recording"] != 1
         last_ms = 0
-        for number, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            try:
-                rec = orjson.loads(line)
-                if not (isinstance(rec, list) and len(rec) == 3 and type(rec[0]) is int):
-                    raise ValueError("expected [recv_ms, kind, body]")
-                recv_ms, kind, body = rec
-                if kind == "ws" and not isinstance(body, str):
-                    raise ValueError("ws record body must be the frame text")
-                if kind in ("markets", "series") and not isinstance(body, list):
-                    raise ValueError(f"{kind} record body must be a list")
-                if kind == "nba" and not (
-                    isinstance(body, list)
-                    and len(body) == 2
-                    and all(isinstance(x, str) for x in body)
-                ):
-                    raise ValueError("nba record body must be [path, body text]")
-                if kind not in KINDS:
-                    raise ValueError(f"unknown record kind {kind!r}")
-                if recv_ms < last_ms:
-                    raise ValueError(f"time goes back: {recv_ms} < {last_ms}")
-            except (orjson.JSONDecodeError, ValueError) as exc:
-                stats.skipped += 1
-                log.warning("%s line %d skipped: %s", path, number, exc)
-                continue
-            last_ms = recv_ms
-            stats.records += 1
-            yield Record(number, recv_ms, kind, body)
+        number = 2
+        for lines in _chunks(f):
+            for number, line in enumerate(lines, start=number):  # noqa: B020 - counts on
+                if not line:
+                    if line is None:
+                        stats.skipped += 1
+                        log.warning("%s line %d skipped: not UTF-8", path, number)
+                    continue
+                try:
+                    # ``<recv_ms> ws <frame text>``: the frame as received, to the line's end
+                    if frame_lines and "0" <= line[0] <= "9":
+                        parts = line.split(" ", 2)
+                        if len(parts) < 3 or parts[1] != "ws" or not parts[0].isdigit():
+                            raise ValueError("expected <recv_ms> ws <frame text>")
+                        recv_ms, kind, body = int(parts[0]), "ws", parts[2]
+                    elif line.isspace():
+                        continue
+                    else:
+                        recv_ms, kind, body = _json_record(line)
+                    if recv_ms < last_ms:
+                        raise ValueError(f"time goes back: {recv_ms} < {last_ms}")
+                except (orjson.JSONDecodeError, ValueError) as exc:
+                    stats.skipped += 1
+                    log.warning("%s line %d skipped: %s", path, number, exc)
+                    continue
+                last_ms = recv_ms
+                stats.records += 1
+                yield _record(Record, (number, recv_ms, kind, body))
+            number += 1

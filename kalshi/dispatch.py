@@ -23,6 +23,7 @@ from models import BookDelta, BookSnapshot, Event, FeedGap, GapKind, GapRecovere
 
 log = logging.getLogger(__name__)
 
+_parse_frame = wire.parse_frame  # per frame: one lookup fewer
 BOOK_CHANNEL = "orderbook_delta"
 BAD_FRAME_LOG_CHARS = 300
 
@@ -126,6 +127,17 @@ class RecentIds:
         return len(self._set)
 
 
+class _Seqs(SeqTracker):
+    """The tracker, with the per-frame check that builds no ``SeqCheck``."""
+
+    def skipped(self, sid: int, seq: int) -> int | None:
+        """Record ``seq`` for ``sid``; the seq expected if this one skipped it, else None."""
+        last_seen = self._last
+        last = last_seen.get(sid)
+        last_seen[sid] = seq
+        return None if last is None or seq == last + 1 else last + 1
+
+
 @dataclass(frozen=True, slots=True)
 class BackfillWanted:
     """The trade stream skipped a seq: REST must fill in trades from ``from_ms``."""
@@ -174,7 +186,7 @@ class FrameDispatcher:
             dedupe_capacity, generation=dedupe_generation, keep_from=dedupe_keep_from
         )
         self.watermark_ms = watermark_ms  # exchange ts of the last live trade
-        self.seq = SeqTracker()
+        self.seq = _Seqs()
         self.sids: dict[str, int] = {}
         self.sid_channel: dict[int, str] = {}
         self.stale_since: dict[str, int] = {}  # every stale book, new ones included
@@ -201,7 +213,7 @@ class FrameDispatcher:
         stats.frames += 1
         stats.last_frame_recv_ms = recv_ms
         try:
-            m = wire.parse_frame(raw, recv_ms)
+            m = _parse_frame(raw, recv_ms)
         except wire.WireError as exc:
             stats.bad_frames += 1
             text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
@@ -209,10 +221,11 @@ class FrameDispatcher:
                         text)  # fmt: skip
             return
         p = m.payload
-        if m.sid is not None and m.seq is not None:
-            check = self.seq.check(m.sid, m.seq)
-            if not check.ok:
-                self._seq_gap(m.sid, check.expected, m.seq, recv_ms)
+        seq = m.seq
+        if seq is not None and (sid := m.sid) is not None:
+            expected = self.seq.skipped(sid, seq)
+            if expected is not None:
+                self._seq_gap(sid, expected, seq, recv_ms)
         if type(p) is Trade:
             wm = self.watermark_ms
             if wm is None or p.ts_ms > wm:

@@ -355,3 +355,80 @@ def test_changed_at_moves_with_every_trade_of_that_market_only() -> None:
     assert agg.sparkline("KXA") != spark
     agg.advance(H0 + 25 * HOUR_MS)  # the market left the board
     assert agg.changed_at("KXA") == -1
+
+
+def _state(agg: Aggregator) -> tuple[object, ...]:
+    """Everything the aggregator holds: rings, sums, rows, expiry heap, stamps, large trades."""
+    return (
+        agg.now_ms,
+        agg._index,
+        agg._names,
+        agg._free,
+        agg._min.data,
+        agg._hour.data,
+        agg._sums.data,
+        agg._meta,
+        agg._heap,
+        agg._adds,
+        agg._large,
+        agg.ignored_old,
+    )
+
+
+def _night(rng: random.Random, n: int, markets: int) -> list[Trade]:
+    """Bursts of trades, most at the latest time, some late (a few older than a day), with
+    silences of seconds to days between them."""
+    tickers = [f"B{i}" for i in range(markets)]
+    out: list[Trade] = []
+    now = H0
+    while len(out) < n:
+        now += rng.choice([rng.randrange(0, 2_000), rng.randrange(0, 3 * MINUTE_MS),
+                           rng.randrange(MINUTE_MS, 90 * MINUTE_MS),
+                           rng.randrange(HOUR_MS, 30 * HOUR_MS)])  # fmt: skip
+        for _ in range(rng.choice([1, 5, 70, 300])):
+            ts = now + rng.randrange(0, 900)
+            if rng.random() < 0.15:
+                ts -= rng.randrange(0, 26 * HOUR_MS)
+            count = rng.choice([rng.randrange(1, 10_000), 10**8])  # some large trades
+            out.append(trade(rng.choice(tickers), ts, rng.randrange(1, 10_000), count,
+                             rng.choice([Side.YES, Side.NO])))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_batch_adds_up_exactly_as_its_trades_one_by_one(seed: int) -> None:
+    """Batches of every length (short ones go one by one, long ones in array steps) across
+    minute and hour boundaries, late and too-old trades, markets leaving and rows reused."""
+    rng = random.Random(seed)
+    trades = _night(rng, 6_000, rng.choice([3, 40, 400]))
+    one, batched = Aggregator(large_trades_kept=50), Aggregator(large_trades_kept=50)
+    i = 0
+    released: list[int] = []  # rows of markets that left the board
+    in_batches = 0  # of those, inside add_trades
+    release = batched._release
+
+    def counted(row: int) -> None:
+        released.append(row)
+        release(row)
+
+    batched._release = counted  # type: ignore[method-assign]
+    while i < len(trades):
+        batch = trades[i : i + rng.choice([1, 2, 63, 64, 65, 500, 2_000])]
+        i += len(batch)
+        feed(one, *batch)
+        before = len(released)
+        batched.add_trades(batch)
+        in_batches += len(released) - before
+        assert _state(batched) == _state(one)
+        if rng.random() < 0.2:
+            later = one.now_ms + rng.randrange(0, 2 * HOUR_MS)
+            one.advance(later)
+            batched.advance(later)
+    assert _state(batched) == _state(one)
+    tickers = set(one._index)
+    for name in WINDOWS:
+        assert batched.hot(name, 100) == one.hot(name, 100)
+    for ticker in tickers:
+        assert batched.sparkline(ticker) == one.sparkline(ticker)
+    assert batched.large_trades(50) == one.large_trades(50)
+    assert one.ignored_old > 0 and in_batches > 0  # the batches went through those cases

@@ -191,3 +191,61 @@ def test_market_ids_are_recycled_after_a_day() -> None:
     hour = an.view("hour", H0 + 26 * HOUR + 2)
     assert (hour.active_markets, hour.buckets[-1].markets) == (1, 1)
     assert an.view("day", H0 + 26 * HOUR + 2).active_markets == 3
+
+
+def _state(an: Analytics) -> tuple[object, ...]:
+    """Everything the analytics hold: each ring's buckets, bitmaps and counts, the market ids."""
+    rings = [(r.keys, r.sums, r.maps, r.distinct, r.refs, r.active, r.zeroed, r.current)
+             for r in an._rings.values()]  # fmt: skip
+    return (an._now, rings, an._ids, an._names, an._free, an.ignored_old)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_batch_adds_up_exactly_as_its_trades_one_by_one(seed: int) -> None:
+    """Batches of every length across minute and hour boundaries, with late and too-old
+    trades, ids recycled after a day and hundreds of markets (bitmaps of several bytes)."""
+    rng = random.Random(seed)
+    tickers = [f"M{i}" for i in range(rng.choice([2, 50, 700]))]
+    trades: list[Trade] = []
+    now = H0
+    while len(trades) < 6_000:
+        # silences of up to 20 h: a longer one leaves day buckets behind (see _add_minute)
+        # whose drop, late, frees ids still in use (as one by one: a flaw of its own)
+        now += rng.choice(
+            [
+                rng.randrange(0, 2_000),
+                rng.randrange(0, 3 * MIN),
+                rng.randrange(MIN, 3 * HOUR),
+                rng.randrange(HOUR, 20 * HOUR),
+            ]
+        )
+        for _ in range(rng.choice([1, 5, 70, 300])):
+            ts = now + rng.randrange(0, 900)
+            if rng.random() < 0.15:
+                ts -= rng.randrange(0, 26 * HOUR)
+            trades.append(
+                trade(
+                    rng.choice(tickers),
+                    ts,
+                    rng.randrange(1, 10_000),
+                    rng.randrange(1, 5_000),
+                    rng.choice([Side.YES, Side.NO]),
+                )
+            )
+    one, batched = Analytics(), Analytics()
+    i = 0
+    holders: dict[int, set[str]] = defaultdict(set)  # the markets each id has been given to
+    while i < len(trades):
+        batch = trades[i : i + rng.choice([1, 2, 63, 64, 65, 500, 2_000])]
+        i += len(batch)
+        for t in batch:
+            one.add_trade(t)
+        batched.add_trades(batch)
+        assert _state(batched) == _state(one)
+        for ticker, market in batched._ids.items():
+            holders[market].add(ticker)
+    end = one._now + 30 * MIN
+    for mode in ("hour", "day"):
+        assert batched.view(mode, end) == one.view(mode, end)
+    recycled = any(len(names) > 1 for names in holders.values())
+    assert one.ignored_old > 0 and (recycled or len(tickers) == 2)  # the cases went through

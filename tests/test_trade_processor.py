@@ -4,14 +4,32 @@ but windowed at its receipt, so it cannot push the windows ahead and empty the b
 from __future__ import annotations
 
 import asyncio
+import random
+import sqlite3
 from pathlib import Path
 
-from aggregator import Aggregator
-from analytics import Analytics
+import pytest
+
+from aggregator import WINDOWS, Aggregator
+from analytics import MODES, Analytics
 from clock import ManualClock
 from database import Database
+from ingest.driver import World, book_levels, open_world
+from ingest.event_time import EventTimers
 from kalshi.book_store import BookStore
-from models import BookDelta, BookSnapshot, Event, FeedGap, GapKind, Side, Trade
+from models import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    FeedGap,
+    GapKind,
+    LifecycleEvent,
+    LifecycleKind,
+    MarketInfo,
+    MarketsFetched,
+    Side,
+    Trade,
+)
 from storage.market_meta import MarketDirectory
 from trade_processor import FUTURE_TOLERANCE_MS, Pipeline
 from websocket_handler import Hub
@@ -111,3 +129,142 @@ async def test_books_are_the_pipelines_stale_on_a_gap_until_repaired_never_ahead
         assert repairs == [b]  # the broken delta asked the feed for a snapshot
     finally:
         await db.close()
+
+
+def _night(seed: int) -> list[Event]:
+    """Runs of trades (some long, some stamped far ahead of their receipt) between book
+    snapshots and deltas, market details, lifecycle events and a gap, over a few seconds."""
+    rng = random.Random(seed)
+    tickers = [f"KXN-{i}" for i in range(30)]
+    books = tickers[:3]
+    out: list[Event] = []
+    now = T0
+    seq = 0
+
+    def book_event(ticker: str) -> Event:
+        nonlocal seq
+        seq += 1
+        if rng.random() < 0.1:
+            return BookSnapshot(ticker, ((4000, 500),), ((5800, 300),), 9, seq, now, now)
+        return BookDelta(ticker, rng.choice([Side.YES, Side.NO]), rng.choice([4000, 5800]),
+                         rng.choice([-50, 30]), 9, seq, now, now)  # fmt: skip
+
+    out += [BookSnapshot(t, ((4000, 500),), ((5800, 300),), 9, 0, now, now) for t in books]
+    for i in range(3_000):
+        now += rng.choice([0, 0, 0, 1, 7, 40])
+        roll = rng.random()
+        if roll < 0.12:
+            out.append(book_event(rng.choice(books)))
+        elif roll < 0.125:
+            info = MarketInfo(rng.choice(tickers), "KXN", "KXN", f"market {i}", "", "active",
+                              None, None)  # fmt: skip
+            out.append(MarketsFetched((info,), now, now))
+        elif roll < 0.13:
+            out.append(LifecycleEvent(rng.choice(tickers), LifecycleKind.DETERMINED, now, now,
+                                      result="yes"))  # fmt: skip
+        elif roll < 0.131:
+            out.append(FeedGap(GapKind.BOOK, "orderbook_delta", 9, seq, seq + 2, books[0],
+                               now, now, now))  # fmt: skip
+        else:
+            ts = now - rng.randrange(0, 3_000)
+            if rng.random() < 0.01:
+                ts = now + 2 * FUTURE_TOLERANCE_MS  # windowed at its receipt
+            out.append(
+                Trade(
+                    f"n{i}",
+                    rng.choice(tickers),
+                    rng.randrange(1, 10_000),
+                    rng.randrange(1, 10**8),
+                    rng.choice([Side.YES, Side.NO]),
+                    ts,
+                    now,
+                )
+            )
+    return out
+
+
+async def _world_state(world: World, db: Path) -> dict[str, object]:
+    await world.db.flush()
+    with sqlite3.connect(db) as conn:
+        stored = list(conn.iterdump())
+    agg, an, now = world.aggregator, world.analytics, world.clock.now_ms()
+    return {
+        "stats": world.pipeline.stats,
+        "tape": list(world.pipeline.recent),
+        "books": book_levels(world.books),
+        "stale": sorted(t for t, b in world.books.all_books().items() if b.stale),
+        "hot": {w: agg.hot(w, 100) for w in WINDOWS},
+        "large": agg.large_trades(100),
+        "analytics": {mode: an.view(mode, now) for mode in MODES},
+        "stored": stored,
+        "clock": now,
+        "timers": world.timers.fired,
+    }
+
+
+@pytest.mark.parametrize(("seed", "timed"), [(0, True), (1, True), (2, False)])
+async def test_a_batch_leaves_the_world_as_its_events_one_by_one(
+    seed: int, timed: bool, tmp_path: Path
+) -> None:
+    """The same world after each timer and at the end, whether the events come one by one or
+    in batches split anywhere (most run past the time a timer is due)."""
+    events = _night(seed)
+    rng = random.Random(seed)
+    states = []
+    for name in ("one", "batched"):
+        world = await open_world(tmp_path / f"{name}.db", T0)
+        ticks: list[tuple[object, ...]] = []
+        if timed:
+
+            def look(w: World = world, ticks: list[tuple[object, ...]] = ticks) -> None:
+                now = w.clock.now_ms()
+                ticks.append((now, w.pipeline.stats.trades, w.aggregator.hot("1m", 5),
+                              w.analytics.view("hour", now), book_levels(w.books)))  # fmt: skip
+
+            world.timers.every(500, "look", look)
+        else:  # no timers at all (not even the hub's): every batch may be taken whole
+            world.timers = EventTimers(world.clock)
+            world.pipeline._on_event_time = world.timers.at
+        try:
+            if name == "one":
+                for event in events:
+                    world.pipeline.handle(event)
+            else:
+                i = 0
+                while i < len(events):
+                    batch = events[i : i + rng.choice([1, 10, 100, 700])]
+                    i += len(batch)
+                    world.pipeline.handle_batch(batch, world.timers.next_due_ms)
+            states.append((await _world_state(world, tmp_path / f"{name}.db"), ticks))
+        finally:
+            await world.close()
+    (one, one_ticks), (batched, batched_ticks) = states
+    assert batched == one
+    assert batched_ticks == one_ticks and (len(one_ticks) > 5 or not timed)
+    assert one["stats"].future_stamped > 0 and one["stats"].gaps > 0  # type: ignore[attr-defined]
+
+
+async def test_with_a_listener_each_trade_sees_the_windows_as_of_itself(tmp_path: Path) -> None:
+    events = [e for e in _night(7) if isinstance(e, Trade)][:500]
+    seen: dict[str, list[tuple[int, int]]] = {}
+    for name in ("one", "batched"):
+        world = await open_world(tmp_path / f"{name}.db", T0)
+        agg = world.aggregator
+        looks = seen[name] = []
+
+        def look(e: Event, agg: Aggregator = agg, looks: list[tuple[int, int]] = looks) -> None:
+            assert isinstance(e, Trade)
+            day = agg.market(e.ticker, "24h")
+            looks.append((agg.market_count(), day.trades if day else 0))
+
+        world.pipeline.listen("look", look, (Trade,))
+        try:
+            if name == "one":
+                for event in events:
+                    world.pipeline.handle(event)
+            else:
+                world.pipeline.handle_batch(events, None)
+        finally:
+            await world.close()
+    assert seen["batched"] == seen["one"]
+    assert len(set(seen["one"])) > 50  # the windows moved from trade to trade

@@ -13,8 +13,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from clock import ManualClock
+from ingest import recording
 from ingest.driver import World, run_recording
-from ingest.recording import Recorder, RecordingError, read_recording, trade_fields
+from ingest.recording import (
+    ReadStats,
+    Recorder,
+    RecordingError,
+    read_recording,
+    trade_fields,
+)
 from ingest.replay import RecordPlayer, ReplaySource
 from ingest.sources import Source
 from models import (
@@ -273,3 +280,115 @@ async def test_a_write_queued_when_the_recorders_task_is_cancelled_still_lands(
     await rec.close()
     ids = [orjson.loads(r.body)["msg"]["trade_id"] for r in read_recording(path)]
     assert ids == ["first", "second"]
+
+
+def trade_text(seq: int, trade_id: str, recv_ms: int) -> str:
+    text: str = orjson.loads(frame(seq, trade_id, recv_ms))[2]
+    return text
+
+
+async def test_frames_are_written_as_frame_lines_and_read_back_as_received(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.rec"
+    rec = Recorder(str(path), source="sim", started_ms=T0)
+    spaced = '{"type": "trade",\n "sid": 1}'  # a line break inside: kept as a JSON array
+    backfilled = Trade("bf-1", "KXA-1", 4_200, 300, Side.NO, T0 + 5, T0 + 9)
+    rec.frame(T0 + 1, trade_text(1, "a", T0 + 1))
+    rec.frame(T0 + 2, trade_text(2, "b", T0 + 2).encode())  # bytes, as a reader may hand them
+    rec.frame(T0 + 3, spaced)
+    rec.frame(T0 + 3, "{}\r")
+    rec.backfill(T0 + 9, [backfilled])
+    await rec.close()
+
+    lines = path.read_bytes().split(b"\n")
+    assert orjson.loads(lines[0])["flowboard_recording"] == 2
+    assert lines[1] == b"%d ws %s" % (T0 + 1, trade_text(1, "a", T0 + 1).encode())
+    assert lines[2].startswith(b"%d ws {" % (T0 + 2))
+    assert orjson.loads(lines[3]) == [T0 + 3, "ws", spaced]
+    assert orjson.loads(lines[4]) == [T0 + 3, "ws", "{}\r"]
+    assert len(lines) == 7 and lines[-1] == b""
+    records = [(r.line, r.recv_ms, r.kind, r.body) for r in read_recording(path)]
+    assert records == [
+        (2, T0 + 1, "ws", trade_text(1, "a", T0 + 1)),
+        (3, T0 + 2, "ws", trade_text(2, "b", T0 + 2)),
+        (4, T0 + 3, "ws", spaced),
+        (5, T0 + 3, "ws", "{}\r"),
+        (6, T0 + 9, "backfill", trade_fields(backfilled)),
+    ]
+
+
+def test_a_version_1_recording_reads_as_the_same_records(tmp_path: Path) -> None:
+    texts = [(T0 + i, trade_text(i, f"t-{i}", T0 + i)) for i in range(1, 4)]
+    old, new = tmp_path / "v1.rec", tmp_path / "v2.rec"
+    write(old, [orjson.dumps({"flowboard_recording": 1, "source": "live", "started_ms": T0}),
+                *(orjson.dumps([ms, "ws", text]) for ms, text in texts)])  # fmt: skip
+    write(new, [orjson.dumps({"flowboard_recording": 2, "source": "live", "started_ms": T0}),
+                *(b"%d ws %s" % (ms, text.encode()) for ms, text in texts)])  # fmt: skip
+    assert list(read_recording(old)) == list(read_recording(new))
+    assert [r.body for r in read_recording(old)] == [text for _, text in texts]
+
+
+async def test_a_version_1_recording_appended_to_stays_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "v1.rec"
+    write(path, [orjson.dumps({"flowboard_recording": 1, "source": "live", "started_ms": T0}),
+                 frame(1, "t-1", T0 + 1)])  # fmt: skip
+    rec = Recorder(str(path), source="live", started_ms=T0 + 10)
+    rec.frame(T0 + 20, trade_text(2, "t-2", T0 + 20))
+    await rec.close()
+    assert path.read_bytes().splitlines()[-1] == frame(2, "t-2", T0 + 20)
+    stats = ReadStats()
+    assert [r.recv_ms for r in read_recording(path, stats)] == [T0 + 1, T0 + 20]
+    assert stats.skipped == 0
+
+
+async def test_damaged_frame_lines_are_counted_logged_and_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "bad2.rec"
+
+    def line(ms: int, seq: int, trade_id: str) -> bytes:
+        return b"%d ws %s" % (ms, trade_text(seq, trade_id, ms).encode())
+
+    write(path, [
+        orjson.dumps({"flowboard_recording": 2, "source": "live", "started_ms": T0}),
+        b"%d ws %s" % (T0, orjson.dumps(
+            {"type": "subscribed", "id": 1, "msg": {"channel": "trade", "sid": 1}})),
+        line(T0 + 1_000, 1, "t-1"),
+        b"12x3 ws {}",  # not a time
+        b"%d wx {}" % (T0 + 1_100),  # not a frame line
+        b"%d ws" % (T0 + 1_200),  # no frame
+        b"%d ws \xff\xfe" % (T0 + 1_300),  # not UTF-8
+        b"   ",  # blank: not a record, not damage
+        line(T0 + 2_000, 2, "t-2"),
+        line(T0 + 1_500, 3, "t-3"),  # time goes back
+        b'%d ws {"type": "trade", "msg": {"trade_id": 5}}' % (T0 + 2_100),  # a bad frame
+        line(T0 + 2_400, 4, "t-4"),
+    ])  # fmt: skip
+    src, events = await replay_all(path)
+    assert [e.trade_id for e in events if isinstance(e, Trade)] == ["t-1", "t-2", "t-4"]
+    assert src.read.skipped == 5 and src.read.records == 5
+    assert src.stats.bad_frames == 1 and src.stats.trade_gaps == 1  # seq 3 was a skipped line
+    skipped = sorted(int(r.getMessage().split(" line ")[1].split()[0])
+                     for r in caplog.records if " skipped: " in r.getMessage())  # fmt: skip
+    assert skipped == [4, 5, 6, 7, 10]
+
+
+def test_reading_a_chunk_at_a_time_splits_no_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "chunks.rec"
+    write(path, [
+        orjson.dumps({"flowboard_recording": 2, "source": "live", "started_ms": T0}),
+        *(b"%d ws %s" % (T0 + i, trade_text(i, f"t-{i}", T0 + i).encode()) for i in range(40)),
+        b"%d ws \xff" % (T0 + 40),  # not UTF-8: that chunk goes line by line
+        *(orjson.dumps([T0 + 41 + i, "ws", trade_text(i, f"u-{i}", T0 + 41)]) for i in range(9)),
+        b"%d ws {}" % (T0 + 50),  # the last line, with no line end
+    ])  # fmt: skip
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    whole_stats, chunked_stats = ReadStats(), ReadStats()
+    whole = list(read_recording(path, whole_stats))
+    monkeypatch.setattr(recording, "READ_CHUNK", 97)  # shorter than a line: lines span chunks
+    assert list(read_recording(path, chunked_stats)) == whole
+    assert whole_stats == chunked_stats == ReadStats(records=50, skipped=1)
+    assert whole[-1] == (52, T0 + 50, "ws", "{}")
