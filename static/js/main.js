@@ -30,6 +30,7 @@ class Page {
     this.retryTimer = 0;
     this.messages = 0;
     this.titles = new Map(); // ticker -> title: from the snapshot, then as messages announce them
+    this.paper = new Map(); // account -> its latest `paper` message (the desk panel is to come)
     const schedule = () => this.schedule();
     for (const p of this.parts) p.onDirty = schedule;
     this.tape.onFilter = (f) => this.sendFilter(f);
@@ -166,6 +167,9 @@ class Page {
         break;
       case "odds":
         this.games.setOdds(msg);
+        break;
+      case "paper":
+        this.paper.set(msg.account, msg);
         break;
       case "filter_ack":
         learnTitles(this.titles, msg.titles);
