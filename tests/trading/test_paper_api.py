@@ -89,3 +89,29 @@ async def test_a_gtc_order_rests_cancels_and_the_kill_switch_refuses(tmp_path: P
             foreign = await http.post("/api/paper/kill", json={},
                                       headers={"Origin": "https://evil.example"})  # fmt: skip
             assert foreign.status_code == 403
+
+
+async def test_the_desk_survives_a_restart_with_its_resting_order(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    async with running_app(s) as app:
+        ticker = await known_market(app)
+        desk = app.runtime.desk.desk
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            r = await http.post("/api/paper/orders", json={"ticker": ticker, **GOOD,
+                                                           "count": "2.00"})  # fmt: skip
+            assert r.status_code == 201, r.text
+            order_id = r.json()["order"]["order_id"]
+            await handled(app, lambda: str(desk.orders[order_id].status) == "resting")
+            before = (await http.get("/api/paper/accounts")).json()["accounts"][0]
+    async with running_app(s) as app:
+        desk = app.runtime.desk.desk
+        assert str(desk.orders[order_id].status) in ("resting", "waiting")
+        # the restored desk follows the order's book again, and the order rests once it is back
+        await handled(app, lambda: str(desk.orders[order_id].status) == "resting")
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            after = (await http.get("/api/paper/accounts")).json()["accounts"][0]
+            assert after["cash"] == before["cash"] and after["account"] == "manual"
+            assert [o["order_id"] for o in after["orders"]] == [order_id]
+            assert after["orders"][0]["remaining"] == 200
+            r = await http.post("/api/paper/orders", json={"ticker": ticker, **GOOD})
+            assert r.json()["order"]["order_id"] > order_id  # ids go on, never reused
