@@ -536,6 +536,7 @@ class PageServer:
         routes = [
             Route("/api/markets/{ticker}", self._market),
             Route("/api/markets/{ticker}/trades", self._market_trades),
+            Route("/api/paper/accounts", self._paper_accounts),
             WebSocketRoute("/ws/stream", self._stream),
             Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"),
         ]
@@ -550,6 +551,10 @@ class PageServer:
         if body is None:
             return JSONResponse({"error": f"unknown ticker {ticker}", "param": "ticker"}, 404)
         return JSONResponse(body)
+
+    async def _paper_accounts(self, request: Request) -> JSONResponse:
+        """A server without a paper desk: the page keeps the desk's panel hidden."""
+        return JSONResponse({"accounts": [], "killed": False})
 
     async def _market_trades(self, request: Request) -> JSONResponse:
         ticker = request.path_params["ticker"]

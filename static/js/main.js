@@ -1,6 +1,7 @@
 // Wires the page to /ws/stream: one socket, a snapshot then deltas, one switch on msg.type,
 // capped-backoff reconnect that rebuilds from the next snapshot, one render per animation frame.
 import { AnalyticsChart } from "./chart.js";
+import { DeskPanel } from "./desk.js";
 import * as fmt from "./format.js";
 import { HotGrid } from "./grid.js";
 import { NbaPanel } from "./nba.js";
@@ -20,7 +21,8 @@ class Page {
     this.grid = new HotGrid(document.getElementById("hot"));
     this.tape = new Tape(document.getElementById("tape-panel"));
     this.games = new NbaPanel(document.getElementById("nba"));
-    this.parts = [this.status, this.chart, this.grid, this.tape, this.games];
+    this.desk = new DeskPanel(document.getElementById("desk"));
+    this.parts = [this.status, this.chart, this.grid, this.tape, this.games, this.desk];
     this.chart.heavy = this.grid.heavy = this.games.heavy = true;
     this.frame = 0;
     this.drawTimer = 0;
@@ -30,7 +32,6 @@ class Page {
     this.retryTimer = 0;
     this.messages = 0;
     this.titles = new Map(); // ticker -> title: from the snapshot, then as messages announce them
-    this.paper = new Map(); // account -> its latest `paper` message (the desk panel is to come)
     const schedule = () => this.schedule();
     for (const p of this.parts) p.onDirty = schedule;
     this.tape.onFilter = (f) => this.sendFilter(f);
@@ -169,7 +170,7 @@ class Page {
         this.games.setOdds(msg);
         break;
       case "paper":
-        this.paper.set(msg.account, msg);
+        this.desk.setPaper(msg);
         break;
       case "filter_ack":
         learnTitles(this.titles, msg.titles);
