@@ -92,7 +92,7 @@ class Flowboard:
     budgets: dict[str, RequestBudget]  # per upstream: what every caller of it draws from
     health: Health
     warm: WarmStart  # the windows rebuilt from SQLite in the background
-    desk: DeskRunner  # the paper desk on the pipeline
+    desk: DeskRunner | None  # the paper desk on the pipeline (None: --no-paper)
     paper: PaperStore
 
 
@@ -180,13 +180,16 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         pipeline.listen("nba-store", nba.on_event, kinds=STORE_KINDS)
         pipeline.listen("nba-state", nba.state.on_event, kinds=NBA_STATE_KINDS)
     paper = PaperStore(db)
-    follow = source.feed.add_book_tickers if source.feed is not None else None
-    desk = await DeskRunner.open(desk_config(s), store=paper, hub=hub, clock=clock, follow=follow)
-    pipeline.listen("paper", desk.on_event)
-    if timers is not None:
-        timers.every(TICK_MS, "paper-tick", desk.tick)
-    # after the tasks stop and the queue is drained (below): the desk's last state is stored
-    stack.callback(desk.close)
+    desk = None
+    if s.paper:
+        follow = source.feed.add_book_tickers if source.feed is not None else None
+        desk = await DeskRunner.open(desk_config(s), store=paper, hub=hub, clock=clock,
+                                     follow=follow)  # fmt: skip
+        pipeline.listen("paper", desk.on_event)
+        if timers is not None:
+            timers.every(TICK_MS, "paper-tick", desk.tick)
+        # after the tasks stop and the queue is drained (below): the desk's last state is stored
+        stack.callback(desk.close)
     watchdog = LoopWatchdog(threshold=s.stall_threshold_s)
     watchdog.start()
     stack.callback(watchdog.stop)
@@ -207,7 +210,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         ("db-writer", db.run()),
         ("pipeline", pipeline.run()),
         *([("hub", hub.run()), ("board-tick", board.run())] if timers is None else []),
-        *([("paper-desk", desk.run())] if timers is None else []),
+        *([("paper-desk", desk.run())] if desk is not None and timers is None else []),
         ("market-meta", meta.run()),
         ("retention", retention(db, nba.store if nba else None, s.retention_days, clock)),
         ("warm-start", warm.run()),
@@ -416,7 +419,7 @@ def create_app(
                     feed_stats=source.stats, books=fb.pipeline.books, queue_depth=fb.events.qsize,
                 ),
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),
-                "paper": PaperDeps(clock=fb.clock, desk=fb.desk, store=fb.paper, meta=fb.meta,
+                "paper": PaperDeps(clock=fb.clock, runner=fb.desk, store=fb.paper, meta=fb.meta,
                                    books=fb.pipeline.books),
             }  # fmt: skip
 

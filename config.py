@@ -273,6 +273,13 @@ class Settings:
         env="FLOWBOARD_SIM_GAME_STAGGER",
         help="seconds between simulated tip-offs",
     )
+    paper: bool = setting(
+        True,
+        flag="--paper",
+        env="FLOWBOARD_PAPER",
+        help="the paper desk: orders, fills and positions on the live books (--no-paper turns "
+        "it off)",
+    )
     paper_balance: int = setting(
         10_000,
         flag="--paper-balance",

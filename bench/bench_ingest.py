@@ -1,7 +1,7 @@
 """Sustained end-to-end ingest: the simulator in its own process, the app here, 100 clients.
 
     python -m bench.bench_ingest [--seconds 60] [--clients 100] [--rate 0] [--runs 1]
-                                 [--reader handwritten|sansio|both]
+                                 [--reader handwritten|sansio|both] [--desk on|off|both]
 
 The simulated exchange (``bench.sim_proc``) emits trades over its Kalshi WebSocket as fast as the
 app absorbs them (``--rate 0``: it runs at most ``--window`` trades ahead of what the app has
@@ -18,7 +18,8 @@ same row count, measured in the same run. Goal: >= 20,000 trades/s for 60 s, >= 
 ``--reader`` picks the feed's WebSocket reader (the ``kalshi_ws_reader`` setting); ``both`` runs
 the two interleaved in one invocation (hand-written, sans-I/O, hand-written, ...; ``--runs``
 each) and prints both medians side by side with their ratio: on a shared machine only figures
-taken in the same run, close in time, compare.
+taken in the same run, close in time, compare. ``--desk`` does the same for the paper desk
+(a listener on every event, no orders): ``both`` interleaves runs with it on and off.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ async def run_ingest(
     workdir: Path,
     echo: bool = True,
     reader: str = "handwritten",
+    paper: bool = True,
 ) -> IngestResult:
     """One run; ``raw_rows`` None = as many rows as the run stored, 0 = skip the raw rate."""
     say = print if echo else (lambda *a, **k: None)
@@ -187,7 +189,7 @@ async def run_ingest(
         settings = Settings(
             source="live", db_path=str(db_path), port=0, kalshi_rest_url=ready["rest"],
             kalshi_ws_url=ready["ws"], kalshi_key_id=KEY_ID, kalshi_key_path=str(private),
-            log_level="WARNING", nba=False, kalshi_ws_reader=reader,
+            log_level="WARNING", nba=False, kalshi_ws_reader=reader, paper=paper,
         )  # fmt: skip
         async with serve_app(settings, on_abort=sim.stop) as served:
             rt = served.runtime
@@ -297,7 +299,7 @@ def print_result(r: IngestResult, clients: int) -> None:
 
 
 def print_readers(runs: list[tuple[str, IngestResult]], readers: tuple[str, ...]) -> None:
-    """Every run in the order it ran, then each reader's medians and their ratio."""
+    """Every run in the order it ran, then each variant's medians and their ratio."""
     print("\n| run | reader | sustained trades/s | overall trades/s | nothing lost |")
     print("|---:|---|---:|---:|---|")
     for i, (reader, r) in enumerate(runs, 1):
@@ -327,23 +329,31 @@ def print_readers(runs: list[tuple[str, IngestResult]], readers: tuple[str, ...]
 
 async def _main(args: argparse.Namespace) -> int:
     readers = KALSHI_WS_READERS if args.reader == "both" else (args.reader,)
-    order = [reader for _ in range(args.runs) for reader in readers]
+    desks = (True, False) if args.desk == "both" else (args.desk == "on",)
+    variants = [(r, d) for r in readers for d in desks]
+
+    def label(reader: str, desk: bool) -> str:
+        parts = [reader] if len(readers) > 1 else []
+        parts += [f"desk {'on' if desk else 'off'}"] if len(desks) > 1 else []
+        return ", ".join(parts) or reader
+
+    order = [v for _ in range(args.runs) for v in variants]
     runs: list[tuple[str, IngestResult]] = []
-    for n, reader in enumerate(order, 1):
+    for n, (reader, desk) in enumerate(order, 1):
         print(f"run {n}/{len(order)}: {args.seconds:.0f} s, {args.clients} clients, "
               f"rate {'max' if args.rate <= 0 else f'{args.rate:,.0f}/s'}, "
-              f"reader {reader}", flush=True)  # fmt: skip
+              f"reader {reader}, paper desk {'on' if desk else 'off'}", flush=True)  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="flowboard-ingest-") as tmp:
             result = await run_ingest(
                 seconds=args.seconds, clients=args.clients, rate=args.rate,
                 window=args.window, markets=args.markets, sample=args.sample,
-                raw_rows=args.raw_rows, workdir=Path(tmp), reader=reader,
+                raw_rows=args.raw_rows, workdir=Path(tmp), reader=reader, paper=desk,
             )  # fmt: skip
         print_result(result, args.clients)
-        runs.append((reader, result))
+        runs.append((label(reader, desk), result))
     results = [r for _, r in runs]
-    if len(readers) > 1:
-        print_readers(runs, readers)
+    if len(variants) > 1:
+        print_readers(runs, tuple(label(r, d) for r, d in variants))
     elif len(results) > 1:
         print(f"\nmedian of {len(results)} runs: sustained "
               f"{statistics.median(r.median_rate for r in results):,.0f} trades/s, overall "
@@ -367,6 +377,12 @@ def main(argv: list[str] | None = None) -> None:
         choices=(*KALSHI_WS_READERS, "both"),
         default="handwritten",
         help="the feed's WebSocket reader; both: the two interleaved in one invocation",
+    )
+    p.add_argument(
+        "--desk",
+        choices=("on", "off", "both"),
+        default="on",
+        help="the paper desk on the pipeline; both: on and off interleaved in one invocation",
     )
     run_bench(_main(p.parse_args(argv)))
 

@@ -155,6 +155,7 @@ ORDER_TICKET = (
     "probability?, client_order_id?}"
 )
 
+DESK_OFF = Answer("the paper desk is off (--no-paper)", ERROR)
 BAD_PARAM = Answer("a parameter out of its range or form; `param` names it", ERROR)
 UNKNOWN_TICKER = Answer("no such market", ERROR)
 REFUSED = Answer("refused: from another site's page (Origin, Sec-Fetch-Site) or Host", ERROR)
@@ -256,6 +257,7 @@ OPERATIONS: tuple[Operation, ...] = (
         404: Answer("no such game (or the NBA side is off)", ERROR),
     }, (GAME_ID,)),
     Operation("POST", "/api/paper/orders", "place a paper order (manual account by default)", {
+        503: DESK_OFF,
         201: Answer(ORDER_TICKET + "; the order as accepted", _obj({"order": ORDER})),
         400: Answer("a field out of its form, range or the market's grid; `param` names it",
                     ERROR),
@@ -264,6 +266,7 @@ OPERATIONS: tuple[Operation, ...] = (
         422: Answer("refused by the risk gate (stored, counted): `reason` says why", REJECTED),
     }),
     Operation("GET", "/api/paper/orders", "paper orders: the open ones, or those of a status", {
+        503: DESK_OFF,
         200: Answer("orders, newest last (open) or newest first", _obj({
             "orders": {"type": "array", "items": {"type": "object"}}})),
         400: BAD_PARAM,
@@ -274,12 +277,14 @@ OPERATIONS: tuple[Operation, ...] = (
         ACCOUNT_QUERY, _limit(100, 1000),
     )),
     Operation("DELETE", "/api/paper/orders/{id}", "cancel a paper order", {
+        503: DESK_OFF,
         200: Answer("the cancel is on its way to the book (latency)", _obj({"order": ORDER})),
         400: BAD_PARAM,
         404: Answer("no such order", ERROR),
         409: Answer("the order is not open", ERROR),
     }, (ORDER_ID,)),
     Operation("GET", "/api/paper/fills", "paper fills, newest first", {
+        503: DESK_OFF,
         200: Answer("fills: legs are [price, count] per level taken", _obj({
             "fills": {"type": "array", "items": FILL}})),
         400: BAD_PARAM,
@@ -287,32 +292,39 @@ OPERATIONS: tuple[Operation, ...] = (
     }, (ACCOUNT_QUERY, Param("ticker", "query", TICKER_SCHEMA, "only this market's fills"),
         _limit(100, 1000))),
     Operation("GET", "/api/paper/accounts", "every paper account: cash, equity, positions", {
+        503: DESK_OFF,
         200: Answer("the accounts", _obj({"accounts": {"type": "array", "items": ACCOUNT},
                                           "killed": BOOL}))}),
     Operation("GET", "/api/paper/positions", "paper positions, marked at the mid and the bid", {
+        503: DESK_OFF,
         200: Answer("positions", _obj({"positions": {"type": "array", "items": POSITION}})),
         404: Answer("no such account", ERROR),
     }, (ACCOUNT_QUERY,)),
     Operation("GET", "/api/paper/metrics", "P&L, fees, ratios and drawdown per account", {
+        503: DESK_OFF,
         200: Answer("metrics", _obj({"accounts": OBJECT, "overall": OBJECT,
                                      "rejections": {"type": "array"}}))}),
     Operation("GET", "/api/paper/equity", "an account's equity curve (manual by default)", {
+        503: DESK_OFF,
         200: Answer("equity points, oldest first", _obj({"account": STR,
                                                          "points": {"type": "array"}})),
         400: BAD_PARAM,
         404: Answer("no such account", ERROR),
     }, (ACCOUNT_QUERY, _limit(1000, 1000))),
     Operation("GET", "/api/paper/risk-events", "risk rejections, kills and flattens", {
+        503: DESK_OFF,
         200: Answer("newest first", _obj({"events": {"type": "array"}})),
         400: BAD_PARAM,
     }, (_limit(100, 1000),)),
     Operation("POST", "/api/paper/kill", "stop new orders and cancel open ones", {
+        503: DESK_OFF,
         200: Answer("JSON body {account?}: one account, or (none) every one", OBJECT),
         400: BAD_PARAM,
         404: Answer("no such account", ERROR),
         413: Answer("body too large", ERROR),
     }),
     Operation("POST", "/api/paper/revive", "take orders again after a kill", {
+        503: DESK_OFF,
         200: Answer("JSON body {account?}", OBJECT),
         400: BAD_PARAM,
         404: Answer("no such account", ERROR),
@@ -320,6 +332,7 @@ OPERATIONS: tuple[Operation, ...] = (
     }),
     Operation("POST", "/api/paper/flatten", "cancel every order, close every position at the book",
               {
+        503: DESK_OFF,
         200: Answer("JSON body {account?}; the closing orders' ids", _obj({"orders": {
             "type": "array", "items": INT}})),
         400: BAD_PARAM,

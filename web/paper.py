@@ -53,8 +53,10 @@ ORDER_STATUSES = ("open", "all", "accepted", "waiting", "resting", "decreased", 
 
 @dataclass(frozen=True, slots=True)
 class PaperDeps:
+    """What the paper routes read; ``runner`` is None when the desk is off (``--no-paper``)."""
+
     clock: Clock
-    desk: DeskRunner
+    runner: DeskRunner | None
     store: PaperStore
     meta: MarketDirectory
     books: BookStore
@@ -67,22 +69,33 @@ def deps(request: Request) -> PaperDeps:
     return found
 
 
+def desk_of(d: PaperDeps) -> DeskRunner:
+    if d.runner is None:
+        raise ApiError(503, "the paper desk is off (--no-paper)")
+    return d.runner
+
+
 def _account(request: Request, d: PaperDeps) -> str | None:
     name = request.query_params.get("account")
     if not name:
         return None
-    if name not in d.desk.desk.ledger.accounts:
+    if name not in desk_of(d).desk.ledger.accounts:
         raise ApiError(404, f"unknown account {name!r}", "account")
     return name
 
 
 async def place(request: Request) -> Response:
     d = deps(request)
+    runner = desk_of(d)
     req = order_request(await json_body(request), d.clock.now_ms())
-    known = d.meta.info(req.ticker) is not None or d.books.book(req.ticker) is not None
+    known = (
+        d.meta.info(req.ticker) is not None
+        or d.books.book(req.ticker) is not None
+        or runner.desk.markets.info(req.ticker) is not None  # restored with the desk
+    )
     if not known:
         raise ApiError(404, f"unknown ticker {req.ticker}", "ticker")
-    result = d.desk.place(req)
+    result = runner.place(req)
     if result.order_id is None:
         reason = result.reason
         assert reason is not None
@@ -93,17 +106,17 @@ async def place(request: Request) -> Response:
              "detail": result.detail, "param": field},
             status,
         )  # fmt: skip
-    order = d.desk.desk.orders[result.order_id]
+    order = runner.desk.orders[result.order_id]
     return json_response({"order": order_json(order)}, 201)
 
 
 async def cancel(request: Request) -> Response:
     d = deps(request)
     order_id = path_int_param(request, "id")
-    order = d.desk.desk.orders.get(order_id)
+    order = desk_of(d).desk.orders.get(order_id)
     if order is None:
         raise ApiError(404, f"unknown order {order_id}", "id")
-    if not d.desk.cancel(order_id):
+    if not desk_of(d).cancel(order_id):
         raise ApiError(409, f"order {order_id} is {order.status}: nothing to cancel", "id")
     return json_response({"order": order_json(order), "cancel": "requested"})
 
@@ -114,7 +127,7 @@ async def orders(request: Request) -> Response:
     account = _account(request, d)
     limit = int_param(request, "limit", 100, 1, 1_000)
     if status == "open":
-        found = [order_json(o) for o in d.desk.desk.open_orders(account)][-limit:]
+        found = [order_json(o) for o in desk_of(d).desk.open_orders(account)][-limit:]
         return json_response({"orders": found})
     rows = await d.store.orders(status=None if status == "all" else status, account=account,
                                 limit=limit)  # fmt: skip
@@ -130,22 +143,24 @@ async def fills(request: Request) -> Response:
 
 async def accounts(request: Request) -> Response:
     d = deps(request)
-    desk = d.desk.desk
-    return json_response({"accounts": [account_json(desk, a) for a in d.desk.accounts()],
+    desk = desk_of(d).desk
+    return json_response({"accounts": [account_json(desk, a) for a in desk_of(d).accounts()],
                           "killed": desk.risk.killed})  # fmt: skip
 
 
 async def positions(request: Request) -> Response:
     d = deps(request)
     account = _account(request, d)
-    names = [account] if account is not None else d.desk.accounts()
-    return json_response({"positions": [p for a in names for p in positions_json(d.desk.desk, a)]})
+    names = [account] if account is not None else desk_of(d).accounts()
+    return json_response(
+        {"positions": [p for a in names for p in positions_json(desk_of(d).desk, a)]}
+    )
 
 
 async def metrics(request: Request) -> Response:
     d = deps(request)
-    desk = d.desk.desk
-    per = {a: asdict(desk.metrics(a)) for a in d.desk.accounts()}
+    desk = desk_of(d).desk
+    per = {a: asdict(desk.metrics(a)) for a in desk_of(d).accounts()}
     rejections = [{"account": a, "reason": str(r), "count": n}
                   for (a, r), n in sorted(desk.rejections.items())]  # fmt: skip
     return json_response({"accounts": per, "overall": asdict(desk.metrics(None)),
@@ -171,7 +186,7 @@ async def _control_account(request: Request, d: PaperDeps) -> str | None:
     account = body.get("account")
     if account is None:
         return None
-    if type(account) is not str or account not in d.desk.desk.ledger.accounts:
+    if type(account) is not str or account not in desk_of(d).desk.ledger.accounts:
         raise ApiError(404, f"unknown account {account!r}", "account")
     return account
 
@@ -179,21 +194,21 @@ async def _control_account(request: Request, d: PaperDeps) -> str | None:
 async def kill(request: Request) -> Response:
     d = deps(request)
     account = await _control_account(request, d)
-    d.desk.kill(account)
+    desk_of(d).kill(account)
     return json_response({"killed": account or "all"})
 
 
 async def revive(request: Request) -> Response:
     d = deps(request)
     account = await _control_account(request, d)
-    d.desk.revive(account)
+    desk_of(d).revive(account)
     return json_response({"revived": account or "all"})
 
 
 async def flatten(request: Request) -> Response:
     d = deps(request)
     account = await _control_account(request, d)
-    ids = d.desk.flatten(account)
+    ids = desk_of(d).flatten(account)
     return json_response({"orders": ids})
 
 

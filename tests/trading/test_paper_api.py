@@ -9,11 +9,18 @@ from typing import Any
 import httpx
 import pytest
 
+from paper import Desk
 from tests.serving import Running, running_app
 from tests.trading.test_desk_e2e import handled, settings
 
 GOOD: dict[str, Any] = {"side": "yes", "action": "buy", "count": 1, "limit_price": "0.0100",
                         "time_in_force": "gtc"}  # fmt: skip
+
+
+def the_desk(app: Running) -> Desk:
+    runner = app.runtime.desk
+    assert runner is not None
+    return runner.desk
 
 
 async def known_market(app: Running) -> str:
@@ -60,7 +67,7 @@ async def test_a_bad_ticket_names_its_field(
 async def test_a_gtc_order_rests_cancels_and_the_kill_switch_refuses(tmp_path: Path) -> None:
     async with running_app(settings(tmp_path)) as app:
         ticker = await known_market(app)
-        desk = app.runtime.desk.desk
+        desk = the_desk(app)
         async with httpx.AsyncClient(base_url=app.url) as http:
             r = await http.post("/api/paper/orders", json={"ticker": ticker, **GOOD})
             assert r.status_code == 201, r.text
@@ -95,7 +102,7 @@ async def test_the_desk_survives_a_restart_with_its_resting_order(tmp_path: Path
     s = settings(tmp_path)
     async with running_app(s) as app:
         ticker = await known_market(app)
-        desk = app.runtime.desk.desk
+        desk = the_desk(app)
         async with httpx.AsyncClient(base_url=app.url) as http:
             r = await http.post("/api/paper/orders", json={"ticker": ticker, **GOOD,
                                                            "count": "2.00"})  # fmt: skip
@@ -104,7 +111,7 @@ async def test_the_desk_survives_a_restart_with_its_resting_order(tmp_path: Path
             await handled(app, lambda: str(desk.orders[order_id].status) == "resting")
             before = (await http.get("/api/paper/accounts")).json()["accounts"][0]
     async with running_app(s) as app:
-        desk = app.runtime.desk.desk
+        desk = the_desk(app)
         assert str(desk.orders[order_id].status) in ("resting", "waiting")
         # the restored desk follows the order's book again, and the order rests once it is back
         await handled(app, lambda: str(desk.orders[order_id].status) == "resting")
@@ -115,3 +122,13 @@ async def test_the_desk_survives_a_restart_with_its_resting_order(tmp_path: Path
             assert after["orders"][0]["remaining"] == 200
             r = await http.post("/api/paper/orders", json={"ticker": ticker, **GOOD})
             assert r.json()["order"]["order_id"] > order_id  # ids go on, never reused
+
+
+async def test_with_the_desk_off_the_paper_routes_say_so(tmp_path: Path) -> None:
+    async with running_app(settings(tmp_path, paper=False)) as app:
+        assert app.runtime.desk is None
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            r = await http.get("/api/paper/accounts")
+            assert r.status_code == 503 and "off" in r.json()["error"]
+            r = await http.post("/api/paper/orders", json={"ticker": "KXA-1", **GOOD})
+            assert r.status_code == 503
