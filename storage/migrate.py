@@ -143,7 +143,11 @@ async def _migrate_4(
 
 
 async def connect(
-    path: str | Path, *, chunk: int = COPY_CHUNK, progress: Progress | None = None
+    path: str | Path,
+    *,
+    chunk: int = COPY_CHUNK,
+    progress: Progress | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
 ) -> aiosqlite.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL,
     the schema brought up to date."""
@@ -160,7 +164,7 @@ async def connect(
         # checkpoint, not once per 4 MiB (bench/bench_sqlite.py)
         await conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         await conn.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * 4096}")
-        await migrate(conn, chunk=chunk, progress=progress)
+        await migrate(conn, chunk=chunk, progress=progress, progress_every_s=progress_every_s)
     except BaseException:
         await conn.close()
         raise
