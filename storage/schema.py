@@ -3,11 +3,15 @@
 Append new migrations (paper orders and fills, ...) at the end; never edit one that
 has shipped.
 
-Trades live in a rowid table with a UNIQUE index on ``trade_id``: ``INSERT OR IGNORE`` dedupes on
-the trade id alone (distinct trades may share ticker, time, price and size), and the rows stay in
-arrival order. A key of (ticker, ts, trade_id) inserts faster (bench/bench_sqlite.py) but would
-keep both copies of a trade whose WebSocket ``ts_ms`` and REST ``created_time`` differ, so the
-random-UUID index is paid for; WAL checkpoints every WAL_CHECKPOINT_PAGES recover part of it.
+Since migration 4 the trades live in ``trade_rows``, keyed by time (``storage.trade_codec``):
+the rowid is the exchange time and an arrival seq, so the table is its own time index, the
+newest rows are always at its end and retention deletes its first pages. A row holds a market
+id (``markets.id``), the 16 bytes of a UUID id, and ``recv_ms`` as a delta: ~43 bytes, and
+~75 with its indexes, against ~225 before (``bench/bench_sqlite.py``). The index on ``market``
+and the partial indexes of the large-trade tiers end with the key, so they are walked in time
+order. There is no unique index over every ``trade_id`` (it slowed every insert as the table
+grew): ``storage.trade_writer`` dedupes against the ids of the recent hours in
+``recent_ids``. The ``trades`` view shows the rows as they came, with the old column names.
 """
 
 from __future__ import annotations
