@@ -27,7 +27,14 @@ from clock import Clock
 from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
 from storage.migrate import connect
 from storage.retention import Statements, prune_trades
-from storage.schema import INSERT_GAP, INSERT_RECOVERY, UPSERT_MARKET, UPSERT_SERIES, file_size
+from storage.schema import (
+    INSERT_GAP,
+    INSERT_RECOVERY,
+    UPSERT_MARKET,
+    UPSERT_SERIES,
+    WAL_CHECKPOINT_PAGES,
+    file_size,
+)
 from storage.trade_codec import key_floor, ts_of
 from storage.trade_queries import (
     COUNT_BETWEEN,
@@ -49,6 +56,14 @@ from storage.write_batch import WriteBatch, final_flush, statement
 log = logging.getLogger(__name__)
 
 COUNT_SPAN_MS = 3_600_000  # trade_count_between counts an hour of keys per query
+
+
+def _passive_checkpoint(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        conn.close()
 
 
 def trade_row(t: Trade) -> TradeRow:
@@ -334,7 +349,13 @@ class Database:
         """Delete trades (and gap records) older than the cutoff, and the recent ids of the
         dedupe buckets well before the newest trade, in short transactions
         (``storage.retention``); returns trades deleted."""
-        report = await prune_trades(self._transaction, older_than_ms)
+        # SQLite's own checkpoints would run inside a prune's COMMIT: ``_checkpoint`` runs them
+        # between transactions instead, outside the lock
+        await self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            report = await prune_trades(self._transaction, self._checkpoint, older_than_ms)
+        finally:
+            await self._conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         self.trades_stored -= report.deleted
         self.prune_holds_ms = report.holds_ms
         return report.deleted
@@ -345,6 +366,14 @@ class Database:
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
         )
         return int(row[0]) + await asyncio.to_thread(file_size, Path(f"{self._path}-wal"))
+
+    async def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the file from a second connection, in a thread, once
+        it holds a quarter of what SQLite checkpoints at; the writer goes on meanwhile."""
+        wal = Path(f"{self._path}-wal")
+        if await asyncio.to_thread(file_size, wal) < WAL_CHECKPOINT_PAGES * 1024:
+            return
+        await asyncio.to_thread(_passive_checkpoint, self._path)
 
     async def _transaction(self, statements: Statements) -> tuple[list[int], float]:
         """Run ``statements`` in one write transaction under the batch's lock; returns each

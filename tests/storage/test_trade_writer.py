@@ -138,6 +138,13 @@ async def test_markets_keep_their_price_grid_and_a_traded_market_is_not_describe
     await db.close()
 
 
+async def freelist(db: Database) -> int:
+    async with db.conn.execute("PRAGMA freelist_count") as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 async def test_prune_counts_and_frees_pages_that_later_inserts_reuse(tmp_path: Path) -> None:
     path = tmp_path / "reuse.db"
     db = await open_db(path)
@@ -147,15 +154,13 @@ async def test_prune_counts_and_frees_pages_that_later_inserts_reuse(tmp_path: P
     size = await db.size_bytes()
     assert await db.prune(T0 + 20_000 * 20) == 20_000
     assert db.trades_stored == 0
-    async with db.conn.execute("PRAGMA freelist_count") as cur:
-        free = (await cur.fetchone())[0]
+    free = await freelist(db)
     assert free > 50
     later = T0 + 30 * 86_400_000
     db.add_trades(trade(str(uuid.UUID(int=i + 10**9)), later + i * 20, f"KXR-{i % 40}")
                   for i in range(20_000))  # fmt: skip
     await db.flush()
-    async with db.conn.execute("PRAGMA freelist_count") as cur:
-        assert (await cur.fetchone())[0] < free // 4
+    assert await freelist(db) < free // 4
     assert db.trades_stored == 20_000
     await db.close()
     db = await open_db(path)  # the count comes from the file, not from a COUNT(*)
