@@ -186,12 +186,12 @@ def layout_figures(layout: Layout, levels: list[int]) -> list[tuple[float, float
 
 
 async def raw_insert_rate(
-    path: str | Path, n: int, batch: int = BATCH, *, start_ms: int = H0
+    path: str | Path, n: int, batch: int = BATCH, *, start_ms: int = H0, seed: int = 99
 ) -> float:
     """Rows/s of batched inserts through aiosqlite into the real schema at ``path`` (created if
     needed), one transaction per ``batch`` rows, with the app's trade writer; the trades are
     new ones, 20 a millisecond from ``start_ms``."""
-    rows = [trade_row(t) for t in synthetic_trades(n, seed=99, start_ms=start_ms)]
+    rows = [trade_row(t) for t in synthetic_trades(n, seed=seed, start_ms=start_ms)]
     conn = await connect(path)
     try:
         async with conn.execute("SELECT max(key) FROM trade_rows") as cur:
