@@ -13,9 +13,9 @@ ending now, written inside SQLite (``bench.fill``); then
 - bytes per trade: the trade tables and their indexes, and the whole file, over the trades;
 - pruning the oldest day: the longest time one prune transaction held the writer's lock.
 
-``--week-of-pruning`` adds, on the 1-day file, seven rounds of a day of new trades (inserted
-with the indexes in place) and a prune of the oldest day, then the file's size against the same
-rows written compactly (``VACUUM INTO``).
+``--week-of-pruning`` adds a file that keeps one day through a week of hours (each hour an
+hour of new trades inserted with the indexes in place, and the hour past the day pruned), then
+its size against the pages in use and against the same rows written compactly (``VACUUM INTO``).
 """
 
 from __future__ import annotations
@@ -249,34 +249,41 @@ async def measure(days: int, workdir: Path, repeat: int, per_day: int = PER_DAY)
 
 
 async def week_of_pruning(workdir: Path, per_day: int = PER_DAY) -> str:
+    """A day kept, a week of hours: each hour a new hour of trades inserted (indexes in place,
+    as the app's writer inserts) and the hour past the day pruned, as retention runs hourly."""
     path = workdir / "week.db"
+    hour = DAY_MS // 24
     now = int(time.time() * 1000) - 8 * DAY_MS
     await build(path, 1, now, per_day)
-    db = await Database.open(path, clock=ManualClock(now))
-    await db.close()
     worst = 0.0
-    for day in range(1, 8):
-        start = now + (day - 1) * DAY_MS
-        fill_trades(path, per_day, start_ms=start, spacing_us=DAY_MS * 1000 // per_day,
-                    keep_indexes=True)  # fmt: skip
-        db = await Database.open(path, clock=ManualClock(start + DAY_MS))
+    spacing = DAY_MS * 1000 // per_day
+    for step in range(7 * 24):
+        start = now + step * hour
+        fill_trades(path, per_day // 24, start_ms=start, spacing_us=spacing, keep_indexes=True)
+        db = await Database.open(path, clock=ManualClock(start + hour))
         try:
-            await db.prune(start)
+            await db.prune(start + hour - DAY_MS)
             worst = max(worst, max(db.prune_holds_ms))
         finally:
             await db.close()
     compact = workdir / "week-compact.db"
     conn = sqlite3.connect(path)
     try:
+        pages, free, page = conn.execute(
+            "SELECT page_count, freelist_count, page_size FROM pragma_page_count(),"
+            " pragma_freelist_count(), pragma_page_size()"
+        ).fetchone()
         conn.execute("VACUUM INTO ?", (str(compact),))
     finally:
         conn.close()
     size = path.stat().st_size + file_size(Path(f"{path}-wal"))
+    live = (pages - free) * page
     tight = compact.stat().st_size
     return (
-        f"after 7 days of (a day in, the oldest day pruned) at 1 day kept: file {size / 2**20:,.0f}"
-        f" MiB, the same rows written compactly {tight / 2**20:,.0f} MiB ({size / tight:.2f}x);"
-        f" longest prune transaction {worst:.1f} ms"
+        f"a week of hourly pruning at 1 day kept ({per_day:,} trades a day): file"
+        f" {size / 2**20:,.0f} MiB, pages in use {live / 2**20:,.0f} MiB ({size / live:.2f}x),"
+        f" the same rows written compactly (VACUUM INTO) {tight / 2**20:,.0f} MiB"
+        f" ({size / tight:.2f}x); longest prune transaction {worst:.1f} ms"
     )
 
 
