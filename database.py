@@ -6,18 +6,18 @@ batch. One writer, ``run()`` (started by the app's task owner), flushes the batc
 ``flush_interval_ms`` or as soon as ``flush_rows`` are pending, in ONE transaction, many rows to
 an INSERT statement. A failed flush is logged, counted and put
 back in front of the queue to be retried; nothing is dropped. Trades are deduplicated on
-``trade_id`` only.
+``trade_id`` only (``storage.trade_writer``). Trades are stored compactly, keyed by time
+(``storage.trade_codec``); the ``trades`` view shows them as they came.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -25,131 +25,50 @@ import aiosqlite
 
 from clock import Clock
 from models import FeedGap, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
+from storage.migrate import connect
+from storage.retention import Statements, prune_trades
 from storage.schema import (
     INSERT_GAP,
     INSERT_RECOVERY,
-    TRADE_COLUMNS,
-    TRADES_PER_STATEMENT,
     UPSERT_MARKET,
     UPSERT_SERIES,
-    connect,
+    WAL_CHECKPOINT_PAGES,
     file_size,
-    insert_trades_sql,
-    large_trade_index,
-    large_trade_tier,
 )
+from storage.trade_codec import key_floor, ts_of
+from storage.trade_queries import (
+    COUNT_BETWEEN,
+    GAPS_QUERY,
+    LAST_TRADE_QUERY,
+    MARKETS_QUERY,
+    SERIES_QUERY,
+    TRADES_BETWEEN,
+    gap_of,
+    market_of,
+    market_row,
+    recent_trades_query,
+    series_of,
+    trade_of,
+)
+from storage.trade_writer import TradeRow, TradeWriter
 from storage.write_batch import WriteBatch, final_flush, statement
 
 log = logging.getLogger(__name__)
 
-PRUNE_CHUNK = 5_000
+COUNT_SPAN_MS = 3_600_000  # trade_count_between counts an hour of keys per query
 
 
-async def insert_trades(conn: aiosqlite.Connection, rows: list[TradeRow]) -> int:
-    """INSERT OR IGNORE ``rows``, many to a statement (inside the caller's transaction); returns
-    how many were new."""
-    step = TRADES_PER_STATEMENT
-    inserted = 0
-    for i in range(0, len(rows), step):
-        chunk = rows[i : i + step]
-        cur = await conn.execute(_insert_sql(len(chunk)), tuple(chain.from_iterable(chunk)))
-        inserted += cur.rowcount
-        await cur.close()
-    return inserted
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_sql(n: int) -> str:
-    return insert_trades_sql(n)
-
-
-TradeRow = tuple[str, str, int, int, int, int, int]
+def _passive_checkpoint(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        conn.close()
 
 
 def trade_row(t: Trade) -> TradeRow:
-    return (
-        t.trade_id,
-        t.ticker,
-        t.yes_price,
-        t.count,
-        1 if t.taker_side is Side.YES else 0,
-        t.ts_ms,
-        t.recv_ms,
-    )
-
-
-def _trade(r: Any) -> Trade:
-    return Trade(r[0], r[1], r[2], r[3], Side.YES if r[4] else Side.NO, r[5], r[6])
-
-
-def _market(r: Any) -> MarketInfo:
-    return MarketInfo(
-        ticker=r[0],
-        event_ticker=r[1],
-        series_ticker=r[2],
-        title=r[3],
-        subtitle=r[4],
-        status=r[5],
-        open_ts_ms=r[6],
-        close_ts_ms=r[7],
-        floor_strike=r[8],
-        result=r[9],
-        yes_sub_title=r[10],
-        no_sub_title=r[11],
-    )
-
-
-LAST_TRADE_QUERY = "SELECT MAX(ts_ms) FROM trades"
-MARKETS_QUERY = (
-    "SELECT ticker, event_ticker, series_ticker, title, subtitle, status, open_ts_ms,"
-    " close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title FROM markets"
-    " WHERE ticker IN ({marks})"
-)
-GAPS_QUERY = """
-    SELECT g.kind, g.channel, g.sid, g.expected_seq, g.got_seq, g.ticker, g.from_ms,
-           g.ts_ms, g.recv_ms, r.id, r.to_ms, r.trades_recovered, r.ts_ms
-    FROM feed_gaps g
-    LEFT JOIN gap_recoveries r ON r.id = (
-        SELECT r2.id FROM gap_recoveries r2
-        WHERE r2.kind = g.kind AND r2.from_ms = g.from_ms AND r2.ticker IS g.ticker
-        ORDER BY r2.id LIMIT 1)
-    ORDER BY g.ts_ms DESC, g.id DESC LIMIT ?
-"""
-
-
-def recent_trades_query(
-    *,
-    limit: int,
-    ticker: str | None = None,
-    min_count: int | None = None,
-    before_ms: int | None = None,
-) -> tuple[str, list[Any]]:
-    """The SELECT of ``Database.recent_trades`` and its parameters; each shape walks an index
-    newest first and stops after ``limit`` rows: a ticker's trades by (ticker, ts_ms), large
-    trades by the partial index of their size tier (its ``count >= tier`` is written out so the
-    planner may use it), the rest by ``ts_ms``."""
-    where: list[str] = []
-    params: list[Any] = []
-    indexed = ""
-    if ticker is not None:
-        where.append("ticker = ?")
-        params.append(ticker)
-    if min_count is not None:
-        where.append("count >= ?")
-        params.append(min_count)
-        tier = large_trade_tier(min_count)
-        if tier is not None and ticker is None:
-            where.append(f"count >= {int(tier)}")
-            indexed = f" INDEXED BY {large_trade_index(tier)}"
-    if before_ms is not None:
-        where.append("ts_ms < ?")
-        params.append(before_ms)
-    sql = f"SELECT {TRADE_COLUMNS} FROM trades{indexed}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY ts_ms DESC, id DESC LIMIT ?"
-    params.append(limit)
-    return sql, params
+    return (t.trade_id, t.ticker, t.yes_price, t.count, 1 if t.taker_side is Side.YES else 0,
+            t.ts_ms, t.recv_ms)  # fmt: skip
 
 
 class Database:
@@ -161,12 +80,14 @@ class Database:
         clock: Clock,
         flush_interval_ms: int,
         flush_rows: int,
+        writer: TradeWriter,
     ) -> None:
         self._conn = conn
         self._path = path
         self._clock = clock
         self._interval = flush_interval_ms / 1000
         self._flush_rows = flush_rows
+        self._writer = writer
         self._batch = WriteBatch(
             conn, clock=clock, what="database",
             lists=[("trades", self._insert_trades), ("gaps", statement(INSERT_GAP)),
@@ -184,6 +105,7 @@ class Database:
         self.stats = self._batch.stats
         self.trades_stored = 0  # rows in the trades table, kept by the writer and retention
         self._inserted = 0  # new trades in the flush under way, counted once it commits
+        self.prune_holds_ms: list[float] = []  # how long each transaction of the last prune took
 
     @property
     def batch(self) -> WriteBatch:
@@ -203,19 +125,23 @@ class Database:
         flush_interval_ms: int = 100,
         flush_rows: int = 2000,
     ) -> Database:
+        """Open (and migrate: ``storage.migrate``) the file; reads a few rows, however many
+        trades it holds."""
         conn = await connect(path)
-        db = cls(
-            conn,
-            Path(path),
-            clock=clock,
-            flush_interval_ms=flush_interval_ms,
-            flush_rows=flush_rows,
-        )
         try:
-            db.trades_stored = await db.trade_count()
+            async with conn.execute(LAST_TRADE_QUERY) as cur:
+                top = await cur.fetchone()
+            async with conn.execute("SELECT bucket FROM recent_buckets") as cur:
+                loaded = [int(r[0]) for r in await cur.fetchall()]
+            async with conn.execute("SELECT value FROM meta WHERE name = 'trades'") as cur:
+                count = await cur.fetchone()
         except BaseException:
             await conn.close()
             raise
+        writer = TradeWriter(None if top is None or top[0] is None else int(top[0]), loaded)
+        db = cls(conn, Path(path), clock=clock, flush_interval_ms=flush_interval_ms,
+                 flush_rows=flush_rows, writer=writer)  # fmt: skip
+        db.trades_stored = int(count[0]) if count else 0
         return db
 
     async def close(self) -> None:
@@ -235,11 +161,7 @@ class Database:
         self.queued(len(rows))
 
     def add_market(self, m: MarketInfo) -> None:
-        self._markets[m.ticker] = (
-            m.ticker, m.event_ticker, m.series_ticker, m.title, m.subtitle, m.status,
-            m.open_ts_ms, m.close_ts_ms, m.floor_strike, m.result, m.yes_sub_title,
-            m.no_sub_title, self._clock.now_ms(),
-        )  # fmt: skip
+        self._markets[m.ticker] = market_row(m, self._clock.now_ms())
         self.queued(1)
 
     def add_series(self, s: SeriesInfo) -> None:
@@ -274,7 +196,7 @@ class Database:
     # ---- the writer ----------------------------------------------------------------------
 
     async def _insert_trades(self, conn: aiosqlite.Connection, rows: list[TradeRow]) -> None:
-        self._inserted += await insert_trades(conn, rows)
+        self._inserted += await self._writer.write(conn, rows)
 
     async def run(self) -> None:
         """The writer: flush every interval, or at once when enough rows are pending."""
@@ -295,6 +217,7 @@ class Database:
             rows = await self._batch.flush()
         except BaseException:
             self._inserted = 0  # rolled back (flushes take the batch's lock one at a time)
+            self._writer.rolled_back()
             raise
         self.trades_stored += self._inserted
         self._inserted = 0
@@ -333,48 +256,62 @@ class Database:
         sql, params = recent_trades_query(
             limit=limit, ticker=ticker, min_count=min_count, before_ms=before_ms
         )
-        return [_trade(r) for r in await self._all(sql, params)]
+        return [trade_of(r) for r in await self._all(sql, params)]
 
     async def trades_between(
         self, from_ms: int, to_ms: int, batch: int = 10_000, *, through_id: int | None = None
     ) -> AsyncIterator[list[Trade]]:
-        """Trades with ``from_ms <= ts_ms < to_ms``, oldest first, in lists of up to ``batch``;
-        with ``through_id``, only the rows stored up to that id (``last_trade_id``)."""
-        # ``ts_ms >= ?`` bounds the index range by itself: with the (ts, id) test alone in an OR,
-        # SQLite reads and sorts everything from there to ``to_ms`` for each page (quadratic)
-        sql = (
-            f"SELECT {TRADE_COLUMNS}, id FROM trades WHERE ts_ms >= ? AND ts_ms < ? AND id <= ? "
-            "AND (ts_ms > ? OR id > ?) ORDER BY ts_ms, id LIMIT ?"
-        )
-        top = through_id if through_id is not None else 1 << 62
-        last_ts, last_id = from_ms, -1
+        """Trades with ``from_ms <= ts_ms < to_ms``, oldest first (by exchange time, then
+        arrival), in lists of up to ``batch``; with ``through_id``, only the trades stored
+        before ``last_trade_id`` returned it."""
+        hi = key_floor(to_ms)
+        late: set[int] = set()
+        if through_id is not None:
+            hi = min(hi, through_id + 1)
+            late = self._writer.late
+        last = key_floor(from_ms) - 1
         while True:
-            rows = await self._all(sql, (last_ts, to_ms, top, last_ts, last_id, batch))
+            rows = await self._all(TRADES_BETWEEN, (last, hi, batch))
             if not rows:
                 return
-            yield [_trade(r) for r in rows]
-            last_ts, last_id = rows[-1][5], rows[-1][7]
+            last = rows[-1][5]
+            trades = [trade_of(r) for r in rows if r[5] not in late]
+            if trades:
+                yield trades
             if len(rows) < batch:
                 return
 
     async def last_trade_ms(self) -> int | None:
         row = await self._one(LAST_TRADE_QUERY)
-        return None if row is None or row[0] is None else int(row[0])
+        return None if row is None or row[0] is None else ts_of(int(row[0]))
 
     async def last_trade_id(self) -> int:
-        """The id of the last stored trade (0: none). Rows stored later get larger ids, as long
-        as that row is kept (retention prunes the oldest trades first)."""
-        row = await self._one("SELECT MAX(id) FROM trades")
-        return 0 if row is None or row[0] is None else int(row[0])
+        """The id (key) of the newest stored trade (0: none), and a mark: trades stored from now
+        on with a smaller id (late ones, by exchange time) are left out of ``trades_between``
+        with ``through_id`` set to it, until ``release_mark``."""
+        row = await self._one(LAST_TRADE_QUERY)
+        top = 0 if row is None or row[0] is None else int(row[0])
+        self._writer.mark(top)
+        return top
+
+    def release_mark(self) -> None:
+        self._writer.unmark()
 
     async def trade_count_between(self, from_ms: int, to_ms: int, through_id: int) -> int:
-        """How many trades ``trades_between(from_ms, to_ms, through_id=...)`` yields."""
-        sql = "SELECT COUNT(*) FROM trades WHERE ts_ms >= ? AND ts_ms < ? AND id <= ?"
-        row = await self._one(sql, (from_ms, to_ms, through_id))
-        return int(row[0])
+        """How many trades ``trades_between(from_ms, to_ms, through_id=...)`` yields; counted an
+        hour at a time, so that other queries get the connection in between."""
+        lo, hi = key_floor(from_ms), min(key_floor(to_ms), through_id + 1)
+        step = key_floor(COUNT_SPAN_MS) - key_floor(0)
+        total = 0
+        for start in range(lo, hi, step):
+            row = await self._one(COUNT_BETWEEN, (start, min(start + step, hi)))
+            total += int(row[0])
+        late = sum(lo <= k < hi for k in self._writer.late)
+        return total - late
 
     async def trade_count(self) -> int:
-        row = await self._one("SELECT COUNT(*) FROM trades")
+        """COUNT(*) over every stored trade: reads the whole table (``trades_stored`` does not)."""
+        row = await self._one("SELECT COUNT(*) FROM trade_rows")
         return int(row[0])
 
     async def market(self, ticker: str) -> MarketInfo | None:
@@ -382,75 +319,46 @@ class Database:
         return found.get(ticker)
 
     async def markets(self, tickers: Iterable[str]) -> dict[str, MarketInfo]:
+        """The markets whose details are stored, of ``tickers``."""
         wanted = list(dict.fromkeys(tickers))
         out: dict[str, MarketInfo] = {}
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in await self._all(
-                MARKETS_QUERY.format(marks=marks),
-                chunk,
-            ):
-                out[r[0]] = _market(r)
+            sql = MARKETS_QUERY.format(marks=",".join("?" * len(chunk)))
+            for r in await self._all(sql, chunk):
+                out[r[0]] = market_of(r)
         return out
 
-    async def series(self, ticker: str) -> SeriesInfo | None:
-        r = await self._one(
-            "SELECT ticker, title, category, fee_type, fee_multiplier_ppm FROM series"
-            " WHERE ticker = ?",
-            (ticker,),
-        )
-        return None if r is None else SeriesInfo(r[0], r[1], r[2], r[3], r[4])
+    async def series(self, tickers: Iterable[str]) -> dict[str, SeriesInfo]:
+        """The stored series details of ``tickers``."""
+        wanted = list(dict.fromkeys(tickers))
+        out: dict[str, SeriesInfo] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            sql = SERIES_QUERY.format(marks=",".join("?" * len(chunk)))
+            for r in await self._all(sql, chunk):
+                out[r[0]] = series_of(r)
+        return out
 
     async def gaps(self, limit: int = 100) -> list[dict[str, object]]:
         """Feed gaps newest first, each with the first recovery of the same kind, start time and
         ticker (``recovered`` is None while unrepaired)."""
-        rows = await self._all(
-            GAPS_QUERY,
-            (limit,),
-        )
-        keys = ("kind", "channel", "sid", "expected_seq", "got_seq", "ticker", "from_ms",
-                "ts_ms", "recv_ms")  # fmt: skip
-        out: list[dict[str, object]] = []
-        for r in rows:
-            gap: dict[str, object] = dict(zip(keys, r[:9], strict=True))
-            gap["recovered"] = (
-                None
-                if r[9] is None
-                else {"to_ms": r[10], "trades_recovered": r[11], "ts_ms": r[12]}
-            )
-            out.append(gap)
-        return out
+        return [gap_of(r) for r in await self._all(GAPS_QUERY, (limit,))]
 
     async def prune(self, older_than_ms: int) -> int:
-        """Delete trades (and gap records) older than the cutoff, in chunks of PRUNE_CHUNK rows
-        per transaction so the writer is never held up for long; returns trades deleted."""
-        deleted = 0
-        while True:
-            async with self._lock:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    cur = await self._conn.execute(
-                        "DELETE FROM trades WHERE id IN "
-                        "(SELECT id FROM trades WHERE ts_ms < ? LIMIT ?)",
-                        (older_than_ms, PRUNE_CHUNK),
-                    )
-                    n = cur.rowcount
-                    await cur.close()
-                    if n < PRUNE_CHUNK:
-                        for table in ("feed_gaps", "gap_recoveries"):
-                            await self._conn.execute(
-                                f"DELETE FROM {table} WHERE ts_ms < ?", (older_than_ms,)
-                            )
-                    await self._conn.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        await self._conn.execute("ROLLBACK")
-                    raise
-            deleted += n
-            self.trades_stored -= n
-            if n < PRUNE_CHUNK:
-                return deleted
+        """Delete trades (and gap records) older than the cutoff, and the recent ids of the
+        dedupe buckets well before the newest trade, in short transactions
+        (``storage.retention``); returns trades deleted."""
+        # SQLite's own checkpoints would run inside a prune's COMMIT: ``_checkpoint`` runs them
+        # between transactions instead, outside the lock
+        await self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            report = await prune_trades(self._transaction, self._checkpoint, older_than_ms)
+        finally:
+            await self._conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        self.trades_stored -= report.deleted
+        self.prune_holds_ms = report.holds_ms
+        return report.deleted
 
     async def size_bytes(self) -> int:
         """Database file plus its write-ahead log."""
@@ -458,3 +366,33 @@ class Database:
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
         )
         return int(row[0]) + await asyncio.to_thread(file_size, Path(f"{self._path}-wal"))
+
+    async def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the file from a second connection, in a thread, once
+        it holds a quarter of what SQLite checkpoints at; the writer goes on meanwhile."""
+        wal = Path(f"{self._path}-wal")
+        if await asyncio.to_thread(file_size, wal) < WAL_CHECKPOINT_PAGES * 1024:
+            return
+        await asyncio.to_thread(_passive_checkpoint, self._path)
+
+    async def _transaction(self, statements: Statements) -> tuple[list[int], float]:
+        """Run ``statements`` in one write transaction under the batch's lock; returns each
+        one's row count and the seconds the lock was held."""
+        async with self._lock:
+            started = time.perf_counter()
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                counts = []
+                for sql, params in statements:
+                    cur = await self._conn.execute(sql, params)
+                    counts.append(cur.rowcount)
+                    await cur.close()
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await self._conn.execute("ROLLBACK")
+                self._writer.rolled_back()
+                raise
+            finally:
+                self._writer.buckets_changed()  # retention may have dropped some
+            return counts, time.perf_counter() - started

@@ -2,9 +2,9 @@
 
 `python -m bench queries [--rows N] [--repeat R] [--keep PATH]`
 
-The file gets the real schema (``storage.schema.connect``) and ``rows`` trades written inside
-SQLite by one recursive-CTE INSERT (random-blob ids, 2,000 markets, 30 trades a second, counts
-mostly small with one in 2,000 of 10,000 contracts or more), then ``ANALYZE``. Each query runs
+The file gets the real schema (``storage.migrate.connect``) and ``rows`` trades written inside
+SQLite (``bench.fill``: random 16-byte ids, 2,000 markets, 30 trades a second, sizes over the
+large-trade tiers), then ``ANALYZE``. Each query runs
 ``repeat`` times through the ``Database`` method the API calls; p50 and p99 are printed.
 """
 
@@ -20,39 +20,33 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import H0
+from bench.fill import fill_trades
 from clock import ManualClock
 from database import Database
-from storage.schema import connect
+from storage.migrate import connect
 
 GOAL_MS = 10.0
-FILL_SQL = """
-    WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-    INSERT INTO trades (trade_id, ticker, yes_price, count, taker_yes, ts_ms, recv_ms)
-    SELECT lower(hex(randomblob(16))), printf('KXBENCH-%05d', abs(random()) % 2000),
-           1 + abs(random()) % 9999,
-           CASE WHEN abs(random()) % 2000 = 0 THEN 1000000 + abs(random()) % 1000000
-                ELSE 100 + abs(random()) % 200000 * (abs(random()) % 10 = 0) END,
-           abs(random()) % 2, ? + i * 33, ? + i * 33 + 5
-    FROM n
-"""
 
 
 async def build(path: Path, rows: int) -> None:
     conn = await connect(path)
     try:
-        started = time.perf_counter()
-        await conn.execute("BEGIN")
-        await conn.execute(FILL_SQL, (rows, H0, H0))
         await conn.execute(
             "INSERT INTO feed_gaps (kind, channel, sid, expected_seq, got_seq, ticker, from_ms,"
             " ts_ms, recv_ms) VALUES ('trade_seq', 'trade', 1, 5, 9, NULL, ?, ?, ?)",
             (H0, H0, H0),
         )
-        await conn.execute("COMMIT")
-        await conn.execute("ANALYZE")
-        print(f"built {rows:,} trades in {time.perf_counter() - started:.1f} s", flush=True)
     finally:
         await conn.close()
+    started = time.perf_counter()
+    # 30 trades a second over 2,000 markets (bench.fill)
+    fill_trades(path, rows, start_ms=H0, spacing_us=33_333, markets=2_000)
+    conn = await connect(path)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    print(f"built {rows:,} trades in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -1,10 +1,12 @@
 """Warm start: the windows and analytics rebuilt from SQLite in the background, while the app
 already serves and the pipeline already feeds them live trades.
 
-Two sets of trades reach the windows, each once: the stored trades with ``id <= through_id``,
-the last id at open (taken before the pipeline handles anything), go through ``run``; every
-trade the pipeline handles goes in live as usual and gets stored with a larger id. The stored
-set comes in (ts_ms, id) order, after the live trades that arrive meanwhile, and the result is
+Two sets of trades reach the windows, each once: the trades stored before the start (up to
+``through_id``, the newest trade's id taken by ``Database.last_trade_id`` before the pipeline
+handles anything) go through ``run``; every trade the pipeline handles goes in live as usual,
+and once stored is left out of what ``run`` reads, even when its exchange time (which orders
+the ids) is older than the cut-off's. The stored set comes in (ts_ms, arrival) order, after
+the live trades that arrive meanwhile, and the result is
 the same as a full replay in order because what the windows keep does not depend on arrival:
 
 - the sums of buckets and bands add up (a late trade lands in the band its age says, and the
@@ -62,8 +64,8 @@ class WarmStart:
         now_ms: int,
         batch: int = WARM_BATCH,
     ) -> None:
-        """Rebuild from the trades stored with ``id <= through_id`` (0: nothing to rebuild) and
-        ``now_ms - WARM_SPAN_MS <= ts_ms <= now_ms``."""
+        """Rebuild from the trades stored before ``through_id`` was taken (0: nothing to
+        rebuild) with ``now_ms - WARM_SPAN_MS <= ts_ms <= now_ms``."""
         self._db = db
         self._agg = aggregator
         self._analytics = analytics
@@ -76,6 +78,7 @@ class WarmStart:
         self.total: int | None = None if self.warming else 0
         self.done = asyncio.Event()
         if not self.warming:
+            db.release_mark()
             self.done.set()
         # tests hold the task at its next turn to look at the app while it warms
         self._go = asyncio.Event()
@@ -108,6 +111,7 @@ class WarmStart:
                 add_flow(trade)
             self.rebuilt += len(trades)
             await self._turn()
+        db.release_mark()
         self.warming = False
         self.done.set()
         log.info("warm start: %d trades of the last day rebuilt into the windows", self.rebuilt)

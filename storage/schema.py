@@ -3,21 +3,22 @@
 Append new migrations (paper orders and fills, ...) at the end; never edit one that
 has shipped.
 
-Trades live in a rowid table with a UNIQUE index on ``trade_id``: ``INSERT OR IGNORE`` dedupes on
-the trade id alone (distinct trades may share ticker, time, price and size), and the rows stay in
-arrival order. A key of (ticker, ts, trade_id) inserts faster (bench/bench_sqlite.py) but would
-keep both copies of a trade whose WebSocket ``ts_ms`` and REST ``created_time`` differ, so the
-random-UUID index is paid for; WAL checkpoints every WAL_CHECKPOINT_PAGES recover part of it.
+Since migration 5 the trades live in ``trade_rows``, keyed by time (``storage.trade_codec``):
+the rowid is the exchange time and an arrival seq, so the table is its own time index, the
+newest rows are always at its end and retention deletes its first pages. A row holds a market
+id (``markets.id``), the 16 bytes of a UUID id, and ``recv_ms`` as a delta: ~43 bytes, and
+~75 with its indexes, against ~225 before (``bench/bench_sqlite.py``). The index on ``market``
+and the partial indexes of the large-trade tiers end with the key, so they are walked in time
+order. There is no unique index over every ``trade_id`` (it slowed every insert as the table
+grew): ``storage.trade_writer`` dedupes against the ids of the recent hours in
+``recent_ids``. The ``trades`` view shows the rows as they came, with the old column names.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import aiosqlite
-
-log = logging.getLogger(__name__)
+from storage.trade_codec import BUCKET_SHIFT, EPOCH_MS, SEQ_BITS, readable_id_sql
 
 LARGE_TRADE_TIERS: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
 """Counts (hundredths: 10, 100, 1,000, 10,000 contracts) with a partial time index of the trades
@@ -260,24 +261,159 @@ MIGRATIONS: tuple[str, ...] = (
     PAPER_MIGRATION,
 )
 
-SCHEMA_VERSION = len(MIGRATIONS)
+SCRIPTED = len(MIGRATIONS)  # migrations 1..4 are scripts; 5 copies the trades (storage.migrate)
+SCHEMA_VERSION = SCRIPTED + 1
 WAL_CHECKPOINT_PAGES = 16_384
 
-TRADE_COLUMNS = "trade_id, ticker, yes_price, count, taker_yes, ts_ms, recv_ms"
-INSERT_TRADE = f"INSERT OR IGNORE INTO trades ({TRADE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+TIERS_V4 = LARGE_TRADE_TIERS
+
+
+def large_row_index(tier: int) -> str:
+    """The name of the partial key index of the stored trades of at least ``tier``."""
+    return f"trade_rows_count_{tier}"
+
+
+# 5: compact trades keyed by time (``storage.trade_codec``); market ids; recent ids for dedupe.
+# V4_SETUP runs in one transaction on a file at version 4: the old trades table is kept as
+# ``trades_v3`` without its indexes (what they took is reused by the new table) and copied in
+# chunks by ``storage.migrate``, each chunk deleted from it in the transaction that copies it;
+# V4_FINISH drops it and puts the ``trades`` view in its place.
+MARKET_COLUMNS = (
+    "ticker, event_ticker, series_ticker, title, subtitle, status, open_ts_ms, close_ts_ms,"
+    " floor_strike, result, yes_sub_title, no_sub_title, price_level_structure, price_ranges,"
+    " fractional_trading_enabled, updated_ms"
+)
+V4_SETUP = (
+    """
+    ALTER TABLE trades RENAME TO trades_v3;
+    DROP INDEX trades_trade_id;
+    DROP INDEX trades_ts;
+    DROP INDEX trades_ticker_ts;
+    """
+    + "".join(f"DROP INDEX {large_trade_index(tier)};\n" for tier in LARGE_TRADE_TIERS)
+    + f"""
+    ALTER TABLE markets RENAME TO markets_v3;
+    -- a row per ticker ever stored; the details are NULL (updated_ms too) until they are known
+    CREATE TABLE markets (
+        id INTEGER PRIMARY KEY,
+        ticker TEXT NOT NULL UNIQUE,
+        event_ticker TEXT,
+        series_ticker TEXT,
+        title TEXT,
+        subtitle TEXT,
+        status TEXT,
+        open_ts_ms INTEGER,
+        close_ts_ms INTEGER,
+        floor_strike TEXT,
+        result TEXT,
+        yes_sub_title TEXT,
+        no_sub_title TEXT,
+        price_level_structure TEXT,
+        price_ranges TEXT,            -- JSON [[start, end, step], ...] in centicents
+        fractional_trading_enabled INTEGER,
+        updated_ms INTEGER
+    );
+    INSERT INTO markets ({MARKET_COLUMNS})
+        SELECT ticker, event_ticker, series_ticker, title, subtitle, status, open_ts_ms,
+               close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title, '', '[]', 0,
+               updated_ms
+        FROM markets_v3 ORDER BY ticker;
+    DROP TABLE markets_v3;
+
+    CREATE TABLE trade_rows (
+        key INTEGER PRIMARY KEY,      -- (ts_ms - EPOCH_MS) << 18 | seq (storage.trade_codec)
+        tid BLOB NOT NULL,            -- trade_id: 16 bytes if a lowercase UUID, else its text
+        market INTEGER NOT NULL,      -- markets.id
+        yes_price INTEGER NOT NULL,   -- centicents
+        count INTEGER NOT NULL,       -- hundredths of a contract
+        taker_yes INTEGER NOT NULL,   -- 1 = taker bought YES, 0 = taker bought NO
+        recv_delta INTEGER NOT NULL   -- recv_ms - ts_ms
+    );
+    -- (market, key) and (bucket, key) in effect: every index entry ends with the key, so an
+    -- index on (market, key) would hold the key twice
+    CREATE INDEX trade_rows_market ON trade_rows (market);
+    """
+    + "".join(
+        f"CREATE INDEX {large_row_index(tier)} ON trade_rows ((key >> {BUCKET_SHIFT}))"
+        f" WHERE count >= {tier};\n"
+        for tier in TIERS_V4
+    )
+    + """
+    -- the ids of the trades in the dedupe buckets listed in recent_buckets (the last few hours,
+    -- and any older bucket a late trade needed), all of each such bucket's trades
+    CREATE TABLE recent_ids (
+        bucket INTEGER NOT NULL,
+        tid BLOB NOT NULL,
+        PRIMARY KEY (bucket, tid)
+    ) WITHOUT ROWID;
+    CREATE TABLE recent_buckets (bucket INTEGER PRIMARY KEY);
+
+    -- counters kept in the transactions that change them: 'trades' = rows in trade_rows
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta VALUES ('trades', 0);
+
+    -- the copy in progress: rows of trades_v3 with id < next_id are in trade_rows
+    CREATE TABLE migration_trades (next_id INTEGER NOT NULL, last_id INTEGER NOT NULL);
+    INSERT INTO migration_trades SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM trades_v3;
+    """
+)
+V4_COPY_TICKERS = (
+    "INSERT OR IGNORE INTO markets (ticker)"
+    " SELECT DISTINCT ticker FROM trades_v3 WHERE id >= ? AND id < ?"
+)
+# keys in (ts_ms, id) order: after the ones a millisecond already has (copied in an earlier
+# chunk), numbered by old id; the SELECT reads trade_rows, so SQLite runs it before inserting
+V4_COPY_TRADES = f"""
+    INSERT INTO trade_rows (key, tid, market, yes_price, count, taker_yes, recv_delta)
+    SELECT ((o.ts_ms - {EPOCH_MS}) << {SEQ_BITS})
+           + coalesce((SELECT max(r.key) FROM trade_rows r
+                       WHERE r.key >= (o.ts_ms - {EPOCH_MS}) << {SEQ_BITS}
+                         AND r.key < (o.ts_ms - {EPOCH_MS} + 1) << {SEQ_BITS})
+                      - ((o.ts_ms - {EPOCH_MS}) << {SEQ_BITS}) + 1, 0)
+           + row_number() OVER (PARTITION BY o.ts_ms ORDER BY o.id) - 1,
+           compact_id(o.trade_id), m.id, o.yes_price, o.count, o.taker_yes, o.recv_ms - o.ts_ms
+    FROM trades_v3 o JOIN markets m ON m.ticker = o.ticker
+    WHERE o.id >= ? AND o.id < ?
+"""
+V4_COPY_DELETE = "DELETE FROM trades_v3 WHERE id >= ? AND id < ?"
+V4_FINISH = f"""
+    DROP TABLE trades_v3;
+    DROP TABLE migration_trades;
+    -- the trades as they came, for people querying the file (and the old column names)
+    CREATE VIEW trades (id, trade_id, ticker, yes_price, count, taker_yes, ts_ms, recv_ms) AS
+        SELECT t.key, {readable_id_sql("t.tid")}, m.ticker, t.yes_price, t.count, t.taker_yes,
+               (t.key >> {SEQ_BITS}) + {EPOCH_MS}, (t.key >> {SEQ_BITS}) + {EPOCH_MS} + t.recv_delta
+        FROM trade_rows t JOIN markets m ON m.id = t.market;
+"""
+
 TRADES_PER_STATEMENT = 1_000  # 7,000 parameters, under SQLite's 32,766
+INSERT_ROWS = (
+    "INSERT INTO trade_rows (key, tid, market, yes_price, count, taker_yes, recv_delta) VALUES "
+)
+INSERT_RECENT = "INSERT OR IGNORE INTO recent_ids (bucket, tid) VALUES "
 
 
-def insert_trades_sql(n: int) -> str:
-    """One INSERT of ``n`` rows: its parameters are bound in one call and the rows are written
-    in one step, with the GIL released, instead of a GIL hand-off per row (``executemany``)."""
-    return INSERT_TRADE + ", (?, ?, ?, ?, ?, ?, ?)" * (n - 1)
+def values_sql(head: str, rows: int, width: int) -> str:
+    """``head`` followed by ``rows`` groups of ``width`` parameters: one statement binds them in
+    one call and writes the rows in one step, with the GIL released, instead of a GIL hand-off
+    per row (``executemany``)."""
+    group = "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([group] * rows)
 
 
-UPSERT_MARKET = """
-    INSERT OR REPLACE INTO markets (ticker, event_ticker, series_ticker, title, subtitle, status,
-        open_ts_ms, close_ts_ms, floor_strike, result, yes_sub_title, no_sub_title, updated_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+UPSERT_MARKET = f"""
+    INSERT INTO markets ({MARKET_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (ticker) DO UPDATE SET
+        event_ticker = excluded.event_ticker, series_ticker = excluded.series_ticker,
+        title = excluded.title, subtitle = excluded.subtitle, status = excluded.status,
+        open_ts_ms = excluded.open_ts_ms, close_ts_ms = excluded.close_ts_ms,
+        floor_strike = excluded.floor_strike, result = excluded.result,
+        yes_sub_title = excluded.yes_sub_title, no_sub_title = excluded.no_sub_title,
+        price_level_structure = excluded.price_level_structure,
+        price_ranges = excluded.price_ranges,
+        fractional_trading_enabled = excluded.fractional_trading_enabled,
+        updated_ms = excluded.updated_ms
 """
 UPSERT_SERIES = """
     INSERT OR REPLACE INTO series (ticker, title, category, fee_type, fee_multiplier_ppm,
@@ -301,39 +437,3 @@ def file_size(path: Path) -> int:
 
 class SchemaError(RuntimeError):
     """The file was written by a newer Flowboard (its schema version is unknown here)."""
-
-
-async def migrate(conn: aiosqlite.Connection) -> int:
-    """Apply the migrations the file lacks, each in its own transaction; returns the version."""
-    async with conn.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaError(f"database schema version {version} is newer than {SCHEMA_VERSION}")
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        # executescript commits first; the BEGIN inside makes the migration atomic
-        await conn.executescript(
-            f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
-        )
-        log.info("database migrated to schema version %d", number)
-    return SCHEMA_VERSION
-
-
-async def connect(path: str | Path) -> aiosqlite.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
-    try:
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        # random trade_id index pages are rewritten by many batches: checkpointing every 64 MiB
-        # instead of 4 MiB writes each page back once per checkpoint (bench/bench_sqlite.py)
-        await conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-        await conn.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * 4096}")
-        await migrate(conn)
-    except BaseException:
-        await conn.close()
-        raise
-    return conn

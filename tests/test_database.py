@@ -10,8 +10,9 @@ import pytest
 from aggregator import WINDOWS, Aggregator
 from analytics import Analytics
 from clock import ManualClock
-from database import PRUNE_CHUNK, Database
+from database import Database
 from models import FeedGap, GapKind, GapRecovered, MarketInfo, SeriesInfo, Side, Trade
+from storage.retention import PRUNE_CHUNK
 from storage.schema import SCHEMA_VERSION, SchemaError
 from tests.dbs import writing
 
@@ -121,7 +122,7 @@ async def test_failed_flush_is_counted_and_retried(tmp_path: Path) -> None:
             """
             CREATE TABLE block (x);
             INSERT INTO block VALUES (1);
-            CREATE TRIGGER fail_while_blocked BEFORE INSERT ON trades
+            CREATE TRIGGER fail_while_blocked BEFORE INSERT ON trade_rows
             WHEN EXISTS (SELECT 1 FROM block) BEGIN SELECT RAISE(ABORT, 'blocked'); END;
             """
         )
@@ -210,8 +211,9 @@ async def test_markets_series_and_gaps(tmp_path: Path) -> None:
     assert await db.market("KXA-1") == m
     assert await db.market("nope") is None
     assert set(await db.markets(["KXA-1", "KXB-1", "nope"])) == {"KXA-1", "KXB-1"}
-    assert await db.series("KXSER") == SeriesInfo("KXSER", "Series", "Sports", "quadratic",
-                                                 1_000_000)  # fmt: skip
+    assert await db.series(["KXSER", "nope"]) == {
+        "KXSER": SeriesInfo("KXSER", "Series", "Sports", "quadratic", 1_000_000)
+    }
     gaps = await db.gaps()
     assert [g["kind"] for g in gaps] == ["book", "trade"]
     assert gaps[0]["recovered"] is None

@@ -1,9 +1,9 @@
 """Every query the API issues walks an index and stops early: no full scan of the trades table,
-no sort of its rows; a search for rare large trades reads few rows; migration 3 adds the indexes
-to a file that already holds trades."""
+no sort of its rows; a search for rare large trades reads few rows."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +11,16 @@ from typing import Any
 
 import pytest
 
-from clock import ManualClock
-from database import (
+from storage.migrate import connect
+from storage.schema import LARGE_TRADE_TIERS, large_row_index
+from storage.trade_codec import key_floor
+from storage.trade_queries import (
     GAPS_QUERY,
     LAST_TRADE_QUERY,
     MARKETS_QUERY,
-    Database,
+    TRADES_BETWEEN,
     recent_trades_query,
 )
-from storage.schema import LARGE_TRADE_TIERS, MIGRATIONS, SCHEMA_VERSION, large_trade_index
 
 T0 = 1_767_225_600_000
 ROWS = 5_000
@@ -29,14 +30,18 @@ LARGE = 2_000_000
 
 def fill(conn: sqlite3.Connection, rows: int = ROWS) -> None:
     conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < 50)"
+        " INSERT INTO markets (ticker) SELECT printf('KXT-%03d', i) FROM n"
+    )
+    conn.execute(
         """
         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-        INSERT INTO trades (trade_id, ticker, yes_price, count, taker_yes, ts_ms, recv_ms)
-        SELECT printf('id-%08d', i), printf('KXT-%03d', i % 50), 5000,
-               CASE WHEN i % ? = 0 THEN ? ELSE 100 + i % 300 END, i % 2, ? + i, ? + i + 5
+        INSERT INTO trade_rows (key, tid, market, yes_price, count, taker_yes, recv_delta)
+        SELECT ? + (i << 18), printf('id-%08d', i), 1 + i % 50, 5000,
+               CASE WHEN i % ? = 0 THEN ? ELSE 100 + i % 300 END, i % 2, 5
         FROM n
         """,
-        (rows, LARGE_EVERY, LARGE, T0, T0),
+        (rows, key_floor(T0), LARGE_EVERY, LARGE),
     )
     conn.execute(
         "INSERT INTO feed_gaps (kind, channel, sid, expected_seq, got_seq, ticker, from_ms, ts_ms,"
@@ -47,10 +52,12 @@ def fill(conn: sqlite3.Connection, rows: int = ROWS) -> None:
 
 
 @pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    c = sqlite3.connect(":memory:")
-    for m in MIGRATIONS:
-        c.executescript(m)
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    async def create() -> None:
+        await (await connect(tmp_path / "plans.db")).close()
+
+    asyncio.run(create())
+    c = sqlite3.connect(tmp_path / "plans.db")
     fill(c)
     yield c
     c.close()
@@ -61,10 +68,11 @@ def plan(conn: sqlite3.Connection, sql: str, params: list[Any] | tuple[Any, ...]
 
 
 def assert_bounded(details: list[str]) -> None:
-    """Each step on trades is an index search or an ordered index walk, never a table scan or
-    a sort of what it reads."""
+    """Each step on trades is an index search or an ordered walk of an index or of the table by
+    its key (``SCAN t``: trade_rows is keyed by time), never a sort of what it reads; nothing
+    else is scanned."""
     for d in details:
-        assert not (d.startswith("SCAN") and "INDEX" not in d), details
+        assert not (d.startswith("SCAN") and "INDEX" not in d and d != "SCAN t"), details
         assert "TEMP B-TREE" not in d, details
 
 
@@ -72,12 +80,14 @@ RECENT_SHAPES: list[dict[str, Any]] = [
     {"limit": 50},
     {"limit": 1000},
     {"limit": 50, "ticker": "KXT-007"},
+    {"limit": 50, "ticker": "KXT-007", "before_ms": T0 + 3_000},
     {"limit": 50, "ticker": "KXT-007", "min_count": 50_000},
     {"limit": 50, "before_ms": T0 + 3_000},
     {"limit": 50, "min_count": 500},
     {"limit": 50, "min_count": 5_000, "before_ms": T0 + 3_000},
     *({"limit": 50, "min_count": tier} for tier in LARGE_TRADE_TIERS),
     *({"limit": 50, "min_count": tier * 3} for tier in LARGE_TRADE_TIERS),
+    *({"limit": 50, "min_count": tier, "before_ms": T0 + 4_000} for tier in LARGE_TRADE_TIERS),
 ]
 
 
@@ -91,21 +101,24 @@ def test_recent_trades_plans_walk_an_index(
     sql, params = recent_trades_query(**shape)
     details = plan(conn, sql, params)
     assert_bounded(details)
-    assert any("trades" in d and "INDEX" in d for d in details), details
+    assert details[0].startswith(("SCAN t", "SEARCH t")), details
 
 
 @pytest.mark.parametrize("tier", LARGE_TRADE_TIERS)
 def test_large_trades_use_their_tier_index(conn: sqlite3.Connection, tier: int) -> None:
     for min_count in (tier, tier + 1, tier * 2):
         sql, params = recent_trades_query(limit=50, min_count=min_count)
-        assert large_trade_index(tier) in " ".join(plan(conn, sql, params))
+        assert large_row_index(tier) in " ".join(plan(conn, sql, params))
         rows = conn.execute(sql, params).fetchall()
         assert rows and all(r[3] >= min_count for r in rows)
 
 
 def test_other_api_queries_are_searches(conn: sqlite3.Connection) -> None:
     last = plan(conn, LAST_TRADE_QUERY, ())
-    assert last == ["SEARCH trades USING COVERING INDEX trades_ts"], last
+    assert last == ["SEARCH trade_rows"], last
+    between = plan(conn, TRADES_BETWEEN, (0, 1 << 62, 100))
+    assert_bounded(between)
+    assert between[0].startswith("SEARCH t USING INTEGER PRIMARY KEY"), between
     markets = plan(conn, MARKETS_QUERY.format(marks="?,?"), ("A", "B"))
     assert all(d.startswith("SEARCH markets") for d in markets), markets
     gaps = plan(conn, GAPS_QUERY, (100,))
@@ -131,14 +144,14 @@ def steps(conn: sqlite3.Connection, sql: str, params: list[Any]) -> int:
 
 
 def test_rare_large_trades_read_few_rows(conn: sqlite3.Connection) -> None:
-    full = steps(conn, "SELECT count(*) FROM trades WHERE yes_price > 0", [])
+    full = steps(conn, "SELECT count(*) FROM trade_rows WHERE yes_price > 0", [])
     sql, params = recent_trades_query(limit=5, min_count=LARGE)
     rows = conn.execute(sql, params).fetchall()
     assert len(rows) == 5 and all(r[3] == LARGE for r in rows)
     assert [r[5] for r in rows] == sorted((r[5] for r in rows), reverse=True)
     assert steps(conn, sql, params) * 20 < full
     # the same search without the tier index reads every row
-    plain = "SELECT * FROM trades INDEXED BY trades_ts WHERE count >= ? ORDER BY ts_ms DESC LIMIT 5"
+    plain = "SELECT * FROM trade_rows WHERE count >= ? ORDER BY key DESC LIMIT 5"
     assert steps(conn, plain, [LARGE]) * 2 > full
 
 
@@ -153,32 +166,8 @@ def test_results_match_an_unindexed_query(conn: sqlite3.Connection) -> None:
                 where.append(clause)
                 args.append(shape[key])
         expect = conn.execute(
-            "SELECT trade_id FROM trades NOT INDEXED WHERE " + " AND ".join(where)
+            "SELECT trade_id FROM trades WHERE " + " AND ".join(where)
             + " ORDER BY ts_ms DESC, id DESC LIMIT ?",
             [*args, shape["limit"]],
         ).fetchall()  # fmt: skip
         assert [r[0] for r in conn.execute(sql, params)] == [r[0] for r in expect], shape
-
-
-async def test_migration_3_indexes_an_existing_file(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    old = sqlite3.connect(path)
-    for number, m in enumerate(MIGRATIONS[:2], start=1):
-        old.executescript(m)
-        old.execute(f"PRAGMA user_version = {number}")
-    fill(old, 2_000)
-    old.close()
-    db = await Database.open(path, clock=ManualClock(T0))
-    try:
-        assert db.trades_stored == 2_000
-        async with db.conn.execute("PRAGMA user_version") as cur:
-            assert await cur.fetchone() == (SCHEMA_VERSION,)
-        async with db.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trades'"
-        ) as cur:
-            names = {r[0] for r in await cur.fetchall()}
-        assert {large_trade_index(t) for t in LARGE_TRADE_TIERS} <= names
-        large = await db.recent_trades(limit=10, min_count=LARGE)
-        assert [t.count for t in large] == [LARGE, LARGE]
-    finally:
-        await db.close()
