@@ -1,6 +1,7 @@
 """Open a database file and bring its schema up to date: ``connect`` and ``migrate``.
 
-Migrations 1..4 are scripts, each run in one transaction. Migration 5 rewrites the trades into
+Migrations 1..4 (and 6 on, ``LATER``) are scripts, each run in one transaction. Migration 5
+rewrites the trades into
 the compact layout (``storage.schema``, ``storage.trade_codec``): one transaction sets it up
 (the old table renamed ``trades_v3``, its indexes dropped), then the old rows are copied in
 chunks of ``chunk`` rows by id, each chunk copied and deleted from the old table in one
@@ -23,9 +24,11 @@ from pathlib import Path
 import aiosqlite
 
 from storage.schema import (
+    LATER,
     MIGRATIONS,
     SCHEMA_VERSION,
     SCRIPTED,
+    TRADES_REWRITE,
     V4_COPY_DELETE,
     V4_COPY_TICKERS,
     V4_COPY_TRADES,
@@ -90,15 +93,16 @@ async def migrate(
     version = await _version(conn)
     if version > SCHEMA_VERSION:
         raise SchemaError(f"database schema version {version} is newer than {SCHEMA_VERSION}")
-    for number in range(version + 1, SCRIPTED + 1):
-        # executescript commits first; the BEGIN inside makes the migration atomic
-        await conn.executescript(
-            f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
-        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        if number == TRADES_REWRITE:
+            await _migrate_trades(conn, chunk, progress or _log_progress, progress_every_s)
+        else:
+            script = (
+                MIGRATIONS[number - 1] if number <= SCRIPTED else LATER[number - 1 - TRADES_REWRITE]
+            )
+            # executescript commits first; the BEGIN inside makes the migration atomic
+            await conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
         log.info("database migrated to schema version %d", number)
-    if version < SCHEMA_VERSION:
-        await _migrate_trades(conn, chunk, progress or _log_progress, progress_every_s)
-        log.info("database migrated to schema version %d", SCHEMA_VERSION)
     return SCHEMA_VERSION
 
 
@@ -139,7 +143,7 @@ async def _migrate_trades(
         if now - shown >= every_s or next_id > last_id:
             shown = now
             progress(CopyProgress(copied, max(0, last_id + 1 - next_id), now - started))
-    await conn.executescript(f"BEGIN; {V4_FINISH}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    await conn.executescript(f"BEGIN; {V4_FINISH}; PRAGMA user_version = {TRADES_REWRITE}; COMMIT;")
 
 
 async def connect(

@@ -261,8 +261,13 @@ MIGRATIONS: tuple[str, ...] = (
     PAPER_MIGRATION,
 )
 
-SCRIPTED = len(MIGRATIONS)  # migrations 1..4 are scripts; 5 copies the trades (storage.migrate)
-SCHEMA_VERSION = SCRIPTED + 1
+TRADES_REWRITE = 5
+"""The one migration that is not a script: it copies the trades into the compact layout in
+resumable chunks (``storage.migrate``). Scripts before it run first; scripts after it (6, ...)
+are appended to ``LATER`` and run after it."""
+SCRIPTED = len(MIGRATIONS)  # migrations 1..4: scripts
+LATER: tuple[str, ...] = ()  # migrations TRADES_REWRITE + 1, ...: scripts again
+SCHEMA_VERSION = TRADES_REWRITE + len(LATER)
 WAL_CHECKPOINT_PAGES = 16_384
 
 TIERS_V4 = LARGE_TRADE_TIERS
