@@ -50,8 +50,10 @@ from storage.market_meta import MarketDirectory
 from storage.paper_store import PaperStore
 from trade_processor import Pipeline, tier_of
 from trading.runner import TICK_MS, DeskRunner, desk_config
+from trading.strategies import StrategyRunner, open_runner
 from web import api, games, openapi
 from web import paper as paper_routes
+from web import strategies as strategy_routes
 from web.api import ApiDeps
 from web.board import Board
 from web.games import GamesDeps
@@ -94,6 +96,7 @@ class Flowboard:
     warm: WarmStart  # the windows rebuilt from SQLite in the background
     desk: DeskRunner | None  # the paper desk on the pipeline (None: --no-paper)
     paper: PaperStore
+    strategies: StrategyRunner | None  # the strategies on the pipeline, after the desk
 
 
 def upstream_policies(settings: Settings) -> dict[str, RetryPolicy]:
@@ -181,11 +184,23 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         pipeline.listen("nba-state", nba.state.on_event, kinds=NBA_STATE_KINDS)
     paper = PaperStore(db)
     desk = None
+    strategies = None
     if s.paper:
         follow = source.feed.add_book_tickers if source.feed is not None else None
         desk = await DeskRunner.open(desk_config(s), store=paper, hub=hub, clock=clock,
                                      follow=follow)  # fmt: skip
         pipeline.listen("paper", desk.on_event)
+        try:
+            strategies = await open_runner(
+                paper, desk=desk.desk, books=books, nba=nba.state if nba is not None else None,
+                aggregator=aggregator, place=desk.place, cancel=desk.cancel,
+                market_info=meta.info, enabled=s.strategies,
+                max_failures=s.strategy_max_failures, now_ms=clock.now_ms(),
+            )  # fmt: skip
+        except ValueError as exc:  # an unknown name in --strategies
+            raise ConfigError(f"--strategies: {exc}") from None
+        # after the desk: a strategy sees the desk as of the event it handles
+        pipeline.listen("strategies", strategies.on_event)
         if timers is not None:
             timers.every(TICK_MS, "paper-tick", desk.tick)
         # after the tasks stop and the queue is drained (below): the desk's last state is stored
@@ -237,7 +252,7 @@ async def assemble(settings: Settings, clock: Clock, stack: AsyncExitStack) -> F
         analytics=analytics, hub=hub, meta=meta, pipeline=pipeline, board=board,
         source=source, metrics=metrics, watchdog=watchdog, nba=nba,
         budgets={n: p.budget for n, p in policies.items() if p.budget is not None}, health=health,
-        warm=warm, desk=desk, paper=paper,
+        warm=warm, desk=desk, paper=paper, strategies=strategies,
     )  # fmt: skip
 
 
@@ -420,11 +435,11 @@ def create_app(
                 ),
                 "games": GamesDeps(clock=fb.clock, nba=fb.nba),
                 "paper": PaperDeps(clock=fb.clock, runner=fb.desk, store=fb.paper, meta=fb.meta,
-                                   books=fb.pipeline.books),
+                                   books=fb.pipeline.books, strategies=fb.strategies),
             }  # fmt: skip
 
-    routes: list[BaseRoute] = [*api.routes(), *paper_routes.routes(), *games.routes(),
-                               *openapi.routes()]  # fmt: skip
+    routes: list[BaseRoute] = [*api.routes(), *paper_routes.routes(), *strategy_routes.routes(),
+                               *games.routes(), *openapi.routes()]  # fmt: skip
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"))
     security = Middleware(

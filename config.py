@@ -322,6 +322,20 @@ class Settings:
         env="FLOWBOARD_PAPER_MAX_DAILY_LOSS",
         help="risk: an account that has lost this many whole dollars today places no more orders",
     )
+    strategies: tuple[str, ...] = setting(
+        (),
+        flag="--strategies",
+        metavar="NAME",
+        env="FLOWBOARD_STRATEGIES",
+        help="strategies enabled at start, comma-separated (sharp_line, momentum, ev_multi, "
+        "mean_reversion, correlation); all are registered, each with its own paper account",
+    )
+    strategy_max_failures: int = setting(
+        5,
+        flag="--strategy-max-failures",
+        env="FLOWBOARD_STRATEGY_MAX_FAILURES",
+        help="a strategy that raises this many times is disabled (the others go on)",
+    )
     retention_days: int = setting(
         30,
         flag="--retention-days",
@@ -417,6 +431,8 @@ class Settings:
             limit = getattr(self, name)
             if limit is not None and limit < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must not be negative: {limit}")
+        if self.strategy_max_failures < 1:
+            raise ConfigError("strategy max failures must be at least 1")
         if self.balldontlie_tier not in BALLDONTLIE_TIERS:
             raise ConfigError(
                 f"balldontlie tier must be one of {', '.join(BALLDONTLIE_TIERS)}, "

@@ -55,6 +55,7 @@ class Ledger:
         fill = Fill(
             self.next_fill_id, order.order_id, ts_ms, order.account, ticker, order.side,
             order.action, count, cost, fee, maker, tuple(legs), order.expected_price,
+            order.version,
         )  # fmt: skip
         self.next_fill_id += 1
         acct = self.accounts[order.account]
@@ -147,7 +148,13 @@ class Ledger:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
+        # accounts the config added since the snapshot (a new strategy's) start fresh
+        fresh, tallies = self.accounts, self.tallies
         self.accounts = {k: Account.from_state(v) for k, v in state["accounts"].items()}
         self.tallies = {k: Tally.from_state(v) for k, v in state["tallies"].items()}
+        for name, acct in fresh.items():
+            if name not in self.accounts:
+                self.accounts[name] = acct
+                self.tallies[name] = tallies[name]
         self.curve = [(int(t), int(e)) for t, e in state["curve"]]
         self.next_fill_id = state["next_fill_id"]

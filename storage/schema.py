@@ -266,7 +266,24 @@ TRADES_REWRITE = 5
 resumable chunks (``storage.migrate``). Scripts before it run first; scripts after it (6, ...)
 are appended to ``LATER`` and run after it."""
 SCRIPTED = len(MIGRATIONS)  # migrations 1..4: scripts
-LATER: tuple[str, ...] = ()  # migrations TRADES_REWRITE + 1, ...: scripts again
+LATER: tuple[str, ...] = (  # migrations TRADES_REWRITE + 1, ...: scripts again
+    # 6: strategies: each order's signal and config version (fills carry the version too),
+    # and every version of every strategy's config, with whether it was enabled
+    """
+    ALTER TABLE paper_orders ADD COLUMN signal TEXT NOT NULL DEFAULT '';
+    ALTER TABLE paper_orders ADD COLUMN version INTEGER;
+    ALTER TABLE paper_fills ADD COLUMN version INTEGER;
+    CREATE TABLE strategy_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        enabled INTEGER NOT NULL,
+        config TEXT NOT NULL,         -- the config's fields as JSON
+        note TEXT NOT NULL,           -- what changed ("defaults", "PATCH", "disabled after ...")
+        ts_ms INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    """,
+)
 SCHEMA_VERSION = TRADES_REWRITE + len(LATER)
 WAL_CHECKPOINT_PAGES = 16_384
 

@@ -26,6 +26,7 @@ from models import COUNT_SCALE, MICROS_PER_DOLLAR, Event
 from paper import MANUAL, Desk, DeskConfig, OrderRequest, PlaceResult, RiskLimits
 from paper.records import Fill, FollowRequest, Record, to_dict
 from storage.paper_store import PaperStore
+from strategies import REGISTRY
 from trading.views import account_json
 from websocket_handler import Hub
 
@@ -192,8 +193,9 @@ class DeskRunner:
 
 
 def desk_config(settings: Settings) -> DeskConfig:
-    """The desk as the settings describe it: balances, latency and the risk limits, which apply
-    to every account alike (whole dollars and contracts in the settings)."""
+    """The desk as the settings describe it: ``manual`` and one account per strategy, balances,
+    latency and the risk limits, which apply to every account alike (whole dollars and
+    contracts in the settings)."""
     s = settings
 
     def micros(dollars: int | None) -> int | None:
@@ -208,5 +210,8 @@ def desk_config(settings: Settings) -> DeskConfig:
         max_orders_per_minute=s.paper_max_orders_per_minute,
         max_daily_loss=micros(s.paper_max_daily_loss),
     )
-    return DeskConfig(default_balance=s.paper_balance * MICROS_PER_DOLLAR,
-                      latency_ms=s.paper_latency_ms, default_limits=limits)  # fmt: skip
+    balance = s.paper_balance * MICROS_PER_DOLLAR
+    # one account per registered strategy (named for it), whether it runs now or later
+    accounts = dict.fromkeys(REGISTRY, balance)
+    return DeskConfig(accounts=accounts, default_balance=balance, latency_ms=s.paper_latency_ms,
+                      default_limits=limits)  # fmt: skip

@@ -195,6 +195,12 @@ ACCOUNT_QUERY = Param("account", "query", {"type": "string", "maxLength": 64},
                       "one paper account (manual, or a strategy's)")  # fmt: skip
 ORDER_ID = Param("id", "path", {"type": "integer", "minimum": 1, "maximum": SQLITE_MAX},
                  "the paper order's id")  # fmt: skip
+STRATEGY_NAME = Param("name", "path", {"type": "string", "maxLength": 64},
+                      "a registered strategy (sharp_line, momentum, ...)")  # fmt: skip
+STRATEGY = _obj({
+    "name": STR, "enabled": BOOL, "version": INT, "config": OBJECT, "status": STR,
+    "failures": INT, "account": STR,
+})  # fmt: skip
 GAME_ID = Param(
     "id",
     "path",
@@ -339,6 +345,16 @@ OPERATIONS: tuple[Operation, ...] = (
         404: Answer("no such account", ERROR),
         413: Answer("body too large", ERROR),
     }),
+    Operation("GET", "/api/paper/strategies", "every strategy, its version and status", {
+        200: Answer("each with name, enabled, version, config, status, failures, account",
+                    _obj({"strategies": {"type": "array", "items": STRATEGY}}))}),
+    Operation("PATCH", "/api/paper/strategies/{name}", "enable, disable or reconfigure", {
+        200: Answer("JSON body {enabled?, config?: {key: value}}; a change is a new version",
+                    _obj({"strategy": STRATEGY})),
+        400: Answer("a field out of its form or range; `param` names it (config.KEY)", ERROR),
+        404: Answer("no such strategy", ERROR),
+        413: Answer("body too large", ERROR),
+    }, (STRATEGY_NAME,)),
     Operation("GET", "/api/markets/{ticker}/book", "a followed market's book and its freshness", {
         200: Answer("levels best first, prices centicents, sizes hundredths", BOOK),
         400: BAD_PARAM,

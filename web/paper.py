@@ -24,6 +24,7 @@ from paper import MANUAL, RejectReason
 from storage.market_meta import MarketDirectory
 from storage.paper_store import PaperStore
 from trading.runner import DeskRunner
+from trading.strategies import StrategyRunner
 from trading.views import account_json, order_json, positions_json
 from web.paper_orders import json_body, order_request
 from web.params import (
@@ -60,6 +61,7 @@ class PaperDeps:
     store: PaperStore
     meta: MarketDirectory
     books: BookStore
+    strategies: StrategyRunner | None  # None with the desk
 
 
 def deps(request: Request) -> PaperDeps:

@@ -28,7 +28,12 @@ Json = dict[str, Any]
 # and test_security.py call it).
 # A paper order's ticket is a JSON body, which this fuzz run does not write: tests/trading/
 # test_paper_api.py sends good and bad tickets, field by field.
-NOT_FUZZED = {("post", "/api/games/refresh"), ("post", "/api/paper/orders")}
+# A strategy's PATCH is a JSON body too: tests/trading/test_strategy_api.py checks it.
+NOT_FUZZED = {
+    ("post", "/api/games/refresh"),
+    ("post", "/api/paper/orders"),
+    ("patch", "/api/paper/strategies/{name}"),
+}
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
 
