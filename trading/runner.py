@@ -45,8 +45,12 @@ class DeskRunner:
         hub: Hub,
         clock: Clock,
         follow: Callable[[list[str]], Awaitable[None]] | None = None,
+        snapshots: bool = True,
     ) -> None:
+        """``snapshots``: keep the desk's state for a restart (a backtest, which never
+        restarts, saves the cost of drawing it up at every tick)."""
         self.desk = desk
+        self._snapshots = snapshots
         self._store = store
         self._hub = hub
         self._clock = clock
@@ -142,6 +146,9 @@ class DeskRunner:
         self._save()
 
     def _save(self) -> None:
+        if not self._snapshots:
+            self._state_dirty = False
+            return
         self._store.save_state(self.desk.now_ms, self.desk.snapshot())
         self._state_dirty = False
 
