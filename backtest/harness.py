@@ -90,13 +90,13 @@ class ClosingLines:
         if before is None or before.status is not GameStatus.SCHEDULED:
             return  # first seen live: no line from before the start
         home = self.nba.consensus_home_ppm(gid)
-        for m in self.nba.markets.get(gid, ()):
-            if m.kind == "game" and home is not None:
-                ppm: int | None = home if m.yes_team == before.home else 1_000_000 - home
+        for market in self.nba.markets.get(gid, ()):
+            if market.kind == "game" and home is not None:
+                ppm: int | None = home if market.yes_team == before.home else 1_000_000 - home
             else:
-                ppm = self.nba.fair_ppm(m.ticker)
+                ppm = self.nba.fair_ppm(market.ticker)
             if ppm is not None:
-                self.closing[m.ticker] = ppm
+                self.closing[market.ticker] = ppm
 
 
 class AccountView:

@@ -40,7 +40,8 @@ from paper.records import Fill, OrderUpdate, Record
 from strategies.base import REGISTRY, Strategy
 from trading.runner import TICK_MS, DeskRunner
 
-FLUSH_EVERY = 50_000  # events between writes of the world's SQLite batch
+STEP = 10_000  # events between progress reports
+FLUSH_EVERY = 5  # steps between writes of the world's SQLite batch
 CURVE_POINTS = 600  # the most equity points kept per account for the charts
 BALANCE = 10_000 * MICROS_PER_DOLLAR
 Progress = Callable[[int, int], None]  # (records read, records in the file)
@@ -88,7 +89,9 @@ def build_config(cls: type[Strategy], overrides: Mapping[str, str]) -> Any:
     for key, text in sorted(overrides.items()):
         where = f"{cls.name}.{key}"
         if key not in names:
-            raise ParamError(f"{where}: no such parameter; {cls.name} has {', '.join(sorted(names))}")
+            raise ParamError(
+                f"{where}: no such parameter; {cls.name} has {', '.join(sorted(names))}"
+            )
         values[key] = _coerce(text, hints[key], where)
     config = dataclasses.replace(config_cls(), **values)
     try:
@@ -109,6 +112,7 @@ class RunSpec:
     latency_ms: int = 150
     label: str = ""
     resamples: int = 2_000
+    imports: tuple[str, ...] = ()  # modules that register strategies of their own (tests)
 
     def overrides(self, name: str) -> dict[str, str]:
         return {k: v for s, k, v in self.params if s == name}
@@ -133,6 +137,8 @@ def count_records(path: str | Path) -> int:
 
 def check(spec: RunSpec) -> dict[str, Any]:
     """The strategies' configs for ``spec``; ParamError naming what is wrong."""
+    for module in spec.imports:
+        importlib.import_module(module)
     known = load_strategies()
     unknown = [n for n in spec.strategies if n not in known]
     if unknown or not spec.strategies:
@@ -171,13 +177,15 @@ async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> di
         pipeline.listen("strategies", harness.on_event, kinds=harness.kinds)
         player = RecordPlayer(spec.recording)
         records = player.records()
-        events = 0
+        events = steps = 0
         try:
-            while n := drive(world, player, records, limit=FLUSH_EVERY):
+            while n := drive(world, player, records, limit=STEP):
                 events += n
+                steps += 1
                 if progress is not None:
-                    progress(player.read.records, total)
-                await world.db.flush()
+                    progress(min(player.read.records, total), total)
+                if steps % FLUSH_EVERY == 0:
+                    await world.db.flush()  # between events: the clock and order untouched
             runner.close()
         finally:
             await world.close()
@@ -185,10 +193,15 @@ async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> di
         progress(total, total)
     return {
         "recording": {
-            "name": spec.recording_name, "records": player.read.records, "events": events,
-            "trades": pipeline.stats.trades, "skipped_lines": player.read.skipped,
-            "bad_frames": player.stats.bad_frames, "start_ms": header["started_ms"],
-            "end_ms": world.clock.now_ms(), "games": len(nba.games),
+            "name": spec.recording_name,
+            "records": player.read.records,
+            "events": events,
+            "trades": pipeline.stats.trades,
+            "skipped_lines": player.read.skipped,
+            "bad_frames": player.stats.bad_frames,
+            "start_ms": header["started_ms"],
+            "end_ms": world.clock.now_ms(),
+            "games": len(nba.games),
             "markets_settled": len(closing.results),
         },
         "label": spec.label,
@@ -198,8 +211,7 @@ async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> di
         "seeds": {n: str(s) for n, s in sorted(seeds.items())},
         "listener_errors": pipeline.stats.listener_errors,
         "strategies": {
-            n: strategy_figures(n, desk, store.records, harness, closing, spec)
-            for n in configs
+            n: strategy_figures(n, desk, store.records, harness, closing, spec) for n in configs
         },
     }
 
@@ -304,10 +316,10 @@ def account_figures(
                 clv_count += r.count
                 row["clv_ppm"] = clv
     forecasts = []
-    for o in orders.values():
-        outcome = _outcome(closing, o["ticker"], o["side"])
-        if o["probability_ppm"] is not None and outcome is not None:
-            forecasts.append((o["probability_ppm"], outcome))
+    for row in orders.values():
+        outcome = _outcome(closing, row["ticker"], row["side"])
+        if row["probability_ppm"] is not None and outcome is not None:
+            forecasts.append((row["probability_ppm"], outcome))
     per_game = stats.per_game_list(tally.game_pnl)
     t = stats.t_interval(per_game)
     curve = list(tally.curve)
@@ -327,11 +339,12 @@ def account_figures(
             "games": len(per_game),
             "per_game_t": _interval(t[0]) if t else None,
             "total_t": _interval(t[1]) if t else None,
-            "total_bootstrap": _interval(stats.bootstrap_interval(per_game, seed=seed,
-                                                                  resamples=resamples)),
+            "total_bootstrap": _interval(
+                stats.bootstrap_interval(per_game, seed=seed, resamples=resamples)
+            ),
             "bootstrap_resamples": resamples,
             "bootstrap_seed": str(seed),
-        },  # fmt: skip
+        },
         "brier": _round(stats.brier(forecasts)),
         "forecasts": len(forecasts),
         "calibration": [dataclasses.asdict(b) for b in cal] if forecasts else [],
@@ -342,8 +355,11 @@ def account_figures(
             "fills_in_game": ingame_fills,
         },
         "orders": len(orders),
-        "rejections": {str(reason): n for (acct, reason), n in sorted(desk.rejections.items())
-                       if acct == account},  # fmt: skip
+        "rejections": {
+            str(reason): n
+            for (acct, reason), n in sorted(desk.rejections.items())
+            if acct == account
+        },
         "equity": [list(p) for p in _thin(curve)],
         "drawdown": [list(p) for p in _thin(drawdown)],
         "trades": list(orders.values()),

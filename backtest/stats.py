@@ -113,8 +113,13 @@ def calibration(forecasts: Sequence[tuple[int, int]], bins: int = 10) -> list[Ca
         sums[b][1] += p
         sums[b][2] += outcome
     return [
-        CalibrationBin(i * width, PPM if i == bins - 1 else (i + 1) * width, n,
-                       s // n if n else None, t // n if n else None)  # fmt: skip
+        CalibrationBin(
+            i * width,
+            PPM if i == bins - 1 else (i + 1) * width,
+            n,
+            s // n if n else None,
+            t // n if n else None,
+        )
         for i, (n, s, t) in enumerate(sums)
     ]
 

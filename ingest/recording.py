@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
@@ -341,7 +341,7 @@ def open_recording(path: str | Path) -> IO[bytes]:
     f: IO[bytes] = open(path, "rb")  # noqa: SIM115 - the caller closes it
     if f.read(2) == GZIP_MAGIC:
         f.close()
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     f.seek(0)
     return f
 

@@ -45,9 +45,7 @@ def settled(fb: Flowboard, games: int) -> bool:
         and all(g.status is GameStatus.FINAL for g in state.games.values())
         and set(state.markets) == set(state.games)
         and all(
-            state.status_of(m.ticker).result in RESULTS
-            for ms in state.markets.values()
-            for m in ms
+            state.status_of(m.ticker).result in RESULTS for ms in state.markets.values() for m in ms
         )
     )
 

@@ -59,9 +59,18 @@ class FairEdge(Strategy):
                 if ask is not None and own_fair - ask[0] * 100 >= self.cfg.edge_ppm:
                     self.tried.add(ticker)
                     self.status = f"bought {side} on {ticker}"
-                    out.append(Intent(ticker, side, Action.BUY, self.cfg.count, ask[0],
-                                      TimeInForce.IOC, probability_ppm=own_fair,
-                                      signal=f"fair {own_fair} vs ask {ask[0] * 100}"))
+                    out.append(
+                        Intent(
+                            ticker,
+                            side,
+                            Action.BUY,
+                            self.cfg.count,
+                            ask[0],
+                            TimeInForce.IOC,
+                            probability_ppm=own_fair,
+                            signal=f"fair {own_fair} vs ask {ask[0] * 100}",
+                        )
+                    )
                     break
         return out
 
