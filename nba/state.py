@@ -151,6 +151,10 @@ class NbaState:
     def is_followed(self, ticker: str) -> bool:
         return ticker in self._market
 
+    def market_of(self, ticker: str) -> tuple[int, NbaMarket] | None:
+        """The followed market's game and what its YES means; None when not followed."""
+        return self._market.get(ticker)
+
     def status_of(self, ticker: str) -> MarketState:
         return self.market_state.get(ticker, MarketState(UNKNOWN_STATUS, None))
 

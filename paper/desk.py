@@ -146,6 +146,7 @@ class Desk(Engine):
             self.next_order_id, req.account, req.ticker, req.side, req.action, req.price,
             req.count, req.tif, req.expiry_ms, req.probability_ppm, req.client_order_id,
             self.now_ms, self.now_ms + self.config.latency_ms, req.price, remaining=req.count,
+            signal=req.signal, version=req.version,
         )  # fmt: skip
         self.next_order_id += 1
         book = self.books.book(req.ticker)

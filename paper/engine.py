@@ -366,6 +366,7 @@ class Engine:
             OrderUpdate(
                 self.now_ms, kind, order.order_id, order.account, order.ticker, order.side,
                 order.action, order.price, order.count, order.remaining, order.filled, reason,
+                order.signal, order.version,
             )
         )  # fmt: skip
 

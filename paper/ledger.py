@@ -55,6 +55,7 @@ class Ledger:
         fill = Fill(
             self.next_fill_id, order.order_id, ts_ms, order.account, ticker, order.side,
             order.action, count, cost, fee, maker, tuple(legs), order.expected_price,
+            order.version,
         )  # fmt: skip
         self.next_fill_id += 1
         acct = self.accounts[order.account]

@@ -74,7 +74,9 @@ class CancelReason(StrEnum):
 class OrderRequest:
     """What a strategy (or the manual account) asks for. ``price`` is of ``side`` (a NO buy at
     4200 pays $0.42); ``count`` in hundredths; ``expiry_ms`` only with GTC, on the event clock.
-    ``probability_ppm`` is the chance, as the order states it, that ``side`` wins (Brier)."""
+    ``probability_ppm`` is the chance, as the order states it, that ``side`` wins (Brier);
+    ``signal`` why it was placed and ``version`` the placing strategy's config version (both
+    stored with the order; a strategy's fills carry the version too)."""
 
     account: str
     ticker: str
@@ -86,6 +88,8 @@ class OrderRequest:
     expiry_ms: int | None = None
     probability_ppm: int | None = None
     client_order_id: str = ""
+    signal: str = ""
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,8 @@ class Order:
     status: OrderStatus = OrderStatus.PENDING
     cancel_reason: CancelReason | None = None
     flatten: bool = False  # placed by flatten-all: past the risk gate
+    signal: str = ""  # why (a strategy's signal), stored with the order
+    version: int | None = None  # the strategy's config version it was placed under
 
     @property
     def take(self) -> Side:

@@ -37,6 +37,8 @@ class OrderUpdate:
     remaining: int
     filled: int
     reason: str = ""
+    signal: str = ""  # the order's, on every update (the store keeps the first)
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Fill:
     maker: bool
     legs: tuple[tuple[int, int], ...]
     expected_price: int  # own-side price the book offered when the order was decided
+    version: int | None = None  # the order's strategy config version
 
     @property
     def avg_price(self) -> float:

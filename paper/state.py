@@ -29,7 +29,8 @@ def order_to_state(order: Order) -> dict[str, Any]:
 
 
 def order_from_state(state: dict[str, Any]) -> Order:
-    values = {f.name: state[f.name] for f in fields(Order)}
+    # snapshots written before a field existed lack it: its default
+    values = {f.name: state[f.name] for f in fields(Order) if f.name in state}
     for name, enum in _ENUMS.items():
         values[name] = enum(values[name])
     if values["cancel_reason"] is not None:

@@ -31,16 +31,16 @@ MAX_ROWS = 1_000  # the most rows one query returns
 
 UPSERT_ORDER = """
     INSERT INTO paper_orders (order_id, account, ticker, side, action, price, count, remaining,
-        filled, status, reason, created_ms, updated_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        filled, status, reason, created_ms, updated_ms, signal, version)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (order_id) DO UPDATE SET remaining = excluded.remaining,
         filled = excluded.filled, status = excluded.status, reason = excluded.reason,
         count = excluded.count, updated_ms = excluded.updated_ms
 """
 INSERT_FILL = """
     INSERT OR IGNORE INTO paper_fills (fill_id, order_id, account, ticker, side, action, count,
-        cost, fee, maker, expected_price, legs, ts_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        cost, fee, maker, expected_price, legs, ts_ms, version)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 INSERT_POSITION = """
     INSERT INTO paper_positions (account, ticker, net, cost, realised, cash, ts_ms)
@@ -59,14 +59,18 @@ UPSERT_EQUITY = """
     VALUES (?, ?, ?, ?, ?, ?)
 """
 UPSERT_STATE = "INSERT OR REPLACE INTO paper_state (id, ts_ms, body) VALUES (1, ?, ?)"
+INSERT_VERSION = """
+    INSERT OR REPLACE INTO strategy_versions (name, version, enabled, config, note, ts_ms)
+    VALUES (?, ?, ?, ?, ?, ?)
+"""
 
 FILL_COLUMNS = (
     "fill_id, order_id, account, ticker, side, action, count, cost, fee, maker, expected_price, "
-    "legs, ts_ms"
+    "legs, ts_ms, version"
 )
 ORDER_COLUMNS = (
     "order_id, account, ticker, side, action, price, count, remaining, filled, status, reason, "
-    "created_ms, updated_ms"
+    "created_ms, updated_ms, signal, version"
 )
 
 
@@ -87,6 +91,7 @@ class PaperStore:
                 ("paper_positions", statement(INSERT_POSITION)),
                 ("paper_settlements", statement(INSERT_SETTLEMENT)),
                 ("paper_risk", statement(INSERT_RISK)),
+                ("strategy_versions", statement(INSERT_VERSION)),
             ],
             maps=[
                 ("paper_orders", statement(UPSERT_ORDER)),
@@ -98,6 +103,7 @@ class PaperStore:
         self._positions = batch.lists["paper_positions"]
         self._settlements = batch.lists["paper_settlements"]
         self._risk = batch.lists["paper_risk"]
+        self._versions = batch.lists["strategy_versions"]
         self._orders = batch.maps["paper_orders"]
         self._equity = batch.maps["paper_equity"]
         self._state = batch.maps["paper_state"]
@@ -114,6 +120,7 @@ class PaperStore:
                 self._orders[r.order_id] = (
                     r.order_id, r.account, r.ticker, str(r.side), str(r.action), r.price,
                     r.count, r.remaining, r.filled, str(r.kind), r.reason, created, r.ts_ms,
+                    r.signal, r.version,
                 )  # fmt: skip
                 if r.remaining == 0 or r.kind in ("canceled", "executed"):
                     self._created.pop(r.order_id, None)
@@ -122,7 +129,7 @@ class PaperStore:
                 self._fills.append((
                     r.fill_id, r.order_id, r.account, r.ticker, str(r.side), str(r.action),
                     r.count, r.cost, r.fee, int(r.maker), r.expected_price,
-                    orjson.dumps(r.legs).decode(), r.ts_ms,
+                    orjson.dumps(r.legs).decode(), r.ts_ms, r.version,
                 ))  # fmt: skip
             elif t is PositionChange:
                 assert isinstance(r, PositionChange)
@@ -142,6 +149,12 @@ class PaperStore:
             elif t is not FollowRequest:  # a request to the edge, not a record to keep
                 raise TypeError(f"unknown paper record {r!r}")
 
+    def add_version(self, name: str, version: int, enabled: bool, config: dict[str, Any],
+                    note: str, ts_ms: int) -> None:  # fmt: skip
+        """One new version of a strategy's config (and whether it runs), in the write batch."""
+        self._versions.append((name, version, int(enabled), orjson.dumps(config).decode(), note,
+                               ts_ms))  # fmt: skip
+
     def save_state(self, ts_ms: int, snapshot: dict[str, Any]) -> None:
         """The desk's state as of ``ts_ms``, written with the records that led to it."""
         self._state[1] = (ts_ms, orjson.dumps(snapshot).decode())
@@ -152,7 +165,7 @@ class PaperStore:
         """Rows as of now: what the desk emitted is written first (a client that saw a fill on
         the stream finds it here)."""
         if (self._fills or self._positions or self._settlements or self._risk or self._orders
-                or self._equity):  # fmt: skip
+                or self._equity or self._versions):  # fmt: skip
             await self._db.flush()
         async with self._conn.execute(sql, tuple(params)) as cur:
             return list(await cur.fetchall())
@@ -163,6 +176,33 @@ class PaperStore:
             return None
         state: dict[str, Any] = orjson.loads(rows[0][0])
         return state
+
+    async def versions(self, name: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Stored strategy versions, newest first (one strategy's, or every one's)."""
+        sql = "SELECT name, version, enabled, config, note, ts_ms FROM strategy_versions"
+        params: list[Any] = []
+        if name is not None:
+            sql += " WHERE name = ?"
+            params.append(name)
+        rows = await self._all(sql + " ORDER BY ts_ms DESC, version DESC LIMIT ?",
+                               (*params, _limit(limit)))  # fmt: skip
+        names = ("name", "version", "enabled", "config", "note", "ts_ms")
+        out = []
+        for r in rows:
+            d = dict(zip(names, r, strict=True))
+            d["enabled"] = bool(d["enabled"])
+            d["config"] = orjson.loads(d["config"])
+            out.append(d)
+        return out
+
+    async def latest_versions(self) -> dict[str, dict[str, Any]]:
+        """Each strategy's newest stored version (its config as JSON), by name."""
+        rows = await self._all(
+            "SELECT name, version, enabled, config FROM strategy_versions AS v"
+            " WHERE version = (SELECT MAX(version) FROM strategy_versions WHERE name = v.name)"
+        )
+        return {n: {"version": ver, "enabled": bool(e), "config": orjson.loads(c)}
+                for n, ver, e, c in rows}  # fmt: skip
 
     async def fills(
         self, *, account: str | None = None, ticker: str | None = None, limit: int = 100

@@ -258,6 +258,22 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: the paper desk: orders as they stand, fills, position changes, settlements, risk
     # events, equity points, and the desk's last snapshot (a restart resumes from it)
     PAPER_MIGRATION,
+    # 5: strategies: each order's signal and config version (fills carry the version too),
+    # and every version of every strategy's config, with whether it was enabled
+    """
+    ALTER TABLE paper_orders ADD COLUMN signal TEXT NOT NULL DEFAULT '';
+    ALTER TABLE paper_orders ADD COLUMN version INTEGER;
+    ALTER TABLE paper_fills ADD COLUMN version INTEGER;
+    CREATE TABLE strategy_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        enabled INTEGER NOT NULL,
+        config TEXT NOT NULL,         -- the config's fields as JSON
+        note TEXT NOT NULL,           -- what changed ("defaults", "PATCH", "disabled after ...")
+        ts_ms INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

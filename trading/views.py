@@ -31,6 +31,9 @@ def order_json(o: Order) -> dict[str, Any]:
         "decided_ms": o.decided_ms,
         "arrival_ms": o.arrival_ms,
         "expected_price": o.expected_price,
+        "probability_ppm": o.probability_ppm,
+        "signal": o.signal,
+        "version": o.version,
     }
 
 
