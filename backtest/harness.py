@@ -264,6 +264,7 @@ class Harness:
 
 
 def _request(account: str, intent: Intent) -> OrderRequest:
-    return OrderRequest(account, intent.ticker, intent.side, intent.action, intent.price,
-                        intent.count, intent.tif, intent.expiry_ms,
-                        intent.probability_ppm)  # fmt: skip
+    return OrderRequest(
+        account, intent.ticker, intent.side, intent.action, intent.price, intent.count,
+        intent.tif, intent.expiry_ms, intent.probability_ppm, signal=intent.signal,
+    )  # fmt: skip

@@ -169,7 +169,9 @@ async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> di
         desk = Desk(DeskConfig(accounts=dict.fromkeys(accounts, BALANCE),
                                default_balance=BALANCE, latency_ms=spec.latency_ms))  # fmt: skip
         store = KeptRecords()
-        runner = DeskRunner(desk, store=store, hub=world.hub, clock=world.clock, snapshots=False)
+        runner = DeskRunner(
+            desk, store=store, hub=world.hub, clock=world.clock, snapshots=False, stream=False
+        )
         pipeline.listen("paper", runner.on_event)
         world.timers.every(TICK_MS, "paper-tick", runner.tick)
         harness = Harness(runner=runner, books=world.books, aggregator=world.aggregator,

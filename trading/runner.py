@@ -46,11 +46,14 @@ class DeskRunner:
         clock: Clock,
         follow: Callable[[list[str]], Awaitable[None]] | None = None,
         snapshots: bool = True,
+        stream: bool = True,
     ) -> None:
-        """``snapshots``: keep the desk's state for a restart (a backtest, which never
-        restarts, saves the cost of drawing it up at every tick)."""
+        """``snapshots``: keep the desk's state for a restart; ``stream``: publish ``paper``
+        messages (a backtest, which never restarts and has no browsers, saves the cost of
+        drawing both up at every tick)."""
         self.desk = desk
         self._snapshots = snapshots
+        self._stream = stream
         self._store = store
         self._hub = hub
         self._clock = clock
@@ -128,7 +131,7 @@ class DeskRunner:
             self._drain()
         if self._state_dirty:
             self._save()
-        if self._dirty and now - self._last_publish_ms >= PUBLISH_MS:
+        if self._stream and self._dirty and now - self._last_publish_ms >= PUBLISH_MS:
             self.publish(now)
 
     async def run(self) -> None:
