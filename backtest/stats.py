@@ -128,7 +128,7 @@ def seed_of(*parts: object) -> int:
     """A seed from the run's parameters: the same text gives the same seed everywhere (no
     ``hash()``, which Python salts per process)."""
     text = "\x1f".join(map(str, parts)).encode()
-    h = 1469598103934665603  # FNV-1a, 64 bit
+    h = 14695981039346656037  # FNV-1a, 64 bit: the offset basis
     for byte in text:
         h = ((h ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
     return h
