@@ -44,6 +44,8 @@ def _setting(text: str, flag: str) -> tuple[str, str, str]:
 def specs(args: argparse.Namespace) -> list[RunSpec]:
     """The runs the arguments ask for: one, or every combination of the sweeps' values."""
     names = tuple(n for n in (s.strip() for s in args.strategies.split(",")) if n)
+    if not names:
+        raise ParamError("--strategies: no strategy named")
     fixed = [_setting(p, "--param") for p in args.param]
     axes = []
     for text in args.sweep:

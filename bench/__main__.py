@@ -14,7 +14,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 STOP_GRACE_S = 30.0
-ORDER = ["sqlite", "queries", "windows", "dedupe", "paper", "ingest", "replay", "latency", "page"]
+ORDER = [
+    "sqlite",
+    "queries",
+    "windows",
+    "dedupe",
+    "paper",
+    "ingest",
+    "replay",
+    "backtest",
+    "latency",
+    "page",
+]
 
 
 def run(name: str, flags: list[str]) -> int:

@@ -14,6 +14,7 @@ from kalshi.book_store import BookStore
 from kalshi.orderbook import OrderBook
 from models import Action, BookSnapshot, Event, LifecycleEvent, LifecycleKind, Side
 from paper import Desk, DeskConfig, TimeInForce
+from paper.records import Fill
 from storage.market_meta import MarketDirectory
 from strategies.base import Context, Decision, Intent, Strategy
 from trading.runner import DeskRunner
@@ -98,10 +99,10 @@ def test_the_reverse_mirrors_a_settled_markets_pnl_before_fees_less_the_spread()
     spread = 10 * (5100 - 4800) * 100  # 10 contracts x 3 cents, micro-dollars
     assert gross["test_buy_yes_once~reverse"] == -gross["test_buy_yes_once"] - spread
     # the random baseline: as many contracts, at the same moment, on the one usable market
-    fills = [r for r in store.records if type(r).__name__ == "Fill"]
-    by = {a: sum(f.count for f in fills if f.account == a) for a in accounts}  # type: ignore[union-attr]
+    fills = [r for r in store.records if isinstance(r, Fill)]
+    by = {a: sum(f.count for f in fills if f.account == a) for a in accounts}
     assert by == dict.fromkeys(accounts, 1_000)
-    assert len({f.ts_ms for f in fills}) == 1  # type: ignore[union-attr]
+    assert len({f.ts_ms for f in fills}) == 1
     assert harness.placed and all(len(p.controls) == 2 for p in harness.placed.values())
     assert desk.metrics("test_buy_yes_once").brier == (0.7 - 1) ** 2
     assert desk.metrics("test_buy_yes_once~reverse").brier is None  # it states nothing
