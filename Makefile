@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench backtest lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# the five strategies over the bundled simulated night; the report in artifacts/backtest/
+backtest: $(STAMP)
+	$(BIN)/flowboard backtest recordings/sim-night.rec.gz \
+		--strategies sharp_line,momentum,ev_multi,mean_reversion,correlation \
+		--report artifacts/backtest $(ARGS)
 
 # Each check stops the target when it fails. The import contracts run through
 # tools/lint_imports.py, which gives lint-imports the top-level modules it cannot take directly.

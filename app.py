@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -481,8 +482,44 @@ async def serve(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``flowboard [FLAGS]`` serves the app; ``flowboard backtest ...`` runs a backtest
+    (``backtest.cli``); ``flowboard replay RECORDING [--speed 1|10|max] [FLAGS]`` serves a
+    recording as it was: ``--source replay --replay RECORDING --replay-speed SPEED``, on a
+    fresh temporary database unless ``--db`` is given."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["backtest"]:
+        from backtest.cli import main as backtest_main
+
+        raise SystemExit(backtest_main(args[1:]))
+    if args[:1] == ["replay"]:
+        with tempfile.TemporaryDirectory(prefix="flowboard-replay-") as tmp:
+            serve_main(replay_args(args[1:], Path(tmp) / "replay.db"))
+        return
+    serve_main(args)
+
+
+def replay_args(args: list[str], fresh_db: Path) -> list[str]:
+    """``replay RECORDING [--speed S] [FLAGS]`` as the app's own flags."""
+    if not args or args[0].startswith("-"):
+        print("usage: flowboard replay RECORDING [--speed 1|10|max] [FLAGS]", file=sys.stderr)
+        raise SystemExit(2)
+    recording, rest = args[0], list(args[1:])
+    speed: list[str] = []  # the setting's own default unless given
+    for flag in ("--speed", "--replay-speed"):
+        if flag in rest:
+            i = rest.index(flag)
+            if i + 1 >= len(rest):
+                print(f"flowboard replay: {flag} needs a value", file=sys.stderr)
+                raise SystemExit(2)
+            speed = ["--replay-speed", rest[i + 1]]
+            del rest[i : i + 2]
+    db = [] if "--db" in rest else ["--db", str(fresh_db)]
+    return ["--source", "replay", "--replay", recording, *speed, *db, *rest]
+
+
+def serve_main(argv: list[str]) -> None:
     try:
-        settings = load(os.environ, sys.argv[1:] if argv is None else argv)
+        settings = load(os.environ, argv)
         if settings.source == "live":
             settings.check_live()
             from kalshi.auth import KeyLoadError, load_private_key

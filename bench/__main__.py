@@ -23,6 +23,7 @@ ORDER = [
     "paper",
     "ingest",
     "replay",
+    "backtest",
     "latency",
     "page",
 ]

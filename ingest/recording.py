@@ -10,8 +10,10 @@ a line break; the other records are JSON arrays: ``[recv_ms, "backfill", {trade 
 side adds ``[recv_ms, "nba", ["<path with query>", "<body text>"]]`` (a balldontlie response) and
 ``[recv_ms, "nba_matches", {"ts_ms": ..., "markets": [{matched market fields}, ...]}]`` (what a
 discovery matched). Frames and responses are kept verbatim, so a recording replays through the
-same parsers the live run uses. Version 1 (every record a JSON array) is still read; a recording
-of version 1 that is appended to stays in that version.
+same parsers the live run uses. A recording compressed with gzip (``gzip night.rec``; told by
+the gzip magic at its start, whatever its name) reads as it is, decompressed on the fly. Version 1
+(every record a JSON array) is still read; a recording of version 1 that is appended to stays in
+that version.
 
 The recorder never blocks the reader: lines go to an in-memory list and a background task
 writes them to the file in a worker thread every ``flush_ms``.
@@ -20,11 +22,12 @@ writes them to the file in a worker thread every ``flush_ms``.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
@@ -330,10 +333,23 @@ def _check_header(path: str | Path, first: bytes) -> dict[str, Any]:
     return header
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_recording(path: str | Path) -> IO[bytes]:
+    """The recording's bytes, decompressed if it is gzip (by its first two bytes)."""
+    f: IO[bytes] = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    if f.read(2) == GZIP_MAGIC:
+        f.close()
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    f.seek(0)
+    return f
+
+
 def read_header(path: str | Path) -> dict[str, Any]:
     """The recording's header; RecordingError if the file is missing or not a recording."""
     try:
-        with open(path, "rb") as f:
+        with open_recording(path) as f:
             return _check_header(path, f.readline())
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read the recording: {exc.strerror}") from None
@@ -394,7 +410,7 @@ def read_recording(path: str | Path, stats: ReadStats | None = None) -> Iterator
     shape, time going back) is logged with its line number, counted in ``stats.skipped`` and
     skipped; the rest is still read. A file without the header raises RecordingError."""
     stats = stats if stats is not None else ReadStats()
-    with open(path, "rb") as f:
+    with open_recording(path) as f:
         frame_lines = _check_header(path, f.readline())["flowboard_recording"] != 1
         last_ms = 0
         number = 2

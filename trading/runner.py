@@ -46,8 +46,15 @@ class DeskRunner:
         hub: Hub,
         clock: Clock,
         follow: Callable[[list[str]], Awaitable[None]] | None = None,
+        snapshots: bool = True,
+        stream: bool = True,
     ) -> None:
+        """``snapshots``: keep the desk's state for a restart; ``stream``: publish ``paper``
+        messages (a backtest, which never restarts and has no browsers, saves the cost of
+        drawing both up at every tick)."""
         self.desk = desk
+        self._snapshots = snapshots
+        self._stream = stream
         self._store = store
         self._hub = hub
         self._clock = clock
@@ -125,7 +132,7 @@ class DeskRunner:
             self._drain()
         if self._state_dirty:
             self._save()
-        if self._dirty and now - self._last_publish_ms >= PUBLISH_MS:
+        if self._stream and self._dirty and now - self._last_publish_ms >= PUBLISH_MS:
             self.publish(now)
 
     async def run(self) -> None:
@@ -143,6 +150,9 @@ class DeskRunner:
         self._save()
 
     def _save(self) -> None:
+        if not self._snapshots:
+            self._state_dirty = False
+            return
         self._store.save_state(self.desk.now_ms, self.desk.snapshot())
         self._state_dirty = False
 

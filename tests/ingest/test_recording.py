@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -327,6 +328,20 @@ def test_a_version_1_recording_reads_as_the_same_records(tmp_path: Path) -> None
                 *(b"%d ws %s" % (ms, text.encode()) for ms, text in texts)])  # fmt: skip
     assert list(read_recording(old)) == list(read_recording(new))
     assert [r.body for r in read_recording(old)] == [text for _, text in texts]
+
+
+def test_a_gzipped_recording_reads_as_the_plain_one(tmp_path: Path) -> None:
+    texts = [(T0 + i, trade_text(i, f"t-{i}", T0 + i)) for i in range(1, 4)]
+    plain, packed = tmp_path / "night.rec", tmp_path / "night.rec.gz"
+    write(plain, [orjson.dumps({"flowboard_recording": 2, "source": "sim", "started_ms": T0}),
+                  *(b"%d ws %s" % (ms, text.encode()) for ms, text in texts)])  # fmt: skip
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    named_plainly = tmp_path / "night-packed.rec"  # the gzip magic decides, not the name
+    named_plainly.write_bytes(packed.read_bytes())
+    assert recording.read_header(packed) == recording.read_header(plain)
+    assert list(read_recording(packed)) == list(read_recording(plain))
+    assert list(read_recording(named_plainly)) == list(read_recording(plain))
+    assert [r.body for r in read_recording(packed)] == [text for _, text in texts]
 
 
 async def test_a_version_1_recording_appended_to_stays_version_1(tmp_path: Path) -> None:
