@@ -1,12 +1,11 @@
 """Strategies on the pipeline, each beside its two controls, all on one paper desk.
 
-``Harness`` is a pipeline listener added after the desk's (``DeskRunner.on_event``, as the app
-adds it): a strategy sees each event of its ``kinds`` once the books, windows, NBA state and the
-desk have applied it, through a read-only ``AccountView`` of its own account, and its intents go
-to the desk through the runner's ``place`` (latency, the risk gate, the fill model), as a paper
-order of its account; each one also goes, transformed, to the strategy's reverse control and
-random baseline accounts (``backtest.controls``). One strategy's exception is logged and
-counted, and after ``MAX_FAILURES`` the strategy is switched off; the others go on.
+The strategies run as in the app: ``trading.strategies.StrategyRunner``, a pipeline listener
+after the desk's (``DeskRunner.on_event``), so a strategy sees each event through the very
+``Context`` it has live. ``Controls`` are the runner's ``place``/``cancel`` hooks: a strategy's
+order goes to the desk (latency, the risk gate, the fill model) for its account and, accepted,
+goes transformed to its reverse control's and random baseline's accounts
+(``backtest.controls``); a cancel takes the controls' orders with it.
 
 What the desk emits is kept (``KeptRecords``, a paper store that holds instead of writing): the
 report is drawn from it. ``ClosingLines`` notes, for each game, the consensus the moment it
@@ -16,28 +15,24 @@ tips off (its markets' fair YES probabilities then), for closing-line value.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from aggregator import Aggregator, MarketWindow
 from backtest.controls import RANDOM, REVERSE, RandomEntries, control_account, reverse
 from kalshi.book_store import BookStore
-from kalshi.orderbook import OrderBook
-from models import Event, GameState, GameStatus, LifecycleEvent, MarketInfo, NbaMarketsMatched
+from models import Event, GameState, GameStatus, LifecycleEvent, NbaMarketsMatched
 from nba.state import NbaState
-from paper import Order, OrderRequest
-from paper.fees import fee_micros
+from paper import Desk, OrderRequest, PlaceResult
 from paper.records import Record
 from paper.settlement import yes_value
-from storage.market_meta import MarketDirectory
 from storage.paper_store import PaperStore
-from strategies.base import Cancel, Decision, Intent, Strategy
+from strategies.base import Intent
 from trading.runner import DeskRunner
 
 log = logging.getLogger(__name__)
 
-MAX_FAILURES = 10
+MAX_FAILURES = 10  # a strategy's exceptions before the runner switches it off
 CONTROLS = (REVERSE, RANDOM)
 
 
@@ -99,151 +94,83 @@ class ClosingLines:
                 self.closing[market.ticker] = ppm
 
 
-class AccountView:
-    """``strategies.base.Context`` for one account, over the pipeline's world and the desk."""
-
-    def __init__(self, harness: Harness, account: str) -> None:
-        self._h = harness
-        self.account = account
-
-    @property
-    def now_ms(self) -> int:
-        return self._h.runner.desk.now_ms
-
-    @property
-    def nba(self) -> NbaState | None:
-        return self._h.nba
-
-    def book(self, ticker: str) -> OrderBook | None:
-        return self._h.books.book(ticker)
-
-    def window(self, ticker: str, window: str) -> MarketWindow | None:
-        return self._h.aggregator.market(ticker, window)
-
-    def market(self, ticker: str) -> MarketInfo | None:
-        return self._h.meta.info(ticker)
-
-    def taker_fee(self, ticker: str, count: int, price: int) -> int:
-        schedule = self._h.runner.desk.markets.fee_schedule(ticker)
-        return fee_micros(((price, count),), schedule, maker=False)
-
-    def position(self, ticker: str) -> int:
-        pos = self._h.runner.desk.ledger.accounts[self.account].positions.get(ticker)
-        return pos.net if pos is not None else 0
-
-    def open_orders(self) -> Sequence[Order]:
-        return self._h.runner.desk.open_orders(self.account)
-
-
 @dataclass(slots=True)
 class Placed:
-    """An order a strategy asked for: its intent (signal, probability) and its controls'."""
+    """A strategy's order and its controls' order ids (kind -> id)."""
 
-    intent: Intent
-    controls: dict[str, int] = field(default_factory=dict)  # kind -> the control's order id
+    controls: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class Seat:
-    strategy: Strategy
-    view: AccountView
+    """One strategy's controls: its random draws and the control orders not placed."""
+
     random: RandomEntries
-    failures: int = 0
-    enabled: bool = True
     skipped: dict[str, int] = field(default_factory=dict)  # control kind -> orders not placed
 
 
-class Harness:
+class Controls:
+    """The ``place``/``cancel`` hooks of ``trading.strategies.StrategyRunner`` for a backtest:
+    each strategy order goes to the desk (``DeskRunner.place``) for the strategy's account and,
+    once accepted, its reverse and its random baseline go for the control accounts; a cancel of a
+    strategy's order cancels its controls' too. ``signals`` holds every placed order's signal
+    (controls too), for the report."""
+
     def __init__(
         self,
         *,
         runner: DeskRunner,
         books: BookStore,
-        aggregator: Aggregator,
-        meta: MarketDirectory,
         nba: NbaState | None,
-        strategies: Sequence[Strategy],
+        names: Iterable[str],
         seeds: dict[str, int],
     ) -> None:
         self.runner = runner
         self.books = books
-        self.aggregator = aggregator
-        self.meta = meta
         self.nba = nba
-        self.seats = {
-            s.name: Seat(s, AccountView(self, s.name), RandomEntries.seeded(seeds[s.name]))
-            for s in sorted(strategies, key=lambda s: s.name)
-        }
-        self.placed: dict[int, Placed] = {}  # strategy order id -> what it was
-        self.intents: dict[int, Intent] = {}  # every order placed (controls too) -> its intent
-        self.errors: dict[str, int] = {}
-        # the strategies' kinds, and the matches (games are the desk's clusters)
-        self.kinds: tuple[type, ...] = tuple(
-            dict.fromkeys([NbaMarketsMatched, *(k for s in strategies for k in s.kinds)])
-        )
+        self.seats = {n: Seat(RandomEntries.seeded(seeds[n])) for n in sorted(names)}
+        self.placed: dict[int, Placed] = {}  # strategy order id -> its controls
+        self.signals: dict[int, str] = {}  # every order placed (controls too) -> its signal
 
     @staticmethod
     def accounts(names: Iterable[str]) -> list[str]:
         """Every account a backtest of ``names`` needs: each strategy's and its controls'."""
         return [a for n in sorted(names) for a in (n, *(control_account(n, k) for k in CONTROLS))]
 
-    def on_event(self, event: Event) -> None:
-        if type(event) is NbaMarketsMatched:
-            desk = self.runner.desk
-            for m in event.markets:  # clusters are games, whatever the event tickers
-                desk.markets.map_game(m.ticker, f"game {m.game_id}")
-        for seat in self.seats.values():
-            if not seat.enabled or not isinstance(event, seat.strategy.kinds):
-                continue
-            try:
-                decisions = seat.strategy.on_event(event, seat.view)
-            except Exception:
-                self._failed(seat, event)
-                continue
-            if decisions:
-                self._act(seat, decisions)
+    def place(self, req: OrderRequest) -> PlaceResult:
+        seat = self.seats[req.account]
+        own_book = self.books.book(req.ticker)
+        result = self.runner.place(req)
+        if result.order_id is None:
+            return result  # rejected: counted by the desk; the controls follow accepted orders
+        placed = Placed()
+        self.placed[result.order_id] = placed
+        self.signals[result.order_id] = req.signal
+        intent = Intent(req.ticker, req.side, req.action, req.count, req.price, req.tif,
+                        req.probability_ppm, req.signal, req.expiry_ms)  # fmt: skip
+        self._control(seat, req.account, placed, REVERSE, reverse(own_book, intent))
+        ran = seat.random.order(intent, self._candidates, self.books.book, own_book)
+        self._control(seat, req.account, placed, RANDOM, ran)
+        return result
 
-    def _failed(self, seat: Seat, event: Event) -> None:
-        name = seat.strategy.name
-        seat.failures += 1
-        self.errors[name] = self.errors.get(name, 0) + 1
-        log.exception("strategy %s failed on %r", name, event)
-        if seat.failures >= MAX_FAILURES:
-            seat.enabled = False
-            log.error("strategy %s switched off after %d errors", name, seat.failures)
+    def cancel(self, order_id: int) -> bool:
+        done = self.runner.cancel(order_id)
+        placed = self.placed.get(order_id)
+        if placed is not None:
+            for oid in placed.controls.values():
+                self.runner.cancel(oid)
+        return done
 
-    def _act(self, seat: Seat, decisions: Sequence[Decision]) -> None:
-        name = seat.strategy.name
-        for d in decisions:
-            if isinstance(d, Cancel):
-                placed = self.placed.get(d.order_id)
-                if placed is None:  # not one of its own: ignored
-                    continue
-                self.runner.cancel(d.order_id)
-                for oid in placed.controls.values():
-                    self.runner.cancel(oid)
-                continue
-            own_book = self.books.book(d.ticker)
-            result = self.runner.place(_request(name, d))
-            if result.order_id is None:
-                continue  # rejected: counted by the desk; the controls follow accepted orders
-            placed = Placed(d)
-            self.placed[result.order_id] = placed
-            self.intents[result.order_id] = d
-            rev = reverse(own_book, d)
-            self._control(seat, placed, REVERSE, rev)
-            ran = seat.random.order(d, self._candidates, self.books.book, own_book)
-            self._control(seat, placed, RANDOM, ran)
-
-    def _control(self, seat: Seat, placed: Placed, kind: str, intent: Intent | None) -> None:
+    def _control(
+        self, seat: Seat, name: str, placed: Placed, kind: str, intent: Intent | None
+    ) -> None:
         if intent is None:
             seat.skipped[kind] = seat.skipped.get(kind, 0) + 1
             return
-        account = control_account(seat.strategy.name, kind)
-        result = self.runner.place(_request(account, intent))
+        result = self.runner.place(_request(control_account(name, kind), intent))
         if result.order_id is not None:
             placed.controls[kind] = result.order_id
-            self.intents[result.order_id] = intent
+            self.signals[result.order_id] = intent.signal
         else:
             seat.skipped[kind] = seat.skipped.get(kind, 0) + 1
 
@@ -261,6 +188,18 @@ class Harness:
             if book is not None and not book.stale and book.yes and book.no and t not in finished:
                 out.append(t)
         return out
+
+
+def game_clusters(desk: Desk) -> Callable[[Event], None]:
+    """A listener (``NbaMarketsMatched``) that makes each matched market's game the desk's
+    cluster for it, whatever its event ticker."""
+
+    def on_event(event: Event) -> None:
+        if type(event) is NbaMarketsMatched:
+            for m in event.markets:
+                desk.markets.map_game(m.ticker, f"game {m.game_id}")
+
+    return on_event
 
 
 def _request(account: str, intent: Intent) -> OrderRequest:

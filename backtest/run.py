@@ -5,10 +5,12 @@ The world is ``ingest.driver``'s (the feed's dispatcher and parser, the pipeline
 windows and analytics, on the recording's clock), with the NBA state, the paper desk and the
 strategies added as the app adds them: the NBA state and the desk as pipeline listeners (the
 desk through ``DeskRunner``, ticked on event time every ``TICK_MS``), then the strategies
-(``backtest.harness``). Nothing reads the wall clock or draws an unseeded number, and every map
-the figures are drawn from is walked in sorted order, so a recording and a parameter set give
-the same fills and the same figures on every run and machine (``run_backtest`` returns them;
-the ``run`` block beside them in the report holds the timing and is left out of comparisons).
+(``trading.strategies.StrategyRunner``, as the app runs them, with ``backtest.harness``'s
+controls on its place and cancel hooks). Nothing reads the wall clock or draws an unseeded
+number, and every map the figures are drawn from is walked in sorted order, so a recording and
+a parameter set give the same fills and the same figures on every run and machine
+(``run_backtest`` returns them; the ``run`` block beside them in the report holds the timing
+and is left out of comparisons).
 """
 
 from __future__ import annotations
@@ -27,11 +29,18 @@ from typing import Any
 import strategies as strategies_package
 from backtest import stats
 from backtest.controls import control_account
-from backtest.harness import CONTROLS, ClosingLines, Harness, KeptRecords
+from backtest.harness import (
+    CONTROLS,
+    MAX_FAILURES,
+    ClosingLines,
+    Controls,
+    KeptRecords,
+    game_clusters,
+)
 from ingest.driver import drive, open_world
 from ingest.recording import open_recording, read_header
 from ingest.replay import RecordPlayer
-from models import MICROS_PER_DOLLAR, Action, Side
+from models import MICROS_PER_DOLLAR, Action, NbaMarketsMatched, Side
 from nba.state import KINDS as NBA_KINDS
 from nba.state import NbaState
 from paper import Desk, DeskConfig
@@ -39,6 +48,7 @@ from paper.metrics import Tally
 from paper.records import Fill, OrderUpdate, Record
 from strategies.base import REGISTRY, Strategy
 from trading.runner import TICK_MS, DeskRunner
+from trading.strategies import StrategyRunner
 
 STEP = 10_000  # events between progress reports
 FLUSH_EVERY = 5  # steps between writes of the world's SQLite batch
@@ -153,7 +163,6 @@ def check(spec: RunSpec) -> dict[str, Any]:
 async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> dict[str, Any]:
     """Run ``spec``; returns the report's figures for it (no wall-clock value among them)."""
     configs = check(spec)
-    built = [REGISTRY[n](configs[n]) for n in configs]
     seeds = {n: spec.seed("random", n) for n in configs}
     header = read_header(spec.recording)
     total = count_records(spec.recording) if progress is not None else 0
@@ -165,7 +174,7 @@ async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> di
         # as the app: the NBA state, then the desk; the strategies see both as of the event
         pipeline.listen("closing-lines", closing.on_event, kinds=ClosingLines.KINDS)
         pipeline.listen("nba-state", nba.on_event, kinds=NBA_KINDS)
-        accounts = Harness.accounts(configs)
+        accounts = Controls.accounts(configs)
         desk = Desk(DeskConfig(accounts=dict.fromkeys(accounts, BALANCE),
                                default_balance=BALANCE, latency_ms=spec.latency_ms))  # fmt: skip
         store = KeptRecords()
@@ -174,9 +183,16 @@ async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> di
         )
         pipeline.listen("paper", runner.on_event)
         world.timers.every(TICK_MS, "paper-tick", runner.tick)
-        harness = Harness(runner=runner, books=world.books, aggregator=world.aggregator,
-                          meta=world.meta, nba=nba, strategies=built, seeds=seeds)  # fmt: skip
-        pipeline.listen("strategies", harness.on_event, kinds=harness.kinds)
+        # games are the desk's clusters, whatever the event tickers
+        pipeline.listen("game-clusters", game_clusters(desk), kinds=(NbaMarketsMatched,))
+        controls = Controls(runner=runner, books=world.books, nba=nba, names=configs,
+                            seeds=seeds)  # fmt: skip
+        strategies = StrategyRunner(
+            desk=desk, books=world.books, nba=nba, aggregator=world.aggregator,
+            place=controls.place, cancel=controls.cancel, market_info=world.meta.info,
+            names=configs, enabled=configs, configs=configs, max_failures=MAX_FAILURES,
+        )  # fmt: skip
+        pipeline.listen("strategies", strategies.on_event, kinds=strategies.kinds)
         player = RecordPlayer(spec.recording)
         records = player.records()
         events = steps = 0
@@ -213,7 +229,8 @@ async def run_backtest(spec: RunSpec, *, progress: Progress | None = None) -> di
         "seeds": {n: str(s) for n, s in sorted(seeds.items())},
         "listener_errors": pipeline.stats.listener_errors,
         "strategies": {
-            n: strategy_figures(n, desk, store.records, harness, closing, spec) for n in configs
+            n: strategy_figures(n, desk, store.records, strategies, controls, closing, spec)
+            for n in configs
         },
     }
 
@@ -222,16 +239,18 @@ def strategy_figures(
     name: str,
     desk: Desk,
     records: Sequence[Record],
-    harness: Harness,
+    strategies: StrategyRunner,
+    controls: Controls,
     closing: ClosingLines,
     spec: RunSpec,
 ) -> dict[str, Any]:
-    seat = harness.seats[name]
-    signals = harness.intents
+    slot = strategies.slots[name]
+    seat = controls.seats[name]
+    signals = controls.signals
     out: dict[str, Any] = {
-        "status": seat.strategy.status,
-        "errors": harness.errors.get(name, 0),
-        "enabled": seat.enabled,
+        "status": slot.strategy.status,
+        "errors": slot.failures,
+        "enabled": slot.enabled,
         "controls_not_placed": dict(sorted(seat.skipped.items())),
     }
     for role, account in (("strategy", name), *((k, control_account(name, k)) for k in CONTROLS)):
@@ -279,7 +298,7 @@ def account_figures(
     account: str,
     desk: Desk,
     records: Sequence[Record],
-    signals: Mapping[int, Any],
+    signals: Mapping[int, str],
     closing: ClosingLines,
     seed: int,
     resamples: int,
@@ -293,12 +312,11 @@ def account_figures(
             row = orders.get(r.order_id)
             if row is None:
                 o = desk.orders[r.order_id]
-                intent = signals.get(r.order_id)
                 row = orders[r.order_id] = {
                     "order_id": r.order_id, "decided_ms": r.ts_ms, "ticker": r.ticker,
                     "side": str(r.side), "action": str(r.action), "price": r.price,
                     "count": r.count, "tif": str(o.tif), "probability_ppm": o.probability_ppm,
-                    "signal": intent.signal if intent is not None else "", "fills": 0,
+                    "signal": signals.get(r.order_id, ""), "fills": 0,
                     "filled": 0, "cost": 0, "fees": 0, "clv_ppm": None,
                 }  # fmt: skip
             row["status"] = str(r.kind)

@@ -170,6 +170,8 @@ class StrategyRunner:
         self.ctx = DeskContext(desk, books, nba, aggregator, market_info)
         self.slots: dict[str, Slot] = {}
         self.errors = 0
+        # event type -> the enabled slots whose kinds take it, in order; cleared on any change
+        self._routes: dict[type, tuple[Slot, ...]] = {}
         for name in wanted:
             cls = REGISTRY[name]
             config = (configs or {}).get(name) or cls.Config()
@@ -181,9 +183,20 @@ class StrategyRunner:
 
     # ---- the per-event path: synchronous ------------------------------------------------------
 
+    @property
+    def kinds(self) -> tuple[type, ...]:
+        """Every event type a held strategy reacts to (the runner's listener ``kinds``)."""
+        return tuple(dict.fromkeys(k for s in self.slots.values() for k in s.strategy.kinds))
+
     def on_event(self, event: Event) -> None:
-        for slot in self.slots.values():
-            if slot.enabled and isinstance(event, slot.strategy.kinds):
+        cls = type(event)
+        route = self._routes.get(cls)
+        if route is None:
+            route = self._routes[cls] = tuple(
+                s for s in self.slots.values() if s.enabled and issubclass(cls, s.strategy.kinds)
+            )
+        for slot in route:
+            if slot.enabled:  # one may be switched off by an earlier call for this event
                 self._call(slot, event)
 
     def _call(self, slot: Slot, event: Event) -> None:
@@ -206,6 +219,7 @@ class StrategyRunner:
             log.exception("strategy %s failed on %r", slot.name, event)
             if slot.failures >= self.max_failures:
                 slot.enabled = False
+                self._routes.clear()
                 slot.version += 1
                 slot.strategy.status = f"disabled after {slot.failures} failures: {slot.last_error}"
                 log.error("strategy %s disabled after %d failures", slot.name, slot.failures)
@@ -259,6 +273,7 @@ class StrategyRunner:
                 slot.last_error = ""
             slot.enabled = enabled
         slot.version += 1
+        self._routes.clear()
         self._record(slot, "changed", now_ms)
         return slot
 

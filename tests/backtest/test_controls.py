@@ -4,20 +4,23 @@ less the spread; the random baseline trades as many contracts at the same moment
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+from collections.abc import Iterator
+from typing import ClassVar
+
+import pytest
 
 from aggregator import Aggregator
 from backtest.controls import RandomEntries, aggression, reverse, touch
-from backtest.harness import Harness, KeptRecords
+from backtest.harness import Controls, KeptRecords
 from clock import ManualClock
 from kalshi.book_store import BookStore
 from kalshi.orderbook import OrderBook
 from models import Action, BookSnapshot, Event, LifecycleEvent, LifecycleKind, Side
 from paper import Desk, DeskConfig, TimeInForce
 from paper.records import Fill
-from storage.market_meta import MarketDirectory
-from strategies.base import Context, Decision, Intent, Strategy
+from strategies.base import REGISTRY, Context, Decision, Intent, Strategy
 from trading.runner import DeskRunner
+from trading.strategies import StrategyRunner
 from websocket_handler import Hub
 
 T = "KXNBAGAME-26JAN07LALSAS-SAS"
@@ -48,8 +51,14 @@ def test_the_reverse_order_reaches_as_far_past_the_other_touch() -> None:
     assert reverse(empty, take).price == 4900  # no book: the same trade the other way round
 
 
+class NoConfig:
+    def validate(self) -> None:
+        pass
+
+
 class BuyYesOnce(Strategy):
     name: ClassVar[str] = "test_buy_yes_once"
+    Config: ClassVar[type] = NoConfig
     kinds: ClassVar[tuple[type, ...]] = (BookSnapshot,)
 
     def on_event(self, event: Event, ctx: Context) -> list[Decision]:
@@ -60,30 +69,37 @@ class BuyYesOnce(Strategy):
                        probability_ppm=700_000, signal="hand case")]  # fmt: skip
 
 
-class NoConfig:
-    def validate(self) -> None:
-        pass
+@pytest.fixture
+def registered() -> Iterator[None]:
+    """The test strategy in the registry for the runner, and out of it again after."""
+    REGISTRY[BuyYesOnce.name] = BuyYesOnce
+    try:
+        yield
+    finally:
+        del REGISTRY[BuyYesOnce.name]
 
 
+@pytest.mark.usefixtures("registered")
 def test_the_reverse_mirrors_a_settled_markets_pnl_before_fees_less_the_spread() -> None:
     clock = ManualClock(T0)
-    accounts = Harness.accounts(["test_buy_yes_once"])
+    accounts = Controls.accounts(["test_buy_yes_once"])
     desk = Desk(DeskConfig(accounts=dict.fromkeys(accounts, 1_000 * USD), latency_ms=0))
     store = KeptRecords()
     runner = DeskRunner(desk, store=store, hub=Hub(clock=clock, batch_ms=50), clock=clock,
                         snapshots=False, stream=False)  # fmt: skip
     books = BookStore()
-    strategy = BuyYesOnce(NoConfig())
-    harness = Harness(runner=runner, books=books, aggregator=Aggregator(),
-                      meta=cast(MarketDirectory, None), nba=None, strategies=[strategy],
-                      seeds={strategy.name: 5})  # fmt: skip
+    name = BuyYesOnce.name
+    controls = Controls(runner=runner, books=books, nba=None, names=[name], seeds={name: 5})
+    strategies = StrategyRunner(desk=desk, books=books, aggregator=Aggregator(),
+                                place=controls.place, cancel=controls.cancel, names=[name],
+                                enabled=[name])  # fmt: skip
 
     def handle(event: Event) -> None:  # the pipeline's order: its books, the desk, strategies
         clock.set(max(clock.now_ms(), event.recv_ms))
         if isinstance(event, BookSnapshot):
             books.on_snapshot(event)
         runner.on_event(event)
-        harness.on_event(event)
+        strategies.on_event(event)
 
     # YES bid 48 (10 contracts... plenty), NO bid 49: YES ask 51, NO ask 52
     handle(BookSnapshot(T, ((4800, 5_000),), ((4900, 5_000),), 1, 1, T0, T0))
@@ -103,7 +119,9 @@ def test_the_reverse_mirrors_a_settled_markets_pnl_before_fees_less_the_spread()
     by = {a: sum(f.count for f in fills if f.account == a) for a in accounts}
     assert by == dict.fromkeys(accounts, 1_000)
     assert len({f.ts_ms for f in fills}) == 1
-    assert harness.placed and all(len(p.controls) == 2 for p in harness.placed.values())
+    assert controls.placed and all(len(p.controls) == 2 for p in controls.placed.values())
+    assert set(controls.signals.values()) == {"hand case", "reverse: hand case",
+                                              f"random for {T}"}  # fmt: skip
     assert desk.metrics("test_buy_yes_once").brier == (0.7 - 1) ** 2
     assert desk.metrics("test_buy_yes_once~reverse").brier is None  # it states nothing
 
