@@ -96,6 +96,8 @@ class Correlation(Strategy):
     def __init__(self, config: CorrelationConfig) -> None:
         super().__init__(config)
         self.cfg = config
+        # game -> (its markets as last seen, their bundles): rebuilt only when the markets change
+        self._bundles: dict[int, tuple[tuple[NbaMarket, ...], list[tuple[str, list[Leg]]]]] = {}
 
     def on_event(self, event: Event, ctx: Context) -> list[Decision]:
         nba = ctx.nba
@@ -117,8 +119,10 @@ class Correlation(Strategy):
             return []
         best: tuple[int, str, list[tuple[Leg, int, int, int]]] | None = None
         stale = ""
-        for why, legs in bundles(nba.markets.get(game_id, []), cfg):
-            priced = self._price(legs, ctx)
+        # a leg's price (or why it has none) is the same in every bundle it is in: once a call
+        memo: dict[Leg, tuple[Leg, int, int, int] | str] = {}
+        for why, legs in self._game_bundles(game_id, nba.markets.get(game_id, [])):
+            priced = self._price(legs, ctx, memo)
             if isinstance(priced, str):
                 stale = stale or priced
                 continue
@@ -145,20 +149,39 @@ class Correlation(Strategy):
             Intent(t, side, Action.BUY, count, p, signal=signal) for (t, side), p, _, _ in priced
         ]
 
-    def _price(self, legs: list[Leg], ctx: Context) -> list[tuple[Leg, int, int, int]] | str:
-        """Each leg's ask, fee and size, or why the bundle cannot be bought now."""
+    def _game_bundles(
+        self, game_id: int, markets: list[NbaMarket]
+    ) -> list[tuple[str, list[Leg]]]:
+        key = tuple(markets)
+        cached = self._bundles.get(game_id)
+        if cached is None or cached[0] != key:
+            cached = self._bundles[game_id] = (key, bundles(markets, self.cfg))
+        return cached[1]
+
+    def _price(
+        self, legs: list[Leg], ctx: Context, memo: dict[Leg, tuple[Leg, int, int, int] | str]
+    ) -> list[tuple[Leg, int, int, int]] | str:
+        """Each leg's ask, fee and size, or why the bundle cannot be bought now (the first
+        leg's reason). ``memo`` holds the legs priced already for this event."""
         out: list[tuple[Leg, int, int, int]] = []
-        for ticker, side in legs:
-            if ctx.position(ticker) or has_open_orders(ctx, ticker):
-                return f"{ticker}: already held or ordered"
-            book: OrderBook | None
-            book, why = usable_book(ctx, ticker)
-            if book is None:
-                return why
-            ask = best_ask(book, side)
-            if ask is None:
-                return f"{ticker}: no {side} ask"
-            out.append(
-                ((ticker, side), ask[0], fee_cc(ctx, ticker, self.cfg.count, ask[0]), ask[1])
-            )
+        for leg in legs:
+            priced = memo.get(leg)
+            if priced is None:
+                priced = memo[leg] = self._leg(leg, ctx)
+            if isinstance(priced, str):
+                return priced
+            out.append(priced)
         return out
+
+    def _leg(self, leg: Leg, ctx: Context) -> tuple[Leg, int, int, int] | str:
+        ticker, side = leg
+        if ctx.position(ticker) or has_open_orders(ctx, ticker):
+            return f"{ticker}: already held or ordered"
+        book: OrderBook | None
+        book, why = usable_book(ctx, ticker)
+        if book is None:
+            return why
+        ask = best_ask(book, side)
+        if ask is None:
+            return f"{ticker}: no {side} ask"
+        return leg, ask[0], fee_cc(ctx, ticker, self.cfg.count, ask[0]), ask[1]

@@ -124,7 +124,8 @@ class DeskContext:
         return pos.net if pos is not None else 0
 
     def open_orders(self) -> Sequence[Order]:
-        return self._desk.open_orders(self.account)
+        orders = self._desk.open.get(self.account)  # the desk's own, as ``Desk.open_orders``
+        return list(orders.values()) if orders else []
 
 
 class StrategyRunner:
