@@ -149,9 +149,7 @@ class Correlation(Strategy):
             Intent(t, side, Action.BUY, count, p, signal=signal) for (t, side), p, _, _ in priced
         ]
 
-    def _game_bundles(
-        self, game_id: int, markets: list[NbaMarket]
-    ) -> list[tuple[str, list[Leg]]]:
+    def _game_bundles(self, game_id: int, markets: list[NbaMarket]) -> list[tuple[str, list[Leg]]]:
         key = tuple(markets)
         cached = self._bundles.get(game_id)
         if cached is None or cached[0] != key:
