@@ -115,6 +115,8 @@ def drive(
     due = timers.next_due_ms
     until = due if due is not None else _NEVER
     n = 0
+    stop = limit if limit is not None else _NEVER
+    room = min(BATCH_EVENTS, stop)  # events to read before the pipeline takes them
     for rec in records:
         _, recv_ms, kind, body = rec
         if recv_ms >= until:  # a timer may run: what came before goes first
@@ -128,18 +130,23 @@ def drive(
             events.clear()
             due = timers.next_due_ms
             until = due if due is not None else _NEVER
-        elif kind == "ws":  # player.play, inlined for the common case
+            if n >= stop:
+                break
+            room = min(BATCH_EVENTS, stop - n)
+            continue
+        if kind == "ws":  # player.play, inlined for the common case
             dispatch(body, recv_ms)
             if controls:
                 controls.clear()  # no connection to act on: the recording holds the answers
         else:
             play(rec)  # into the same list
-        if len(events) >= BATCH_EVENTS or (limit is not None and n + len(events) >= limit):
+        if len(events) >= room:
             n += len(events)
             handle_batch(events, until)
             events.clear()
-            if limit is not None and n >= limit:
+            if n >= stop:
                 break
+            room = min(BATCH_EVENTS, stop - n)
     if events:
         n += len(events)
         handle_batch(events, until)

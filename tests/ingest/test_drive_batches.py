@@ -117,6 +117,7 @@ async def test_batches_leave_the_world_as_events_one_by_one(tmp_path: Path) -> N
     path = tmp_path / "d.rec"
     await _record(path, 3)
     results = []
+    counts: list[int] = []
     for name in ("one", "batched"):
         world = await open_world(tmp_path / f"{name}.db", T0)
         ticks: list[tuple[object, ...]] = []
@@ -131,8 +132,11 @@ async def test_batches_leave_the_world_as_events_one_by_one(tmp_path: Path) -> N
                     events.clear()
             else:
                 records = player.records()
-                while drive(world, player, records, limit=777):
-                    pass
+                while n := drive(world, player, records, limit=777):
+                    counts.append(n)
+                # each call stops at the end of the record that reaches the limit
+                assert all(777 <= n < 790 for n in counts[:-1]) and 0 < counts[-1] <= 790
+                assert sum(counts) == world.pipeline.stats.events
             state = _state(world)
         finally:
             await world.close()
