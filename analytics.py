@@ -134,9 +134,9 @@ class _Ring:
                 self.active += 1
             refs[market] += 1
 
-    def add_many(self, bucket: int, markets: np.ndarray, count: np.ndarray,
-                 notional: np.ndarray, yes: np.ndarray) -> None:  # fmt: skip
-        """``add`` for each of many trades of one live ``bucket``; ``markets``: the ids that
+    def add_many(self, bucket: int, ids: np.ndarray, count: np.ndarray, notional: np.ndarray,
+                 yes: np.ndarray) -> None:  # fmt: skip
+        """``add`` for each of many trades of one live ``bucket``; ``ids``: the market ids that
         traded, each once."""
         slot = bucket % self.size
         if self.keys[slot] != bucket:
@@ -152,7 +152,6 @@ class _Ring:
         s[4] += volume - yes_volume
         s[5] += yes_paid
         s[6] += paid - yes_paid
-        ids = markets
         top = int(ids.max())
         bitmap = self.maps[slot]
         if top >> 3 >= len(bitmap):
@@ -218,12 +217,15 @@ class Analytics:
             self.advance(last)  # within the minute: the time only, as the trades would
 
     def _add_minute(self, trades: Sequence[Trade], cols: TradeColumns) -> None:
-        """``add_trade`` for trades that all see the current minute and hour of ``_now``. The
-        order of the buckets does not matter while each slot holds its bucket or nothing; a
-        slot can hold a bucket that a long silence left behind (``_Ring.advance`` drops only
-        the last ring's length of them), dropped when the slot is next claimed: that drop takes
-        ids from the bucket's markets, so it must come in its place among the adds, and such a
-        part goes one by one."""
+        """``add_trade`` for trades that all see the current minute and hour of ``_now`` (the
+        hour mode's buckets are minutes).
+
+        Each ring takes its buckets one at a time, in any order: a slot holds its bucket or
+        one that is gone, and dropping a gone bucket when its slot is claimed is nothing to the
+        others while its bitmap is empty. A long silence can leave a gone bucket with markets
+        in it (``_Ring.advance`` drops only the last ring's length of buckets); dropping that
+        one takes refs from its markets, which must come in its place among the adds, so such
+        a part goes one by one."""
         plan = []
         for ring in self._rings.values():
             bucket = cols.ts // ring.bucket_ms
@@ -234,7 +236,8 @@ class Analytics:
                     self.add_trade(t)
                 return
             plan.append((ring, bucket, live, buckets))
-        kept = plan[-1][2]  # live in the day ring: the rest is too old for any
+        day = self._day
+        kept = cols.ts // day.bucket_ms > day.current - day.size  # the rest: too old for any
         old = len(kept) - int(kept.sum())
         if old:
             self.ignored_old += old

@@ -41,7 +41,7 @@ class TradeColumns:
     """A batch of trades as int64 columns, in trade order, read once for the windows and the
     analytics (their ``add_trades``). ``keys`` are the batch's tickers, each once, in the order
     of their first trades; ``market`` is each trade's index in ``keys``. ``notional`` is what
-    the taker paid; ``sums`` holds, per trade, what it adds to a slot's SUM_FIELDS (volume,
+    the taker paid; ``sums()`` gives, per trade, what it adds to a slot's SUM_FIELDS (volume,
     notional, 1, YES volume, YES notional, price x volume)."""
 
     keys: list[str]
