@@ -55,6 +55,7 @@ FUTURE_TOLERANCE_MS = 5_000  # exchange stamps this far past our receipt are bel
 _NEVER = 1 << 62  # a receipt time no timer waits for
 _RUN_KINDS = frozenset({Trade, BookDelta, BookSnapshot})  # what a batched run of trades spans
 _recv_ms = attrgetter("recv_ms")
+_ticker = attrgetter("ticker")
 
 
 def _positions(items: list[type], item: type) -> Iterator[int]:
@@ -208,12 +209,14 @@ class Pipeline:
         ``on_event_time`` runs nothing for receipt times before ``quiet_until_ms`` (the caller's
         timers are not due; None: they are never due).
 
-        Then nothing can look at the world between two of these events but the pipeline: with
-        no listener, trades that have only book events between them (books and trades feed
-        disjoint consumers) go to storage, windows, analytics and the hub together, before the
-        next event of any other kind, before the first at or past ``quiet_until_ms`` (from
-        which on the events are handled one by one) and before this returns; the clock is
-        moved once for them, to their latest receipt time, as ``handle`` would have left it."""
+        Then nothing can look at the world between two of these events but the pipeline, and,
+        with no listener, its consumers are applied in fewer steps: trades that have only book
+        events between them (books and trades feed disjoint consumers) go to storage, the tape
+        and the hub together, before the next event of any other kind; the windows and the
+        analytics, which only listeners and timers read, take the batch's trades together
+        before this returns. The clock is moved as ``handle`` would have left it for each
+        event of another kind, and at the end. From the first event at or past
+        ``quiet_until_ms`` on, the events are handled one by one."""
         if self._listeners:
             for event in events:
                 self.handle(event)
@@ -227,24 +230,33 @@ class Pipeline:
             for event in events[due:]:
                 self.handle(event)
             return
+        windowed: list[Trade] = []  # the trades as the windows see them, for the end
         kinds = list(map(type, events))
+        # the tape keeps its last ``maxlen``: only the batch's last go on it, unless the hub
+        # has clients for every trade
+        kept = self.recent.maxlen
+        told = 0 if self._hub.clients or kept is None else kinds.count(Trade) - kept
         others = set(kinds) - _RUN_KINDS
-        if not others:
-            self._run(events, kinds)
-            return
         start = 0
         for i in sorted(i for kind in others for i in _positions(kinds, kind)):
             if i > start:
-                self._run(events[start:i], kinds[start:i])
-            self.handle(events[i])
+                told -= self._run(events[start:i], kinds[start:i], windowed, told)
+            self.handle(events[i])  # none of these reads or changes the windows
             start = i + 1
         if start < len(events):
-            self._run(events[start:], kinds[start:])
+            self._run(events[start:], kinds[start:], windowed, told)
+        if windowed:
+            cols = TradeColumns.of(windowed) if len(windowed) >= BATCH_MIN else None
+            self._agg.add_trades(windowed, cols)
+            self._analytics.add_trades(windowed, cols)
 
-    def _run(self, events: Sequence[Event], kinds: list[type]) -> None:
+    def _run(
+        self, events: Sequence[Event], kinds: list[type], windowed: list[Trade], untold: int
+    ) -> int:
         """Trades and book events (of ``kinds``), received before any timer is due, with no
         listener: the books take theirs in order, then the trades go to their consumers
-        together."""
+        together, the windows' part to ``windowed``, all but the first ``untold`` to the tape
+        and the hub. Returns how many trades there were."""
         if kinds.count(Trade) == len(kinds):
             trades = events
         else:
@@ -261,24 +273,24 @@ class Pipeline:
             self._on_event_time(max(map(_recv_ms, events)))  # nothing due: the clock only
         self.stats.events += len(events)
         if trades:
-            self._on_trades(trades)  # type: ignore[arg-type]
+            self._on_trades(trades, windowed, untold)  # type: ignore[arg-type]
+        return len(trades)
 
-    def _on_trades(self, trades: Sequence[Trade]) -> None:
-        """``_on_trade`` on each of ``trades`` in turn."""
+    def _on_trades(self, trades: Sequence[Trade], windowed: list[Trade], untold: int) -> None:
+        """``_on_trade`` on each of ``trades`` in turn, but for the windows and analytics (the
+        trades as those are to see them go to ``windowed``) and the tape and hub, which get
+        all but the first ``untold``: they would be off the tape by the end of the batch,
+        and the hub has no client to send them to."""
         stats = self.stats
         stats.trades += len(trades)
         last = trades[-1]
         stats.last_trade_ts_ms = last.ts_ms
         stats.last_lag_ms = last.recv_ms - last.ts_ms
         self._db.add_trades(trades)
-        cols: TradeColumns | None = None
-        if len(trades) >= BATCH_MIN:  # in columns, for the windows and analytics too
+        if len(trades) >= BATCH_MIN:
             recv = np.array([t.recv_ms for t in trades], dtype=np.int64)
-            cols = TradeColumns.of(trades)
-            placed = trades
-            if (cols.ts > recv + FUTURE_TOLERANCE_MS).any():
-                placed = [self._place(t) for t in trades]
-                cols = TradeColumns.of(placed)
+            ahead = np.array([t.ts_ms for t in trades], dtype=np.int64) > recv + FUTURE_TOLERANCE_MS
+            windowed += [self._place(t) for t in trades] if ahead.any() else trades
             seconds = recv // 1000
             if (seconds == seconds[0]).all():  # the usual: all in one second
                 self._count_second(int(seconds[0]), len(trades))
@@ -286,18 +298,13 @@ class Pipeline:
                 for second in seconds.tolist():
                     self._count_second(second, 1)
         else:
-            placed = [self._place(t) for t in trades]
+            windowed += [self._place(t) for t in trades]
             for t in trades:
                 self._count_second(t.recv_ms // 1000, 1)
-        self._agg.add_trades(placed, cols)
-        self._analytics.add_trades(placed, cols)
         title = self._meta.title
-        tickers = cols.keys if cols is not None else dict.fromkeys(t.ticker for t in trades)
-        titles = {ticker: title(ticker) for ticker in tickers}
-        # the tape keeps the last ``maxlen``: only those, unless the hub has clients for all
-        kept = self.recent.maxlen
-        told = trades if self._hub.clients or kept is None else trades[max(0, len(trades) - kept) :]
+        titles = {ticker: title(ticker) for ticker in dict.fromkeys(map(_ticker, trades))}
         tiers = self.tiers
+        told = trades[untold:] if untold > 0 else trades
         items = [(t, titles[t.ticker], tier_of(t.notional, tiers)) for t in told]
         self.recent.extend(items)
         self._hub.add_trades(items)
