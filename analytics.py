@@ -144,7 +144,7 @@ class _Ring:
             self.keys[slot] = bucket
         s = self.sums[slot]
         volume, paid = int(count.sum()), int(notional.sum())
-        yes_volume, yes_paid = int(count[yes].sum()), int(notional[yes].sum())
+        yes_volume, yes_paid = int(count.sum(where=yes)), int(notional.sum(where=yes))
         s[0] += volume
         s[1] += paid
         s[2] += len(count)
@@ -229,8 +229,12 @@ class Analytics:
         plan = []
         for ring in self._rings.values():
             bucket = cols.ts // ring.bucket_ms
-            live = bucket > ring.current - ring.size
-            buckets: list[int] = np.unique(bucket[live]).tolist()
+            lo, hi = int(bucket.min()), int(bucket.max())
+            if lo == hi and hi > ring.current - ring.size:  # the usual: all in one live bucket
+                live, buckets = None, [hi]
+            else:
+                live = bucket > ring.current - ring.size
+                buckets = np.unique(bucket[live]).tolist()
             if any(ring.keys[b % ring.size] != b and ring.maps[b % ring.size] for b in buckets):
                 for t in trades:
                     self.add_trade(t)
@@ -238,7 +242,7 @@ class Analytics:
             plan.append((ring, bucket, live, buckets))
         day = self._day
         kept = cols.ts // day.bucket_ms > day.current - day.size  # the rest: too old for any
-        old = len(kept) - int(kept.sum())
+        old = len(kept) - int(np.count_nonzero(kept))
         if old:
             self.ignored_old += old
             if old == len(kept):
@@ -252,9 +256,14 @@ class Analytics:
         key_ids = np.array(of_key, dtype=np.int64)
         for ring, bucket, live, buckets in plan:
             for b in buckets:
-                one = live if len(buckets) == 1 else live & (bucket == b)
-                held = np.bincount(cols.market[one], minlength=len(key_ids)) > 0
-                ring.add_many(b, key_ids[held], cols.count[one], cols.notional[one], cols.yes[one])
+                if live is None:
+                    market, count, notional, yes = cols.market, cols.count, cols.notional, cols.yes
+                else:
+                    one = live if len(buckets) == 1 else live & (bucket == b)
+                    market, count, notional = cols.market[one], cols.count[one], cols.notional[one]
+                    yes = cols.yes[one]
+                held = np.bincount(market, minlength=len(key_ids)) > 0
+                ring.add_many(b, key_ids[held], count, notional, yes)
 
     def _new_id(self, ticker: str) -> int:
         market = self._free.pop() if self._free else len(self._names)
