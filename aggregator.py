@@ -43,6 +43,7 @@ from windows import (
     minute_parts,
     pack,
     runs,
+    stable_order,
     unpack_price,
     unpack_ts,
 )
@@ -206,7 +207,7 @@ class Aggregator:
             cols, minute = cols.take(picked), minute[picked]
         rows = self._rows(cols)
         age = cur_min - minute  # minutes: 0 = the current one
-        order = np.argsort(rows * AGE_SPAN + age, kind="stable")
+        order = stable_order(rows if age.min() == age.max() else rows * AGE_SPAN + age)
         by_row, by_age = rows[order], age[order]
         starts = runs(by_row, by_age)  # the cells: one market's trades of one minute
         sums = np.add.reduceat(cols.sums()[order], starts, axis=0)

@@ -108,6 +108,15 @@ def minute_parts(ts: np.ndarray, now_ms: int) -> list[tuple[int, int, int, int]]
     return [(a, b, int(now[a]), int(now[b - 1])) for a, b in itertools.pairwise(cuts)]
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of non-negative keys, as a radix sort when they fit
+    in 16 bits (a few times faster than the merge sort of wider ones)."""
+    if int(keys.max()) < 1 << 16:
+        keys = keys.astype(np.uint16)
+    order: np.ndarray = np.argsort(keys, kind="stable")
+    return order
+
+
 def runs(*keys: np.ndarray) -> np.ndarray:
     """Where each run of consecutive entries equal in every one of ``keys`` starts."""
     first = keys[0]
