@@ -16,7 +16,7 @@ import dataclasses
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -56,6 +56,28 @@ _NEVER = 1 << 62  # a receipt time no timer waits for
 _RUN_KINDS = frozenset({Trade, BookDelta, BookSnapshot})  # what a batched run of trades spans
 _recv_ms = attrgetter("recv_ms")
 _ticker = attrgetter("ticker")
+
+
+class _Windowed:
+    """A batch's trades as the windows and analytics are to see them, with their columns as
+    read run by run (None where a run was too short to be worth it)."""
+
+    __slots__ = ("parts", "trades")
+
+    def __init__(self) -> None:
+        self.trades: list[Trade] = []
+        self.parts: list[tuple[Sequence[Trade], TradeColumns | None]] = []
+
+    def add(self, trades: Sequence[Trade], cols: TradeColumns | None) -> None:
+        self.trades += trades
+        self.parts.append((trades, cols))
+
+    def columns(self) -> TradeColumns | None:
+        """All the columns, if there are enough trades to go to the windows in array steps."""
+        if len(self.trades) < BATCH_MIN:
+            return None
+        return TradeColumns.concat([c if c is not None else TradeColumns.of(t)
+                                    for t, c in self.parts])  # fmt: skip
 
 
 def _positions(items: list[type], item: type) -> Iterator[int]:
@@ -230,7 +252,7 @@ class Pipeline:
             for event in events[due:]:
                 self.handle(event)
             return
-        windowed: list[Trade] = []  # the trades as the windows see them, for the end
+        windowed = _Windowed()  # the trades as the windows see them, for the end
         kinds = list(map(type, events))
         # the tape keeps its last ``maxlen``: only the batch's last go on it, unless the hub
         # has clients for every trade
@@ -245,13 +267,13 @@ class Pipeline:
             start = i + 1
         if start < len(events):
             self._run(events[start:], kinds[start:], windowed, told)
-        if windowed:
-            cols = TradeColumns.of(windowed) if len(windowed) >= BATCH_MIN else None
-            self._agg.add_trades(windowed, cols)
-            self._analytics.add_trades(windowed, cols)
+        if windowed.trades:
+            cols = windowed.columns()
+            self._agg.add_trades(windowed.trades, cols)
+            self._analytics.add_trades(windowed.trades, cols)
 
     def _run(
-        self, events: Sequence[Event], kinds: list[type], windowed: list[Trade], untold: int
+        self, events: Sequence[Event], kinds: list[type], windowed: _Windowed, untold: int
     ) -> int:
         """Trades and book events (of ``kinds``), received before any timer is due, with no
         listener: the books take theirs in order, then the trades go to their consumers
@@ -276,7 +298,7 @@ class Pipeline:
             self._on_trades(trades, windowed, untold)  # type: ignore[arg-type]
         return len(trades)
 
-    def _on_trades(self, trades: Sequence[Trade], windowed: list[Trade], untold: int) -> None:
+    def _on_trades(self, trades: Sequence[Trade], windowed: _Windowed, untold: int) -> None:
         """``_on_trade`` on each of ``trades`` in turn, but for the windows and analytics (the
         trades as those are to see them go to ``windowed``) and the tape and hub, which get
         all but the first ``untold``: they would be off the tape by the end of the batch,
@@ -287,22 +309,28 @@ class Pipeline:
         stats.last_trade_ts_ms = last.ts_ms
         stats.last_lag_ms = last.recv_ms - last.ts_ms
         self._db.add_trades(trades)
-        if len(trades) >= BATCH_MIN:
+        if len(trades) >= BATCH_MIN:  # read into columns, for the windows too
+            cols = TradeColumns.of(trades)
             recv = np.array([t.recv_ms for t in trades], dtype=np.int64)
-            ahead = np.array([t.ts_ms for t in trades], dtype=np.int64) > recv + FUTURE_TOLERANCE_MS
-            windowed += [self._place(t) for t in trades] if ahead.any() else trades
+            if (cols.ts > recv + FUTURE_TOLERANCE_MS).any():
+                placed = [self._place(t) for t in trades]
+                windowed.add(placed, TradeColumns.of(placed))
+            else:
+                windowed.add(trades, cols)
             seconds = recv // 1000
             if (seconds == seconds[0]).all():  # the usual: all in one second
                 self._count_second(int(seconds[0]), len(trades))
             else:
                 for second in seconds.tolist():
                     self._count_second(second, 1)
+            tickers: Iterable[str] = cols.keys
         else:
-            windowed += [self._place(t) for t in trades]
+            windowed.add([self._place(t) for t in trades], None)
             for t in trades:
                 self._count_second(t.recv_ms // 1000, 1)
+            tickers = dict.fromkeys(map(_ticker, trades))
         title = self._meta.title
-        titles = {ticker: title(ticker) for ticker in dict.fromkeys(map(_ticker, trades))}
+        titles = {ticker: title(ticker) for ticker in tickers}
         tiers = self.tiers
         told = trades[untold:] if untold > 0 else trades
         items = [(t, titles[t.ticker], tier_of(t.notional, tiers)) for t in told]

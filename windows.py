@@ -70,6 +70,20 @@ class TradeColumns:
             np.where(yes, price, PRICE_SCALE - price) * count,
         )
 
+    @classmethod
+    def concat(cls, parts: list[TradeColumns]) -> TradeColumns:
+        """The trades of ``parts``, one after the other."""
+        if len(parts) == 1:
+            return parts[0]
+        at: dict[str, int] = {}
+        markets = []
+        for p in parts:
+            remap = np.array([at.setdefault(k, len(at)) for k in p.keys], dtype=np.int64)
+            markets.append(remap[p.market])
+        return cls(list(at), np.concatenate(markets),
+                   *(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("ts", "price", "count", "yes", "notional")))  # fmt: skip
+
     def __len__(self) -> int:
         return len(self.market)
 
