@@ -24,7 +24,7 @@ from analytics import Analytics
 from clock import ManualClock
 from database import Database
 from ingest.event_time import EventTimers
-from ingest.recording import Record, read_header
+from ingest.recording import Row, read_header
 from ingest.replay import RecordPlayer
 from kalshi.book_store import BookStore
 from models import Event
@@ -94,11 +94,12 @@ async def open_world(db_path: str | Path, start_ms: int) -> World:
 
 
 def drive(
-    world: World, player: RecordPlayer, records: Iterator[Record], *, limit: int | None = None
+    world: World, player: RecordPlayer, records: Iterator[Row], *, limit: int | None = None
 ) -> int:
-    """Handle the events of ``records`` (at least ``limit``, stopping at the end of the record
-    that reaches it; all if None); returns the events handled, 0 at the end. Synchronous:
-    nothing here awaits or reads the wall clock.
+    """Handle the events of ``records`` (Records or their rows: ``player.rows()`` reads the
+    faster), at least ``limit``, stopping at the end of the record that reaches it (all if
+    None); returns the events handled, 0 at the end. Synchronous: nothing here awaits or reads
+    the wall clock.
 
     The events of the records between two timer boundaries go to the pipeline together
     (``Pipeline.handle_batch``, told when the next timer is due); a record at or past a
@@ -168,7 +169,7 @@ async def run_recording(
     if setup is not None:
         setup(world)
     player = RecordPlayer(path)
-    records = player.records()
+    records = player.rows()
     events_n = 0
     try:
         while n := drive(world, player, records, limit=flush_every):
