@@ -60,6 +60,7 @@ DAY_HOURS = 24
 MINUTES_PER_HOUR = HOUR_MS // MINUTE_MS
 AGE_SPAN = (DAY_HOURS + 1) * MINUTES_PER_HOUR  # more minutes than a trade kept can be old
 BAND_EDGES = np.array(MINUTE_WINDOWS)  # a minute aged a is in band searchsorted(edges, a, right)
+_YES = Side.YES  # once a trade: looking it up on the enum costs ten times the compare
 RANK_FIELDS = {"volume": 0, "notional": 1, "trades": 2}
 SPARK_MINUTES = 60
 
@@ -133,7 +134,7 @@ class Aggregator:
             row = self._allocate(t.ticker)
         count = t.count
         price = t.yes_price
-        yes = t.taker_side is Side.YES
+        yes = t.taker_side is _YES
         notional = (price if yes else PRICE_SCALE - price) * count
         pv = price * count
         packed = pack(ts, price)

@@ -24,6 +24,7 @@ from windows import BATCH_MIN, TradeColumns, minute_parts
 log = logging.getLogger(__name__)
 
 MODES = {"hour": (60_000, 60), "day": (3_600_000, 24)}  # mode -> (bucket_ms, buckets)
+_YES = Side.YES  # once a trade: looking it up on the enum costs ten times the compare
 NSUMS = 7  # volume, notional, trades, yes_volume, no_volume, yes_notional, no_notional
 
 
@@ -185,7 +186,7 @@ class Analytics:
         ts = t.ts_ms
         if ts > self._now:
             self.advance(ts)
-        yes = t.taker_side is Side.YES
+        yes = t.taker_side is _YES
         count = t.count
         notional = (t.yes_price if yes else PRICE_SCALE - t.yes_price) * count
         if ts // self._day.bucket_ms <= self._day.current - self._day.size:
