@@ -34,7 +34,7 @@ from models import MarketInfo, MatchedMarket, NbaMarketsMatched, Side, Trade
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
-READ_CHUNK = 1 << 20  # bytes read and decoded at a time
+READ_CHUNK = 1 << 17  # bytes read and decoded at a time: its lines are still in cache when used
 READ_VERSIONS = (1, 2)
 KINDS = frozenset({"ws", "backfill", "markets", "nba", "nba_matches"})
 
