@@ -309,6 +309,7 @@ class Pipeline:
         stats.last_trade_ts_ms = last.ts_ms
         stats.last_lag_ms = last.recv_ms - last.ts_ms
         self._db.add_trades(trades)
+        cols: TradeColumns | None = None
         if len(trades) >= BATCH_MIN:  # read into columns, for the windows too
             cols = TradeColumns.of(trades)
             recv = np.array([t.recv_ms for t in trades], dtype=np.int64)
@@ -333,7 +334,14 @@ class Pipeline:
         titles = {ticker: title(ticker) for ticker in tickers}
         tiers = self.tiers
         told = trades[untold:] if untold > 0 else trades
-        items = [(t, titles[t.ticker], tier_of(t.notional, tiers)) for t in told]
+        if cols is None:
+            items = [(t, titles[t.ticker], tier_of(t.notional, tiers)) for t in told]
+        else:  # tier_of, on the notionals read already
+            paid = cols.notional[max(untold, 0) :]
+            levels = (paid[:, None] >= np.array(tiers, dtype=np.int64)).sum(axis=1).tolist()
+            items = list(
+                zip(told, map(titles.__getitem__, map(_ticker, told)), levels, strict=True)
+            )
         self.recent.extend(items)
         self._hub.add_trades(items)
 
