@@ -246,7 +246,8 @@ class Pipeline:
         if not events:
             return
         until = quiet_until_ms if quiet_until_ms is not None else _NEVER
-        if max(map(_recv_ms, events)) >= until:  # from the first due on: one by one
+        latest = max(map(_recv_ms, events))
+        if latest >= until:  # from the first due on: one by one
             due = next(i for i, e in enumerate(events) if e.recv_ms >= until)
             self.handle_batch(events[:due], until)
             for event in events[due:]:
@@ -265,20 +266,26 @@ class Pipeline:
                 told -= self._run(events[start:i], kinds[start:i], windowed, told)
             self.handle(events[i])  # none of these reads or changes the windows
             start = i + 1
-        if start < len(events):
-            self._run(events[start:], kinds[start:], windowed, told)
+        if start < len(events):  # the clock only goes forward: to the batch's latest time
+            self._run(events[start:], kinds[start:], windowed, told, latest)
         if windowed.trades:
             cols = windowed.columns()
             self._agg.add_trades(windowed.trades, cols)
             self._analytics.add_trades(windowed.trades, cols)
 
     def _run(
-        self, events: Sequence[Event], kinds: list[type], windowed: _Windowed, untold: int
+        self,
+        events: Sequence[Event],
+        kinds: list[type],
+        windowed: _Windowed,
+        untold: int,
+        latest: int | None = None,
     ) -> int:
         """Trades and book events (of ``kinds``), received before any timer is due, with no
         listener: the books take theirs in order, then the trades go to their consumers
         together, the windows' part to ``windowed``, all but the first ``untold`` to the tape
-        and the hub. Returns how many trades there were."""
+        and the hub; the clock goes to ``latest``, or the run's latest receipt time. Returns
+        how many trades there were."""
         if kinds.count(Trade) == len(kinds):
             trades = events
         else:
@@ -292,7 +299,8 @@ class Pipeline:
                 else:
                     books.on_snapshot(events[i])  # type: ignore[arg-type]
         if self._on_event_time is not None:
-            self._on_event_time(max(map(_recv_ms, events)))  # nothing due: the clock only
+            # nothing due: the clock only
+            self._on_event_time(latest if latest is not None else max(map(_recv_ms, events)))
         self.stats.events += len(events)
         if trades:
             self._on_trades(trades, windowed, untold)  # type: ignore[arg-type]
