@@ -16,7 +16,7 @@ import dataclasses
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -57,6 +57,29 @@ FUTURE_TOLERANCE_MS = 5_000  # exchange stamps this far past our receipt are bel
 _NEVER = 1 << 62  # a receipt time no timer waits for
 _RUN_KINDS = frozenset({Trade, BookDelta, BookSnapshot})  # what a batched run of trades spans
 _recv_ms = attrgetter("recv_ms")
+_ticker = attrgetter("ticker")
+
+
+class _Windowed:
+    """A batch's trades as the windows and analytics are to see them, with their columns as
+    read run by run (None where a run was too short to be worth it)."""
+
+    __slots__ = ("parts", "trades")
+
+    def __init__(self) -> None:
+        self.trades: list[Trade] = []
+        self.parts: list[tuple[Sequence[Trade], TradeColumns | None]] = []
+
+    def add(self, trades: Sequence[Trade], cols: TradeColumns | None) -> None:
+        self.trades += trades
+        self.parts.append((trades, cols))
+
+    def columns(self) -> TradeColumns | None:
+        """All the columns, if there are enough trades to go to the windows in array steps."""
+        if len(self.trades) < BATCH_MIN:
+            return None
+        return TradeColumns.concat([c if c is not None else TradeColumns.of(t)
+                                    for t, c in self.parts])  # fmt: skip
 
 
 def _positions(items: list[type], item: type) -> Iterator[int]:
@@ -215,12 +238,14 @@ class Pipeline:
         ``on_event_time`` runs nothing for receipt times before ``quiet_until_ms`` (the caller's
         timers are not due; None: they are never due).
 
-        Then nothing can look at the world between two of these events but the pipeline: with
-        no listener, trades that have only book events between them (books and trades feed
-        disjoint consumers) go to storage, windows, analytics and the hub together, before the
-        next event of any other kind, before the first at or past ``quiet_until_ms`` (from
-        which on the events are handled one by one) and before this returns; the clock is
-        moved once for them, to their latest receipt time, as ``handle`` would have left it."""
+        Then nothing can look at the world between two of these events but the pipeline, and,
+        with no listener, its consumers are applied in fewer steps: trades that have only book
+        events between them (books and trades feed disjoint consumers) go to storage, the tape
+        and the hub together, before the next event of any other kind; the windows and the
+        analytics, which only listeners and timers read, take the batch's trades together
+        before this returns. The clock is moved as ``handle`` would have left it for each
+        event of another kind, and at the end. From the first event at or past
+        ``quiet_until_ms`` on, the events are handled one by one."""
         if self._listeners:
             for event in events:
                 self.handle(event)
@@ -228,30 +253,46 @@ class Pipeline:
         if not events:
             return
         until = quiet_until_ms if quiet_until_ms is not None else _NEVER
-        if max(map(_recv_ms, events)) >= until:  # from the first due on: one by one
+        latest = max(map(_recv_ms, events))
+        if latest >= until:  # from the first due on: one by one
             due = next(i for i, e in enumerate(events) if e.recv_ms >= until)
             self.handle_batch(events[:due], until)
             for event in events[due:]:
                 self.handle(event)
             return
+        windowed = _Windowed()  # the trades as the windows see them, for the end
         kinds = list(map(type, events))
+        # the tape keeps its last ``maxlen``: only the batch's last go on it, unless the hub
+        # has clients for every trade
+        kept = self.recent.maxlen
+        told = 0 if self._hub.clients or kept is None else kinds.count(Trade) - kept
         others = set(kinds) - _RUN_KINDS
-        if not others:
-            self._run(events, kinds)
-            return
         start = 0
         for i in sorted(i for kind in others for i in _positions(kinds, kind)):
             if i > start:
-                self._run(events[start:i], kinds[start:i])
-            self.handle(events[i])
+                told -= self._run(events[start:i], kinds[start:i], windowed, told)
+            self.handle(events[i])  # none of these reads or changes the windows
             start = i + 1
-        if start < len(events):
-            self._run(events[start:], kinds[start:])
+        if start < len(events):  # the clock only goes forward: to the batch's latest time
+            self._run(events[start:], kinds[start:], windowed, told, latest)
+        if windowed.trades:
+            cols = windowed.columns()
+            self._agg.add_trades(windowed.trades, cols)
+            self._analytics.add_trades(windowed.trades, cols)
 
-    def _run(self, events: Sequence[Event], kinds: list[type]) -> None:
+    def _run(
+        self,
+        events: Sequence[Event],
+        kinds: list[type],
+        windowed: _Windowed,
+        untold: int,
+        latest: int | None = None,
+    ) -> int:
         """Trades and book events (of ``kinds``), received before any timer is due, with no
         listener: the books take theirs in order, then the trades go to their consumers
-        together."""
+        together, the windows' part to ``windowed``, all but the first ``untold`` to the tape
+        and the hub; the clock goes to ``latest``, or the run's latest receipt time. Returns
+        how many trades there were."""
         if kinds.count(Trade) == len(kinds):
             trades = events
         else:
@@ -265,13 +306,18 @@ class Pipeline:
                 else:
                     books.on_snapshot(events[i])  # type: ignore[arg-type]
         if self._on_event_time is not None:
-            self._on_event_time(max(map(_recv_ms, events)))  # nothing due: the clock only
+            # nothing due: the clock only
+            self._on_event_time(latest if latest is not None else max(map(_recv_ms, events)))
         self.stats.events += len(events)
         if trades:
-            self._on_trades(trades)  # type: ignore[arg-type]
+            self._on_trades(trades, windowed, untold)  # type: ignore[arg-type]
+        return len(trades)
 
-    def _on_trades(self, trades: Sequence[Trade]) -> None:
-        """``_on_trade`` on each of ``trades`` in turn."""
+    def _on_trades(self, trades: Sequence[Trade], windowed: _Windowed, untold: int) -> None:
+        """``_on_trade`` on each of ``trades`` in turn, but for the windows and analytics (the
+        trades as those are to see them go to ``windowed``) and the tape and hub, which get
+        all but the first ``untold``: they would be off the tape by the end of the batch,
+        and the hub has no client to send them to."""
         stats = self.stats
         stats.trades += len(trades)
         last = trades[-1]
@@ -279,33 +325,38 @@ class Pipeline:
         stats.last_lag_ms = last.recv_ms - last.ts_ms
         self._db.add_trades(trades)
         cols: TradeColumns | None = None
-        if len(trades) >= BATCH_MIN:  # in columns, for the windows and analytics too
-            recv = np.array([t.recv_ms for t in trades], dtype=np.int64)
+        if len(trades) >= BATCH_MIN:  # read into columns, for the windows too
             cols = TradeColumns.of(trades)
-            placed = trades
+            recv = np.array([t.recv_ms for t in trades], dtype=np.int64)
             if (cols.ts > recv + FUTURE_TOLERANCE_MS).any():
                 placed = [self._place(t) for t in trades]
-                cols = TradeColumns.of(placed)
+                windowed.add(placed, TradeColumns.of(placed))
+            else:
+                windowed.add(trades, cols)
             seconds = recv // 1000
             if (seconds == seconds[0]).all():  # the usual: all in one second
                 self._count_second(int(seconds[0]), len(trades))
             else:
                 for second in seconds.tolist():
                     self._count_second(second, 1)
+            tickers: Iterable[str] = cols.keys
         else:
-            placed = [self._place(t) for t in trades]
+            windowed.add([self._place(t) for t in trades], None)
             for t in trades:
                 self._count_second(t.recv_ms // 1000, 1)
-        self._agg.add_trades(placed, cols)
-        self._analytics.add_trades(placed, cols)
+            tickers = dict.fromkeys(map(_ticker, trades))
         title = self._meta.title
-        tickers = cols.keys if cols is not None else dict.fromkeys(t.ticker for t in trades)
         titles = {ticker: title(ticker) for ticker in tickers}
-        # the tape keeps the last ``maxlen``: only those, unless the hub has clients for all
-        kept = self.recent.maxlen
-        told = trades if self._hub.clients or kept is None else trades[max(0, len(trades) - kept) :]
         tiers = self.tiers
-        items = [(t, titles[t.ticker], tier_of(t.notional, tiers)) for t in told]
+        told = trades[untold:] if untold > 0 else trades
+        if cols is None:
+            items = [(t, titles[t.ticker], tier_of(t.notional, tiers)) for t in told]
+        else:  # tier_of, on the notionals read already
+            paid = cols.notional[max(untold, 0) :]
+            levels = (paid[:, None] >= np.array(tiers, dtype=np.int64)).sum(axis=1).tolist()
+            items = list(
+                zip(told, map(titles.__getitem__, map(_ticker, told)), levels, strict=True)
+            )
         self.recent.extend(items)
         self._hub.add_trades(items)
 

@@ -165,7 +165,7 @@ async def replay_once(path: Path, db_path: Path) -> ReplayRun:
     gc.collect()
     gc.freeze()  # as the app does once it is assembled: the collector skips what exists
     t0 = time.perf_counter()
-    events = drive(world, player, player.records())
+    events = drive(world, player, player.rows())
     drive_s = time.perf_counter() - t0
     gc.unfreeze()
     t1 = time.perf_counter()
@@ -181,7 +181,7 @@ def read_and_dispatch_s(path: Path) -> float:
     player = RecordPlayer(path)
     gc.collect()
     t0 = time.perf_counter()
-    for rec in player.records():
+    for rec in player.rows():  # as the driver reads them
         player.play(rec).clear()
     return time.perf_counter() - t0
 

@@ -24,7 +24,7 @@ from analytics import Analytics
 from clock import ManualClock
 from database import Database
 from ingest.event_time import EventTimers
-from ingest.recording import Record, read_header
+from ingest.recording import Row, read_header
 from ingest.replay import RecordPlayer
 from kalshi.book_store import BookStore
 from models import Event
@@ -94,11 +94,12 @@ async def open_world(db_path: str | Path, start_ms: int) -> World:
 
 
 def drive(
-    world: World, player: RecordPlayer, records: Iterator[Record], *, limit: int | None = None
+    world: World, player: RecordPlayer, records: Iterator[Row], *, limit: int | None = None
 ) -> int:
-    """Handle the events of ``records`` (at least ``limit``, stopping at the end of the record
-    that reaches it; all if None); returns the events handled, 0 at the end. Synchronous:
-    nothing here awaits or reads the wall clock.
+    """Handle the events of ``records`` (Records or their rows: ``player.rows()`` reads the
+    faster), at least ``limit``, stopping at the end of the record that reaches it (all if
+    None); returns the events handled, 0 at the end. Synchronous: nothing here awaits or reads
+    the wall clock.
 
     The events of the records between two timer boundaries go to the pipeline together
     (``Pipeline.handle_batch``, told when the next timer is due); a record at or past a
@@ -115,6 +116,8 @@ def drive(
     due = timers.next_due_ms
     until = due if due is not None else _NEVER
     n = 0
+    stop = limit if limit is not None else _NEVER
+    room = min(BATCH_EVENTS, stop)  # events to read before the pipeline takes them
     for rec in records:
         _, recv_ms, kind, body = rec
         if recv_ms >= until:  # a timer may run: what came before goes first
@@ -128,18 +131,23 @@ def drive(
             events.clear()
             due = timers.next_due_ms
             until = due if due is not None else _NEVER
-        elif kind == "ws":  # player.play, inlined for the common case
+            if n >= stop:
+                break
+            room = min(BATCH_EVENTS, stop - n)
+            continue
+        if kind == "ws":  # player.play, inlined for the common case
             dispatch(body, recv_ms)
             if controls:
                 controls.clear()  # no connection to act on: the recording holds the answers
         else:
             play(rec)  # into the same list
-        if len(events) >= BATCH_EVENTS or (limit is not None and n + len(events) >= limit):
+        if len(events) >= room:
             n += len(events)
             handle_batch(events, until)
             events.clear()
-            if limit is not None and n >= limit:
+            if n >= stop:
                 break
+            room = min(BATCH_EVENTS, stop - n)
     if events:
         n += len(events)
         handle_batch(events, until)
@@ -161,7 +169,7 @@ async def run_recording(
     if setup is not None:
         setup(world)
     player = RecordPlayer(path)
-    records = player.records()
+    records = player.rows()
     events_n = 0
     try:
         while n := drive(world, player, records, limit=flush_every):

@@ -27,9 +27,11 @@ from clock import Clock
 from ingest.recording import (
     ReadStats,
     Record,
+    Row,
     market_from_fields,
     matched_from_fields,
     read_recording,
+    read_rows,
     series_from_fields,
     trade_from_fields,
 )
@@ -58,55 +60,60 @@ class RecordPlayer:
     def records(self) -> Iterator[Record]:
         return read_recording(self.path, self.read)
 
-    def play(self, rec: Record) -> list[Event]:
-        """The events of one record, in order. The list is the dispatcher's, reused: the caller
-        uses it before the next call and clears it."""
+    def rows(self) -> Iterator[Row]:
+        """The records as plain tuples (``read_rows``), for the backtest driver's loop."""
+        return read_rows(self.path, self.read)
+
+    def play(self, rec: Row) -> list[Event]:
+        """The events of one record (a Record or its row), in order. The list is the
+        dispatcher's, reused: the caller uses it before the next call and clears it."""
         d = self.dispatcher
-        if rec.kind == "ws":
-            d.dispatch(rec.body, rec.recv_ms)
+        line, recv_ms, kind, body = rec
+        if kind == "ws":
+            d.dispatch(body, recv_ms)
             if d.controls:
                 d.controls.clear()  # no connection to act on: the recording holds the answers
             return d.events
-        if rec.kind == "markets":
+        if kind == "markets":
             try:
-                infos = tuple(market_from_fields(m) for m in rec.body)
+                infos = tuple(market_from_fields(m) for m in body)
             except ValueError as exc:
                 self.stats.bad_frames += 1
-                log.warning("%s line %d: bad markets record: %s", self.path, rec.line, exc)
+                log.warning("%s line %d: bad markets record: %s", self.path, line, exc)
                 return d.events
-            d.events.append(MarketsFetched(infos, rec.recv_ms, rec.recv_ms))
+            d.events.append(MarketsFetched(infos, recv_ms, recv_ms))
             return d.events
-        if rec.kind == "series":
+        if kind == "series":
             try:
-                series = tuple(series_from_fields(s) for s in rec.body)
+                series = tuple(series_from_fields(s) for s in body)
             except ValueError as exc:
                 self.stats.bad_frames += 1
-                log.warning("%s line %d: bad series record: %s", self.path, rec.line, exc)
+                log.warning("%s line %d: bad series record: %s", self.path, line, exc)
                 return d.events
-            d.events.append(SeriesFetched(series, rec.recv_ms, rec.recv_ms))
+            d.events.append(SeriesFetched(series, recv_ms, recv_ms))
             return d.events
-        if rec.kind == "nba":
-            path, text = rec.body
+        if kind == "nba":
+            path, text = body
             try:
-                found = events_from_response(path, text.encode(), rec.recv_ms)
+                found = events_from_response(path, text.encode(), recv_ms)
             except (NbaWireError, ValueError) as exc:
                 self.stats.bad_frames += 1
-                log.warning("%s line %d: bad nba record: %s", self.path, rec.line, exc)
+                log.warning("%s line %d: bad nba record: %s", self.path, line, exc)
                 return d.events
             d.events.extend(self.nba_changes.changed(found))
             return d.events
-        if rec.kind == "nba_matches":
+        if kind == "nba_matches":
             try:
-                d.events.append(matched_from_fields(rec.body, rec.recv_ms))
+                d.events.append(matched_from_fields(body, recv_ms))
             except ValueError as exc:
                 self.stats.bad_frames += 1
-                log.warning("%s line %d: bad nba_matches record: %s", self.path, rec.line, exc)
+                log.warning("%s line %d: bad nba_matches record: %s", self.path, line, exc)
             return d.events
         try:
-            trade = trade_from_fields(rec.body, rec.recv_ms)
+            trade = trade_from_fields(body, recv_ms)
         except ValueError as exc:
             self.stats.bad_frames += 1
-            log.warning("%s line %d: bad backfill record: %s", self.path, rec.line, exc)
+            log.warning("%s line %d: bad backfill record: %s", self.path, line, exc)
             return d.events
         if d.seen.add(trade.trade_id):
             self.stats.trades += 1

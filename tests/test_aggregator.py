@@ -7,6 +7,7 @@ import pytest
 
 from aggregator import HOUR_MS, MINUTE_MS, WINDOWS, Aggregator, MarketWindow
 from models import Side, Trade
+from windows import TradeColumns
 
 H0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, an hour boundary
 _ids = iter(range(10**9))
@@ -432,3 +433,15 @@ def test_a_batch_adds_up_exactly_as_its_trades_one_by_one(seed: int) -> None:
         assert batched.sparkline(ticker) == one.sparkline(ticker)
     assert batched.large_trades(50) == one.large_trades(50)
     assert one.ignored_old > 0 and in_batches > 0  # the batches went through those cases
+
+
+def test_columns_of_batches_put_together_are_the_columns_of_the_whole() -> None:
+    rng = random.Random(3)
+    trades = _night(rng, 300, 20)
+    whole = TradeColumns.of(trades)
+    parts = TradeColumns.concat([TradeColumns.of(trades[:7]), TradeColumns.of(trades[7:150]),
+                                 TradeColumns.of(trades[150:])])  # fmt: skip
+    assert parts.keys == whole.keys == list(dict.fromkeys(t.ticker for t in trades))
+    for name in ("market", "ts", "price", "count", "yes", "notional"):
+        assert (getattr(parts, name) == getattr(whole, name)).all(), name
+    assert [whole.keys[i] for i in whole.market.tolist()] == [t.ticker for t in trades]

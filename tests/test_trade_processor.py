@@ -131,9 +131,9 @@ async def test_books_are_the_pipelines_stale_on_a_gap_until_repaired_never_ahead
         await db.close()
 
 
-def _night(seed: int) -> list[Event]:
+def _night(seed: int, steps: tuple[int, ...] = (0, 0, 0, 1, 7, 40)) -> list[Event]:
     """Runs of trades (some long, some stamped far ahead of their receipt) between book
-    snapshots and deltas, market details, lifecycle events and a gap, over a few seconds."""
+    snapshots and deltas, market details, lifecycle events and a gap, ``steps`` ms apart."""
     rng = random.Random(seed)
     tickers = [f"KXN-{i}" for i in range(30)]
     books = tickers[:3]
@@ -151,7 +151,7 @@ def _night(seed: int) -> list[Event]:
 
     out += [BookSnapshot(t, ((4000, 500),), ((5800, 300),), 9, 0, now, now) for t in books]
     for i in range(3_000):
-        now += rng.choice([0, 0, 0, 1, 7, 40])
+        now += rng.choice(steps)
         roll = rng.random()
         if roll < 0.12:
             out.append(book_event(rng.choice(books)))
@@ -202,17 +202,24 @@ async def _world_state(world: World, db: Path) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize(("seed", "timed"), [(0, True), (1, True), (2, False)])
+@pytest.mark.parametrize(
+    ("seed", "timed", "client"),
+    [(0, True, False), (1, True, True), (2, False, True), (3, False, False)],
+)
 async def test_a_batch_leaves_the_world_as_its_events_one_by_one(
-    seed: int, timed: bool, tmp_path: Path
+    seed: int, timed: bool, client: bool, tmp_path: Path
 ) -> None:
     """The same world after each timer and at the end, whether the events come one by one or
-    in batches split anywhere (most run past the time a timer is due)."""
-    events = _night(seed)
+    in batches split anywhere (many run past the time a timer is due); with a browser on the
+    hub, the same messages to it."""
+    # timed: a few hundred events between two of the hub's flushes, so batches hold long runs
+    events = _night(seed, (0, 0, 0, 0, 1) if timed else (0, 0, 0, 1, 7, 40))
     rng = random.Random(seed)
     states = []
     for name in ("one", "batched"):
         world = await open_world(tmp_path / f"{name}.db", T0)
+        world.hub._queue_size = 100_000  # a browser that keeps up with all of it
+        sub = world.hub.subscribe("c", lambda: {"type": "snapshot"}) if client else None
         ticks: list[tuple[object, ...]] = []
         if timed:
 
@@ -221,7 +228,7 @@ async def test_a_batch_leaves_the_world_as_its_events_one_by_one(
                 ticks.append((now, w.pipeline.stats.trades, w.aggregator.hot("1m", 5),
                               w.analytics.view("hour", now), book_levels(w.books)))  # fmt: skip
 
-            world.timers.every(500, "look", look)
+            world.timers.every(100, "look", look)
         else:  # no timers at all (not even the hub's): every batch may be taken whole
             world.timers = EventTimers(world.clock)
             world.pipeline._on_event_time = world.timers.at
@@ -235,12 +242,18 @@ async def test_a_batch_leaves_the_world_as_its_events_one_by_one(
                     batch = events[i : i + rng.choice([1, 10, 100, 700])]
                     i += len(batch)
                     world.pipeline.handle_batch(batch, world.timers.next_due_ms)
-            states.append((await _world_state(world, tmp_path / f"{name}.db"), ticks))
+            state = await _world_state(world, tmp_path / f"{name}.db")
+            if sub is not None:
+                world.hub.flush_trades()  # what is pending (all of it, with no timers)
+                sent = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+                state["sent"] = (sent, sub.dropped)
+                assert len(sent) > (5 if timed else 1) and not sub.dropped
+            states.append((state, ticks))
         finally:
             await world.close()
     (one, one_ticks), (batched, batched_ticks) = states
     assert batched == one
-    assert batched_ticks == one_ticks and (len(one_ticks) > 5 or not timed)
+    assert batched_ticks == one_ticks and (len(one_ticks) > 3 or not timed)
     assert one["stats"].future_stamped > 0 and one["stats"].gaps > 0  # type: ignore[attr-defined]
 
 
