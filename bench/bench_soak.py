@@ -6,8 +6,10 @@
 The app runs in its own process (``python app.py --sim-rate 2000 --sim-markets 2000 --db TMP
 --port 0``: the built-in exchange and balldontlie in the same process, the NBA night on), so the
 resident memory read from ``/proc/PID/status`` (VmRSS) is the app's and its simulator's alone.
-Every ``--every`` seconds a line: minutes, RSS, the trades seen (``/api/stats``) and the rate over
-the interval, the markets the app's windows track, the database's size. At the end: the last RSS
+VmRSS is RssAnon (the heaps: what the app holds) plus RssFile (the interpreter and libraries
+mapped, ~27 MiB, fewer when a busy machine evicts them); both are shown. Every ``--every``
+seconds a line: minutes, RSS, anon, file, the trades seen (``/api/stats``) and the rate over the
+interval, the markets the app's windows track, the database's size. At the end: the last RSS
 against the goal, the peak (VmHWM), and the growth over the second half of the run (flat in a
 steady state).
 ``--short`` is a smoke run: one minute, a line every 5 s.
@@ -46,6 +48,8 @@ PR_SET_PDEATHSIG = 1
 class Sample:
     t_s: float  # since the app was ready
     rss_mib: float
+    anon_mib: float
+    file_mib: float
     trades_seen: int
     markets_tracked: int
     db_mib: float
@@ -146,6 +150,8 @@ def run_soak(
             sample = Sample(
                 t_s=now,
                 rss_mib=proc_status_kib(proc.pid, "VmRSS") / 1024,
+                anon_mib=proc_status_kib(proc.pid, "RssAnon") / 1024,
+                file_mib=proc_status_kib(proc.pid, "RssFile") / 1024,
                 trades_seen=stats["trades_seen"],
                 markets_tracked=stats["markets_tracked"],
                 db_mib=stats["db_bytes"] / 2**20,
@@ -175,15 +181,15 @@ def main() -> None:
     minutes, every = (1.0, 5.0) if args.short else (args.minutes, args.every)
     print(f"the app on the simulator at {args.rate:,.0f} trades/s, {args.markets:,} markets, "
           f"for {minutes:g} min; whole-process RSS (VmRSS)", flush=True)  # fmt: skip
-    print(f"{'min':>6} {'RSS MiB':>8} {'trades':>11} {'trades/s':>9} {'tracked':>8} "
-          f"{'db MiB':>8}", flush=True)  # fmt: skip
+    print(f"{'min':>6} {'RSS MiB':>8} {'anon':>6} {'file':>5} {'trades':>11} {'trades/s':>9} "
+          f"{'tracked':>8} {'db MiB':>8}", flush=True)  # fmt: skip
     last: list[Sample] = []
 
     def line(s: Sample) -> None:
         prev = last[0] if last else None
         rate = (s.trades_seen - prev.trades_seen) / (s.t_s - prev.t_s) if prev else 0.0
-        print(f"{s.t_s / 60:6.1f} {s.rss_mib:8.1f} {s.trades_seen:11,} {rate:9,.0f} "
-              f"{s.markets_tracked:8,} {s.db_mib:8.0f}"
+        print(f"{s.t_s / 60:6.1f} {s.rss_mib:8.1f} {s.anon_mib:6.1f} {s.file_mib:5.1f} "
+              f"{s.trades_seen:11,} {rate:9,.0f} {s.markets_tracked:8,} {s.db_mib:8.0f}"
               + (f"  reconnects {s.reconnects}" if s.reconnects else ""), flush=True)  # fmt: skip
         last[:] = [s]
 
@@ -202,6 +208,7 @@ def main() -> None:
             workdir.rmdir()
     report(f"whole-process RSS after {minutes:g} min", result.final_mib, "MiB",
            f"< {GOAL_MIB:.0f} MiB")  # fmt: skip
+    report("  of which anonymous (RssAnon: the heaps)", result.samples[-1].anon_mib, "MiB")
     report("peak RSS (VmHWM)", result.peak_mib, "MiB")
     report("RSS growth over the second half of the run", result.late_growth_mib(), "MiB")
     report("trades/s over the run", result.rate(), "trades/s", f"{args.rate:,.0f}")
