@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark in its own process and print its figures.
 
-`python -m bench` runs them all; `python -m bench ingest latency` runs the named ones; flags
-after the names go to each of them (`python -m bench ingest --seconds 10`).
+`python -m bench` runs them all but the long ones (``LONG``: the hour-long soak); `python -m bench
+ingest latency` runs the named ones; flags after the names go to each of them (`python -m bench
+ingest --seconds 10`, `python -m bench soak --minutes 10`).
 Each benchmark prints medians of several runs and the goal it is measured against.
 """
 
@@ -27,6 +28,7 @@ ORDER = [
     "latency",
     "page",
 ]
+LONG = {"soak"}  # only when named
 
 
 def run(name: str, flags: list[str]) -> int:
@@ -47,7 +49,9 @@ def main(argv: list[str]) -> int:
     available = {p.stem.removeprefix("bench_"): p for p in HERE.glob("bench_*.py")}
     split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
     argv, flags = argv[:split], argv[split:]
-    names = argv or [n for n in ORDER if n in available] + sorted(set(available) - set(ORDER))
+    names = argv or [n for n in ORDER if n in available] + sorted(
+        set(available) - set(ORDER) - LONG
+    )
     unknown = [n for n in names if n not in available]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; have: {', '.join(sorted(available))}")

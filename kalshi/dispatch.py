@@ -88,7 +88,8 @@ class RecentIds:
         self._left = self._generation  # adds until the open generation is sealed
 
     def add(self, item: str, ts_ms: int = UNDATED) -> bool:
-        """True if ``item`` was not already present. ``ts_ms`` is its exchange time."""
+        """True if ``item`` was not already present. ``ts_ms`` is its exchange time; without it
+        (UNDATED) its generation is forgotten only past the capacity."""
         s = self._set
         if item in s:
             return False

@@ -30,7 +30,15 @@ from sim.connection import Connection
 from sim.embedded import EmbeddedServer, embedded_config
 from sim.faults import Faults
 from sim.history import KEEP_TRADES
-from sim.market_model import DeltaEv, LifeEv, MarketModel, SimEvent, TickerEv, TradeEv
+from sim.market_model import (
+    LIFECYCLE_EVERY,
+    DeltaEv,
+    LifeEv,
+    MarketModel,
+    SimEvent,
+    TickerEv,
+    TradeEv,
+)
 from sim.nba_games import NightSim
 from sim.nba_markets import NbaMarkets
 from sim.ratelimit import RateLimiter
@@ -43,6 +51,11 @@ log = logging.getLogger(__name__)
 WS_PATH = "/trade-api/ws/v2"
 PING_INTERVAL_S = 10.0
 TICK_S = 0.01
+# Kalshi lists and settles markets on a calendar, not per trade: at a high rate, lifecycle steps
+# come at most about this often (at the default 50 trades/s, every LIFECYCLE_EVERY trades is
+# that already). Per trade, 2,000 trades/s listed ~10,000 markets an hour, each of which the
+# app's windows hold for a day after its last trade.
+LIFECYCLE_MIN_GAP_S = 30.0
 
 
 class SimExchange:
@@ -72,6 +85,7 @@ class SimExchange:
         self._model = MarketModel(
             seed=seed, n_markets=n_markets, start_ms=now, random_nba=night is None,
             id_salt=id_salt, history_keep=history_keep,
+            lifecycle_every=max(LIFECYCLE_EVERY, round(rate * LIFECYCLE_MIN_GAP_S)),
         )  # fmt: skip
         self.nba: NbaMarkets | None = None
         if night is not None:

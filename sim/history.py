@@ -1,9 +1,10 @@
 """The simulator's recent trades, stored column-wise in arrays (~27 bytes a trade).
 
 Kalshi serves every trade it ever made; the simulator serves the newest ``keep`` (by default
-500,000: ~13 MB, four minutes at 2,000 trades/s, hours at the default rate), which is what a
-backfill reaches back to after any outage the simulator causes. Kept whole, the history of a
-long run at a high rate would be most of the app's memory (~190 MB an hour at 2,000/s).
+200,000: ~5-7 MB, 100 s at 2,000 trades/s, over an hour at the default 50/s), which is what a
+backfill reaches back to after any outage the simulator causes (its faults last seconds). Kept
+whole, the history of a long run at a high rate would be most of the app's memory (~190 MB an
+hour at 2,000/s).
 Indices stay those of production order over the whole run, so trade ids and cursors do not
 change when older trades are forgotten.
 """
@@ -33,7 +34,7 @@ class CursorError(ValueError):
     """A cursor this history did not issue."""
 
 
-KEEP_TRADES = 500_000
+KEEP_TRADES = 200_000
 
 
 class TradeHistory:

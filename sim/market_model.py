@@ -18,7 +18,7 @@ from sim.catalogue import SERIES_BY_TICKER, EventDef, Market, MarketDef, generat
 from sim.history import KEEP_TRADES, TradeHistory
 
 MAX_LEVELS = 24
-LIFECYCLE_EVERY = 1_500  # on average one lifecycle step per this many trades
+LIFECYCLE_EVERY = 1_500  # on average one lifecycle step per this many trades, at least
 
 
 class TradeEv(NamedTuple):
@@ -72,8 +72,12 @@ class MarketModel:
         random_nba: bool = True,
         id_salt: int = 0,
         history_keep: int = KEEP_TRADES,
+        lifecycle_every: int = LIFECYCLE_EVERY,
     ) -> None:
+        """``lifecycle_every``: the mean number of trades between two lifecycle steps (a market
+        closed, determined or settled, an event listed)."""
         self.rng = random.Random(seed)
+        self._life_every = max(1, lifecycle_every)
         self.history = TradeHistory(seed, id_salt, keep=history_keep)
         self.markets: list[Market] = []
         self.by_ticker: dict[str, Market] = {}
@@ -227,7 +231,7 @@ class MarketModel:
         return out
 
     def _draw_life_gap(self) -> int:
-        return 1 + int(self.rng.expovariate(1.0 / LIFECYCLE_EVERY))
+        return 1 + int(self.rng.expovariate(1.0 / self._life_every))
 
     def _pick(self) -> Market:
         cum = self._cum

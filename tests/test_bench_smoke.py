@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from bench.bench_ingest import run_ingest
 from bench.bench_latency import percentile, run_latency
 from bench.bench_replay import run_replay_bench
+from bench.bench_soak import run_soak
 from bench.procs import spawn
 from bench.ws_swarm import sampled_indices
 
@@ -70,6 +72,15 @@ async def test_latency_times_trades_at_sampled_clients(tmp_path: Path) -> None:
         assert run.feed_p50 >= 0 and run.hub_p50 >= 0
 
 
+def test_soak_samples_the_app_process_memory_and_stops_it(tmp_path: Path) -> None:
+    before = children()
+    r = run_soak(seconds=2.0, rate=200, markets=50, sample_s=1.0, workdir=tmp_path)
+    assert len(r.samples) >= 3 and all(s.rss_mib > 20 for s in r.samples)
+    assert r.samples[-1].trades_seen > 0 and r.peak_mib >= r.final_mib
+    assert r.exit_code in (0, -signal.SIGTERM)  # uvicorn re-raises the SIGTERM once shut down
+    assert children() == before
+
+
 async def test_a_helper_exits_when_its_parent_goes_away(tmp_path: Path) -> None:
     async with spawn("swarm", "bench.ws_swarm", ["--url", "ws://x/", "--clients", "0"]) as (
         child,
@@ -103,4 +114,4 @@ def test_runner_lists_the_benches() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert out.returncode == 2
-    assert "ingest" in out.stdout and "latency" in out.stdout
+    assert "ingest" in out.stdout and "latency" in out.stdout and "soak" in out.stdout

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
+from sim.exchange import LIFECYCLE_MIN_GAP_S, SimExchange
 from sim.history import TradeHistory
-from sim.market_model import DeltaEv, MarketModel, TradeEv
+from sim.market_model import LIFECYCLE_EVERY, DeltaEv, LifeEv, MarketModel, TradeEv
 
 START = 1_780_000_000_000
 
@@ -123,3 +124,19 @@ def test_history_keeps_the_newest_trades_with_their_ids_and_cursors() -> None:
     assert h.query(market=1, min_ts_ms=None, max_ts_ms=None, limit=9, cursor=cur) == ([25], "")
     ids, _ = h.query(market=0, min_ts_ms=at[0], max_ts_ms=at[30], limit=99, cursor=None)
     assert ids == [30, 28, 26, 24]
+
+
+def test_lifecycle_steps_come_every_so_many_trades() -> None:
+    def listed(every: int) -> int:
+        m = MarketModel(seed=5, n_markets=50, start_ms=START, lifecycle_every=every)
+        out = m.step(30_000, START)
+        return sum(isinstance(e, LifeEv) and e.event_type == "created" for e in out)
+
+    assert listed(1_500) > 3 * listed(15_000)
+
+
+def test_a_fast_exchange_turns_its_markets_over_on_a_calendar() -> None:
+    slow = SimExchange(key_id="k", public_key_pem=b"", rate=50.0, require_auth=False)
+    fast = SimExchange(key_id="k", public_key_pem=b"", rate=2_000.0, require_auth=False)
+    assert slow._model._life_every == LIFECYCLE_EVERY  # the default rate: per trade, as ever
+    assert fast._model._life_every == 2_000 * LIFECYCLE_MIN_GAP_S
