@@ -112,6 +112,7 @@ class SimGame:
             self.edge,
             self.pace,
             self.hidden,
+            self.home_ball,
         )
 
 

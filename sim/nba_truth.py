@@ -79,6 +79,7 @@ class Situation:
     edge: float  # x now
     pace: float  # y now
     hidden: Hidden
+    home_ball: bool = True  # whose possession it is (possessions alternate)
 
 
 def ou_step(x: float, s: float, dt: float, z: float) -> float:
@@ -153,7 +154,9 @@ def _remaining(s: Situation, seconds: float, periods: int) -> Remaining:
     # The form's integral is a rate over time; it reaches the score through the possessions
     # actually left (see ``adjustments``), as the line does.
     scale = n / (2 * POSS_PER_TEAM * r)
-    margin_mean = n / 2 * (m_h - m_a) + e_mean * scale
+    # Possessions alternate: the team with the ball has half a possession more to come.
+    ball = m_h / 2 if s.home_ball else -m_a / 2
+    margin_mean = n / 2 * (m_h - m_a) + ball * min(1.0, n) + e_mean * scale
     total_mean = n / 2 * (m_h + m_a) + p_mean * scale
     scoring_var = n / 2 * (v_h + v_a)
     margin_var = scoring_var + var_n * ((m_h - m_a) / 2) ** 2 + e_var * scale * scale
@@ -209,14 +212,24 @@ def margin_over(s: Situation, home: bool, strike: float) -> float:
     return _over(sign * (s.lead + rem.margin_mean), rem.margin_var, strike)
 
 
+def _final_total(s: Situation) -> tuple[float, float]:
+    """Mean and variance of the final total: the points to come in this phase, plus an
+    overtime's as often as this phase ends tied (ties in overtime are rare enough to leave)."""
+    seconds, periods = _clock_left(s)
+    rem = _remaining(s, seconds, periods)
+    margin = s.lead + rem.margin_mean
+    tie = _over(margin, rem.margin_var, -0.5) - _over(margin, rem.margin_var, 0.5)
+    ot = _remaining(s, OT_S, 1)
+    mean = s.points + rem.total_mean + tie * ot.total_mean
+    var = rem.total_var + tie * (ot.total_var + ot.total_mean**2) - (tie * ot.total_mean) ** 2
+    return mean, var
+
+
 def total_over(s: Situation, strike: float) -> float:
     if s.final:
         return 1.0 if s.points > strike else 0.0
-    seconds, periods = _clock_left(s)
-    if seconds <= 0 and s.lead == 0:  # tied at the horn: an overtime's points are to come
-        seconds, periods = OT_S, 1
-    rem = _remaining(s, seconds, periods)
-    return _over(s.points + rem.total_mean, rem.total_var, strike)
+    mean, var = _final_total(s)
+    return _over(mean, var, strike)
 
 
 def expected(s: Situation) -> tuple[float, float]:
@@ -225,7 +238,7 @@ def expected(s: Situation) -> tuple[float, float]:
         return float(s.lead), float(s.points)
     seconds, periods = _clock_left(s)
     rem = _remaining(s, seconds, periods)
-    return s.lead + rem.margin_mean, s.points + rem.total_mean
+    return s.lead + rem.margin_mean, _final_total(s)[0]
 
 
 def to_ppm(p: float) -> int:
