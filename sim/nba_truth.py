@@ -16,13 +16,16 @@ so the expected margin over regulation is ``margin + integral of x`` and the exp
 
 Because x and y start at 0, the line is the right pregame drift and the public model (a Brownian
 margin with sigma 15.8, a total with sigma 18) is calibrated before tip-off: the possessions give
-a margin sd of ~14.7 and a total sd of ~16, the form adds ~5.9 and ~8.9 (VARIANCES below). In
-play the truth knows x and y now, the public model does not.
+a margin sd of ~13.6 and a total sd of ~14.6, the form adds ~7.9 and ~10.6 (sd of its integral
+over a game), ~15.7 and ~18.1 in all (measured over 12,000 games: 15.7 and 18.5). In play the
+truth knows x and y now; the public model does not.
 
-True probabilities: the points still to come are taken as normal with the exact mean and
-variance of this process (possessions left, their points' moments, the integral of an OU process
-given its value now), continuity-corrected because points are whole; a tie after regulation goes
-to overtime, won with the odds of a fresh 5-minute period.
+True probabilities: the points still to come are taken as normal with the mean and variance of
+this process (possessions left and whose ball it is, their points' moments, the integral of an OU
+process given its value now), continuity-corrected because points are whole; a tie after
+regulation goes to overtime, won with the odds of a fresh 5-minute period, and the total expects
+the overtime's points as often as a tie. Pregame over 25,500 games, the truth's home win rate is
+off by under 0.01.
 """
 
 from __future__ import annotations
