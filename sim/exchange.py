@@ -75,7 +75,7 @@ class SimExchange:
         id_salt: int = 0,
         history_keep: int = KEEP_TRADES,
     ) -> None:
-        """With a ``night`` the NBA events are its games, priced from its fair values and
+        """With a ``night`` the NBA events are its games, priced from its truth and
         settled on its scores; the emit loop (or ``emit_trades``) steps it with this clock.
         ``id_salt`` gives the trade ids a fresh space (an exchange restarted with its seed).
         REST serves the newest ``history_keep`` trades (``sim.history``)."""

@@ -1,25 +1,26 @@
 """A seeded night of simulated NBA games, pure (no I/O, no clock of its own): call ``step(now_ms)``.
 
 Pace: each team gets ~100 possessions per 48 minutes (6..23 s of game clock each), scoring 0/1/2/3
-points with a mean of ~1.16 per possession, so ~230 points a game and a final-margin spread around
-the line of ~16 points, close to Stern's sigma. Quarters of 12 minutes, a break after Q1 and Q3,
-halftime, 5-minute overtimes while tied. ``acceleration`` = game seconds per wall second.
-Sportsbook odds come from the model fair value seen with a per-vendor lag (sometimes none: a book
-then leads), noise and vig.
+points with a mean of ~1.16 per possession, so ~230 points a game. Quarters of 12 minutes, a break
+after Q1 and Q3, halftime, 5-minute overtimes while tied. ``acceleration`` = game seconds per wall
+second.
+
+The public line of a game comes from team ratings and home court; what the scoring follows is
+that line plus tonight's hidden form (``sim.nba_truth``), which nothing outside the simulator sees.
+The true probabilities (``true_*_ppm``) know the form; sportsbooks (``sim.nba_books``) see them
+late, biased and vigged. The simulator never uses the app's win-probability model.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from models import GameState, GameStatus, OddsQuote
-from nba import winprob
-from nba.odds import american_from_probability
+from sim import nba_truth
+from sim.nba_books import Books, Truth, half_tenths
+from sim.nba_truth import OT_S, POSS_MS, QUARTER_S, REGULATION_S, Hidden, Situation
 
-QUARTER_S = 720
-OT_S = 300
 QUARTER_BREAK_S = 130
 HALFTIME_S = 900
 OT_BREAK_S = 120
@@ -60,35 +61,26 @@ TEAMS: tuple[tuple[int, str, str, str, str, str], ...] = (
 )
 TEAM_BY_ABBR = {t[1]: t for t in TEAMS}
 
-# (vendor, overround, typical lag in wall ms): kalshi/polymarket are exchanges, not books
-VENDORS: tuple[tuple[str, float, int], ...] = (
-    ("draftkings", 0.045, 4_000),
-    ("fanduel", 0.04, 6_000),
-    ("caesars", 0.05, 9_000),
-    ("betmgm", 0.05, 12_000),
-    ("kalshi", 0.01, 8_000),
-    ("polymarket", 0.02, 10_000),
-)
-ODDS_EVERY_MS = 5_000
-
-
-def _half(x: float) -> int:
-    """Nearest half point, in tenths."""
-    return round(x * 2) * 5
-
 
 @dataclass
 class SimGame:
+    """One game: the public line (``margin``, ``pregame_total`` and their half-point lines), the
+    hidden form (``hidden``, ``edge``, ``pace``: never shown) and the state of play."""
+
     game_id: int
     date: str
     home: str
     away: str
     start_ms: int
-    expected_margin: float  # home minus away over 48 minutes
+    margin: float  # expected home minus away over 48 minutes, before the form
     pregame_total: float
     home_spread_tenths: int
     total_tenths: int
+    hidden: Hidden
     rng: random.Random
+    edge: float = 0.0  # the form now: home scoring-rate edge over the line, points per 48 min
+    pace: float = 0.0  # the form now: total-points rate over the pregame total
+    form_ms: int = 0  # game-clock ms the form was last moved to
     home_score: int = 0
     away_score: int = 0
     period: int = 0
@@ -96,17 +88,37 @@ class SimGame:
     status: GameStatus = GameStatus.SCHEDULED
     in_break: bool = False
     game_ms: int = 0  # game-time position processed so far (clock + breaks)
+    played_ms: int = 0  # game clock run so far
     next_poss_ms: int = 0  # game-time of the next possession end
     home_ball: bool = True
+    run_home: bool | None = None  # who scored the last points, and how many since the other did
+    run_points: int = 0
+    runs: int = 0  # runs so far: a new one starts whenever the other team scores
     segments: list[tuple[int, int, int]] = field(default_factory=list)  # (start, end, period)
 
     @property
     def seconds_left(self) -> int:
         return (self.clock_ms + 999) // 1000
 
+    def situation(self) -> Situation:
+        return Situation(
+            self.home_score - self.away_score,
+            self.home_score + self.away_score,
+            self.period,
+            self.clock_ms / 1000,
+            self.status is GameStatus.FINAL,
+            self.margin,
+            self.pregame_total,
+            self.edge,
+            self.pace,
+            self.hidden,
+            self.home_ball,
+        )
+
 
 class NightSim:
-    """A night of up to 15 games. All times are epoch ms; deterministic for a seed."""
+    """A night of up to 15 games. All times are epoch ms; deterministic for a seed: the scores
+    do not depend on how often ``step`` is called, the books' quotes do."""
 
     def __init__(
         self,
@@ -133,6 +145,7 @@ class NightSim:
             margin = ratings[home] - ratings[away] + HOME_EDGE
             total = rng.gauss(226.0, 6.0)
             gid = base_id + i
+            game_rng = random.Random(f"{seed}/{gid}")
             self.games[gid] = SimGame(
                 gid,
                 date,
@@ -141,29 +154,41 @@ class NightSim:
                 start_ms + i * stagger_ms,
                 margin,
                 total,
-                _half(-margin),
-                _half(total),
-                random.Random(f"{seed}/{gid}"),
+                half_tenths(-margin),
+                half_tenths(total),
+                Hidden.draw(game_rng),
+                game_rng,
             )
-        self._vendor_rng = random.Random(seed + 1)
-        self._odds: dict[tuple[int, str], OddsQuote] = {}
-        self._odds_next: dict[tuple[int, str], int] = {}
-        self._history: dict[int, list[tuple[int, int, int, int, int]]] = {g: [] for g in self.games}
+        self.books = Books(seed, list(self.games))
         self.now_ms = 0
 
     # ----- game progress ------------------------------------------------------------------------
 
-    def _points(self, g: SimGame, home: bool) -> int:
-        adj = (1 if home else -1) * g.expected_margin / 400
-        adj += (g.pregame_total - 232.0) / 800  # pace of this matchup
-        u = g.rng.random()
-        if u < 0.13:
-            return 3
-        if u < 0.13 + 0.37 + adj:
-            return 2
-        if u < 0.53 + adj:
-            return 1
-        return 0
+    def _move_form(self, g: SimGame) -> None:
+        """The hidden form, moved along the game clock to now (it rests during breaks)."""
+        dt = (g.played_ms - g.form_ms) / 1000 / REGULATION_S
+        if dt <= 0:
+            return
+        g.edge = nba_truth.ou_step(g.edge, g.hidden.s_edge, dt, g.rng.gauss(0.0, 1.0))
+        g.pace = nba_truth.ou_step(g.pace, g.hidden.s_pace, dt, g.rng.gauss(0.0, 1.0))
+        g.form_ms = g.played_ms
+
+    def _possession(self, g: SimGame) -> None:
+        self._move_form(g)
+        a_home, a_away = nba_truth.adjustments(g.margin, g.pregame_total, g.edge, g.pace)
+        pts = nba_truth.points(g.rng.random(), a_home if g.home_ball else a_away)
+        if pts:
+            if g.home_ball:
+                g.home_score += pts
+            else:
+                g.away_score += pts
+            if g.run_home is g.home_ball:
+                g.run_points += pts
+            else:
+                g.run_home, g.run_points = g.home_ball, pts
+                g.runs += 1
+        g.home_ball = not g.home_ball
+        g.next_poss_ms = g.game_ms + g.rng.randint(*POSS_MS)
 
     def _advance(self, g: SimGame, target_game_ms: int) -> None:
         while g.status is not GameStatus.FINAL and g.game_ms < target_game_ms:
@@ -177,29 +202,26 @@ class NightSim:
                 g.status = GameStatus.LIVE
                 g.period += 1
                 g.clock_ms = (QUARTER_S if g.period <= 4 else OT_S) * 1000
-                g.next_poss_ms = g.game_ms + g.rng.randint(6_000, 23_000)
+                g.next_poss_ms = g.game_ms + g.rng.randint(*POSS_MS)
                 continue
             period_end = g.game_ms + g.clock_ms
             nxt = min(g.next_poss_ms, period_end)
             if nxt > target_game_ms:
                 g.clock_ms -= target_game_ms - g.game_ms
+                g.played_ms += target_game_ms - g.game_ms
                 g.game_ms = target_game_ms
                 return
             g.clock_ms -= nxt - g.game_ms
+            g.played_ms += nxt - g.game_ms
             g.game_ms = nxt
             if nxt == g.next_poss_ms and g.clock_ms > 0:
-                pts = self._points(g, g.home_ball)
-                if g.home_ball:
-                    g.home_score += pts
-                else:
-                    g.away_score += pts
-                g.home_ball = not g.home_ball
-                g.next_poss_ms = g.game_ms + g.rng.randint(6_000, 23_000)
+                self._possession(g)
                 continue
             self._end_period(g)
 
     def _end_period(self, g: SimGame) -> None:
         g.clock_ms = 0
+        self._move_form(g)
         if g.period >= 4 and g.home_score != g.away_score:
             g.status = GameStatus.FINAL
             return
@@ -237,13 +259,16 @@ class NightSim:
             if now_ms >= g.start_ms:
                 if g.status is GameStatus.SCHEDULED:
                     g.status, g.period, g.in_break = GameStatus.LIVE, 1, False
-                    g.next_poss_ms = g.rng.randint(6_000, 23_000)
+                    g.next_poss_ms = g.rng.randint(*POSS_MS)
                 self._advance(g, int((now_ms - g.start_ms) * self.acceleration))
             after = (g.home_score, g.away_score, g.status, g.period, g.seconds_left)
             if after != before:
                 out.append(self._snapshot(g, now_ms))
-            self._record_fair(g, now_ms)
-            out.extend(self._update_odds(g, now_ms))
+            if g.status is not GameStatus.FINAL:
+                margin, total = nba_truth.expected(g.situation())
+                truth = Truth(now_ms, self.true_yes_ppm(g.game_id), margin, total)
+                self.books.record(g.game_id, truth)
+                out.extend(self.books.quote(g.game_id, now_ms))
         return out
 
     def state(self, game_id: int) -> GameState:
@@ -252,30 +277,31 @@ class NightSim:
     def states(self) -> list[GameState]:
         return [self._snapshot(g, self.now_ms) for g in self.games.values()]
 
-    def game_seconds_left(self, game_id: int) -> int:
+    def run(self, game_id: int) -> tuple[bool | None, int, int]:
+        """The scoring run now: (home scored it, else away, None before any points; its points;
+        the number of runs so far, which tells one run from the next)."""
         g = self.games[game_id]
-        if g.status is GameStatus.FINAL:
-            return 0
-        return winprob.seconds_left_in_game(g.period, g.seconds_left)
+        return g.run_home, g.run_points, g.runs
 
-    # ----- fair values --------------------------------------------------------------------------
+    # ----- the truth ----------------------------------------------------------------------------
 
-    def fair_yes_ppm(self, game_id: int, yes_team: str | None = None) -> int:
-        """Model probability that ``yes_team`` (default: home) wins, ppm."""
+    def true_yes_ppm(self, game_id: int, yes_team: str | None = None) -> int:
+        """True probability that ``yes_team`` (default: home) wins, ppm: it knows the form."""
         g = self.games[game_id]
-        p = winprob.home_win_ppm(self.state(game_id), g.home_spread_tenths)
-        return p if yes_team in (None, g.home) else winprob.PPM - p
+        p = nba_truth.to_ppm(nba_truth.home_win(g.situation()))
+        return p if yes_team in (None, g.home) else nba_truth.PPM - p
 
-    def fair_spread_ppm(self, game_id: int, team: str, strike_tenths: int) -> int:
+    def true_spread_ppm(self, game_id: int, team: str, strike_tenths: int) -> int:
+        """True probability that ``team`` wins by more than the strike."""
         g = self.games[game_id]
-        return winprob.team_margin_over_ppm(
-            self.state(game_id), team, g.home_spread_tenths, strike_tenths
+        return nba_truth.to_ppm(
+            nba_truth.margin_over(g.situation(), team == g.home, strike_tenths / 10)
         )
 
-    def fair_total_ppm(self, game_id: int, strike_tenths: int) -> int:
-        return winprob.total_over_ppm(
-            self.state(game_id), self.games[game_id].total_tenths, strike_tenths
-        )
+    def true_total_ppm(self, game_id: int, strike_tenths: int) -> int:
+        """True probability that the total goes over the strike."""
+        g = self.games[game_id]
+        return nba_truth.to_ppm(nba_truth.total_over(g.situation(), strike_tenths / 10))
 
     def winner(self, game_id: int) -> str | None:
         g = self.games[game_id]
@@ -283,81 +309,6 @@ class NightSim:
             return None
         return g.home if g.home_score > g.away_score else g.away
 
-    # ----- odds ---------------------------------------------------------------------------------
-
-    def _record_fair(self, g: SimGame, now_ms: int) -> None:
-        left = self.game_seconds_left(g.game_id)
-        r = left / winprob.REGULATION_SECONDS
-        exp_margin = g.home_score - g.away_score + g.expected_margin * r
-        exp_total = g.home_score + g.away_score + g.pregame_total * r
-        hist = self._history[g.game_id]
-        hist.append(
-            (now_ms, self.fair_yes_ppm(g.game_id), _half(-exp_margin), _half(exp_total), left)
-        )
-        if len(hist) > 400:
-            del hist[:200]
-
-    def _seen(self, game_id: int, at_ms: int) -> tuple[int, int, int, int, int]:
-        hist = self._history[game_id]
-        for row in reversed(hist):
-            if row[0] <= at_ms:
-                return row
-        return hist[0]
-
-    def _update_odds(self, g: SimGame, now_ms: int) -> list[OddsQuote]:
-        if g.status is GameStatus.FINAL:
-            return []
-        out: list[OddsQuote] = []
-        rng = self._vendor_rng
-        for vendor, vig, lag in VENDORS:
-            key = (g.game_id, vendor)
-            if now_ms < self._odds_next.get(key, 0):
-                continue
-            self._odds_next[key] = now_ms + ODDS_EVERY_MS + rng.randrange(ODDS_EVERY_MS)
-            seen_at = now_ms - (0 if rng.random() < 0.15 else lag)  # sometimes this book leads
-            _, fair_ppm, spread_t, total_t, _ = self._seen(g.game_id, seen_at)
-            p = min(0.97, max(0.03, fair_ppm / winprob.PPM + rng.gauss(0.0, 0.01)))
-            k = 1 + vig
-            home_ml = american_from_probability(_frac(min(0.99, p * k)))
-            away_ml = american_from_probability(_frac(min(0.99, (1 - p) * k)))
-            juice = -100 - round(vig * 250)
-            quotes = [
-                OddsQuote(
-                    g.game_id,
-                    vendor,
-                    "moneyline",
-                    home_ml,
-                    away_ml,
-                    None,
-                    None,
-                    None,
-                    now_ms,
-                    now_ms,
-                ),
-                OddsQuote(
-                    g.game_id, vendor, "spread", juice, juice, spread_t, None, None, now_ms, now_ms
-                ),
-                OddsQuote(
-                    g.game_id, vendor, "total", None, None, total_t, juice, juice, now_ms, now_ms
-                ),
-            ]
-            for q in quotes:
-                prev = self._odds.get((g.game_id, f"{vendor}/{q.market}"))
-                if prev is None or _odds_key(prev) != _odds_key(q):
-                    self._odds[(g.game_id, f"{vendor}/{q.market}")] = q
-                    out.append(q)
-        return out
-
     def odds(self, game_ids: set[int] | None = None) -> list[OddsQuote]:
         """The latest quote per (game, vendor, market)."""
-        return [
-            q for (gid, _), q in sorted(self._odds.items()) if game_ids is None or gid in game_ids
-        ]
-
-
-def _frac(p: float) -> Fraction:
-    return Fraction(round(p * 10_000), 10_000)
-
-
-def _odds_key(q: OddsQuote) -> tuple[int | None, ...]:
-    return (q.home_odds, q.away_odds, q.line_tenths, q.over_odds, q.under_odds)
+        return self.books.latest(game_ids)

@@ -3,40 +3,31 @@
 Every game of a ``NightSim`` becomes a KXNBAGAME event (one market per team), a KXNBASPREAD event
 (strikes around the line for the favourite, two for the underdog) and a KXNBATOTAL event (five
 strikes around the total), with ``floor_strike`` set as Kalshi does. Their prices follow the
-night's fair value the way a crowd would: seen a few wall seconds late (a lag per game), with
-mean-reverting noise and, now and then, an overreaction to a move (or to nothing) that decays.
-Makers re-centre the book on that target and pull quotes left far through it; takers trade at the
-touch, leaning toward the target, so every trade takes resting size and books never cross. When a
-game is final its markets close, are determined on the final score and settle ``settle_after_ms``
-later; a market that is not active is never traded.
+night's truth the way a crowd would (``sim.nba_crowd``): late, with noise and, now and then, an
+overreaction to a scoring run (or to nothing) that decays. Makers re-centre the book on that
+target and pull quotes left far through it; takers trade at the touch, leaning toward the
+target, so every trade takes resting size and books never cross. When a game is final its
+markets close, are determined on the final score and settle ``settle_after_ms`` later; a market
+that is not active is never traded.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-import math
 import random
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from models import GameStatus
 from sim.catalogue import MONTHS, EventDef, Market, MarketDef
 from sim.market_model import MarketModel, SimEvent, TickerEv
+from sim.nba_crowd import Crowd
 from sim.nba_games import TEAM_BY_ABBR, NightSim, SimGame
 
 log = logging.getLogger(__name__)
 
 PPM = 1_000_000
 SAMPLE_MS = 250  # how often the crowd looks at the game (wall ms)
-LAG_MS = (1_500, 5_000)  # per game: how late the crowd sees the fair value
-NOISE_KEEP = 0.9  # AR(1) noise per sample: stationary sd ~ NOISE_SD / sqrt(1 - KEEP**2)
-NOISE_SD_PPM = 6_000
-BIAS_DECAY = 0.97  # an overreaction halves in ~23 samples (~6 s)
-OVERREACT_MOVE_PPM = 15_000  # a seen move this large may be overdone...
-OVERREACT_P = 0.25  # ...with this probability, by 50-150 % of the move
-SHOCK_P = 0.002  # per game and sample: a jolt with no news behind it
-SHOCK_SD_PPM = 40_000
 SLACK_TICKS = 3  # quotes further than this through the target are pulled
 SETTLE_AFTER_MS = 10_000  # determined -> settled
 GAME_WALL_S = 4_200  # a game's length in game seconds, breaks included (for close_time)
@@ -97,7 +88,7 @@ def _spread_strikes(g: SimGame) -> list[tuple[str, int]]:
 
 
 def game_events(night: NightSim, g: SimGame) -> list[tuple[EventDef, list[MarketDef], list[Spec]]]:
-    """The three Kalshi events of one game, their markets (mid = fair value now) and specs."""
+    """The three Kalshi events of one game, their markets (mid = the truth now) and specs."""
     pair = f"{kalshi_date(g.date)}{g.away}{g.home}"
     away_city, home_city = TEAM_BY_ABBR[g.away][2], TEAM_BY_ABBR[g.home][2]
     matchup = f"{away_city} at {home_city}"
@@ -117,7 +108,7 @@ def game_events(night: NightSim, g: SimGame) -> list[tuple[EventDef, list[Market
                 None,
                 "structured",
                 100,
-                _cc(night.fair_yes_ppm(g.game_id, team), 100),
+                _cc(night.true_yes_ppm(g.game_id, team), 100),
             )
         )
         specs.append(Spec("game", team, None))
@@ -136,7 +127,7 @@ def game_events(night: NightSim, g: SimGame) -> list[tuple[EventDef, list[Market
                 _points(strike),
                 "greater",
                 100,
-                _cc(night.fair_spread_ppm(g.game_id, team, strike), 100),
+                _cc(night.true_spread_ppm(g.game_id, team, strike), 100),
             )
         )
         specs.append(Spec("spread", team, strike))
@@ -158,7 +149,7 @@ def game_events(night: NightSim, g: SimGame) -> list[tuple[EventDef, list[Market
                 _points(strike),
                 "greater",
                 100,
-                _cc(night.fair_total_ppm(g.game_id, strike), 100),
+                _cc(night.true_total_ppm(g.game_id, strike), 100),
             )
         )
         specs.append(Spec("total", None, strike))
@@ -168,14 +159,11 @@ def game_events(night: NightSim, g: SimGame) -> list[tuple[EventDef, list[Market
 
 @dataclass(slots=True)
 class _Quote:
-    """One market's crowd: what it has seen, its noise and overreaction, the price it aims at."""
+    """One market: what its YES means and the price the crowd aims at."""
 
     market: Market
     spec: Spec
-    seen: int  # ppm
     target: int  # centicents
-    noise: float = 0.0
-    bias: float = 0.0
     quoted: int = -1  # the target the book was last centred on
 
 
@@ -183,12 +171,16 @@ class _Quote:
 class _Game:
     game_id: int
     home: str
-    lag_ms: int
+    crowd: Crowd
     quotes: list[_Quote]
     status: GameStatus
-    history: deque[tuple[int, tuple[int, ...]]] = field(default_factory=deque)
     settle_at: int | None = None  # set when closed and determined
     settled: bool = False
+
+
+def _sign(spec: Spec, home: str) -> int:
+    """+1 when YES is the home team doing well, -1 the away team, 0 a total."""
+    return 0 if spec.team is None else 1 if spec.team == home else -1
 
 
 class NbaMarkets:
@@ -217,12 +209,15 @@ class NbaMarkets:
                     model.add_managed_event(ev, defs, now_ms), defs, specs, strict=True
                 ):
                     m.close_ms = max(close_ms, m.open_ms + 1)
-                    q = _Quote(m, spec, self._fair(gid, spec), d.mid)
+                    q = _Quote(m, spec, d.mid)
                     quotes.append(q)
                     self._by_ticker[m.ticker] = q
-            self._games[gid] = _Game(
-                gid, g.home, self._rng.randint(*LAG_MS), quotes, GameStatus.SCHEDULED
+            crowd = Crowd.start(
+                self._rng,
+                [_sign(q.spec, g.home) for q in quotes],
+                [self._truth(gid, q.spec) for q in quotes],
             )
+            self._games[gid] = _Game(gid, g.home, crowd, quotes, GameStatus.SCHEDULED)
         self._next_sample = 0
         self._pickable: list[_Quote] = []
         self._cum: list[float] = []
@@ -301,37 +296,21 @@ class NbaMarkets:
 
     # -- pricing -----------------------------------------------------------------------------
 
-    def _fair(self, game_id: int, spec: Spec) -> int:
+    def _truth(self, game_id: int, spec: Spec) -> int:
         night = self._night
         if spec.kind == "game":
-            return night.fair_yes_ppm(game_id, spec.team)
+            return night.true_yes_ppm(game_id, spec.team)
         assert spec.strike is not None
         if spec.kind == "spread":
             assert spec.team is not None
-            return night.fair_spread_ppm(game_id, spec.team, spec.strike)
-        return night.fair_total_ppm(game_id, spec.strike)
+            return night.true_spread_ppm(game_id, spec.team, spec.strike)
+        return night.true_total_ppm(game_id, spec.strike)
 
     def _sample(self, g: _Game, now_ms: int, out: list[SimEvent]) -> None:
-        rng = self._rng
-        hist = g.history
-        hist.append((now_ms, tuple(self._fair(g.game_id, q.spec) for q in g.quotes)))
-        cutoff = now_ms - g.lag_ms
-        while len(hist) > 1 and hist[1][0] <= cutoff:
-            hist.popleft()
-        seen = hist[0][1]
-        jolt = rng.gauss(0.0, SHOCK_SD_PPM) if rng.random() < SHOCK_P else 0.0
-        for q, s in zip(g.quotes, seen, strict=True):
-            move = s - q.seen
-            q.seen = s
-            q.bias *= BIAS_DECAY
-            if abs(move) >= OVERREACT_MOVE_PPM and rng.random() < OVERREACT_P:
-                q.bias += move * rng.uniform(0.5, 1.5)
-            if jolt and q.spec.team is not None:
-                q.bias += jolt if q.spec.team == g.home else -jolt
-            q.noise = q.noise * NOISE_KEEP + rng.gauss(0.0, NOISE_SD_PPM)
-            # Near-certain outcomes barely wobble: scale by the binomial sd (1 at p = 1/2).
-            amp = 2.0 * math.sqrt(s * (PPM - s)) / PPM
-            q.target = _cc(s + (q.noise + q.bias) * amp, q.market.tick)
+        truth = [self._truth(g.game_id, q.spec) for q in g.quotes]
+        prices = g.crowd.sample(self._rng, now_ms, truth, self._night.run(g.game_id))
+        for q, p in zip(g.quotes, prices, strict=True):
+            q.target = _cc(p, q.market.tick)
             if q.target != q.quoted:
                 self._requote(q, now_ms, out)
 
