@@ -78,8 +78,7 @@ class RecordPlayer:
             try:
                 infos = tuple(market_from_fields(m) for m in body)
             except ValueError as exc:
-                self.stats.bad_frames += 1
-                log.warning("%s line %d: bad markets record: %s", self.path, line, exc)
+                self._bad("markets", line, exc)
                 return d.events
             d.events.append(MarketsFetched(infos, recv_ms, recv_ms))
             return d.events
@@ -87,8 +86,7 @@ class RecordPlayer:
             try:
                 series = tuple(series_from_fields(s) for s in body)
             except ValueError as exc:
-                self.stats.bad_frames += 1
-                log.warning("%s line %d: bad series record: %s", self.path, line, exc)
+                self._bad("series", line, exc)
                 return d.events
             d.events.append(SeriesFetched(series, recv_ms, recv_ms))
             return d.events
@@ -97,8 +95,7 @@ class RecordPlayer:
             try:
                 found = events_from_response(path, text.encode(), recv_ms)
             except (NbaWireError, ValueError) as exc:
-                self.stats.bad_frames += 1
-                log.warning("%s line %d: bad nba record: %s", self.path, line, exc)
+                self._bad("nba", line, exc)
                 return d.events
             d.events.extend(self.nba_changes.changed(found))
             return d.events
@@ -106,20 +103,23 @@ class RecordPlayer:
             try:
                 d.events.append(matched_from_fields(body, recv_ms))
             except ValueError as exc:
-                self.stats.bad_frames += 1
-                log.warning("%s line %d: bad nba_matches record: %s", self.path, line, exc)
+                self._bad("nba_matches", line, exc)
             return d.events
         try:
             trade = trade_from_fields(body, recv_ms)
         except ValueError as exc:
-            self.stats.bad_frames += 1
-            log.warning("%s line %d: bad backfill record: %s", self.path, line, exc)
+            self._bad("backfill", line, exc)
             return d.events
         if d.seen.add(trade.trade_id):
             self.stats.trades += 1
             self.stats.trades_recovered += 1
             d.events.append(trade)
         return d.events
+
+    def _bad(self, kind: str, line: int, exc: Exception) -> None:
+        """A record that does not convert: counted and logged, and skipped."""
+        self.stats.bad_frames += 1
+        log.warning("%s line %d: bad %s record: %s", self.path, line, kind, exc)
 
 
 class ReplaySource:

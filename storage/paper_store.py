@@ -204,55 +204,40 @@ class PaperStore:
         return {n: {"version": ver, "enabled": bool(e), "config": orjson.loads(c)}
                 for n, ver, e, c in rows}  # fmt: skip
 
+    async def _newest(
+        self, columns: str, table: str, key: str, filters: dict[str, Any], limit: int
+    ) -> list[dict[str, Any]]:
+        """Rows of ``table`` matching ``filters`` (column -> value; None: any), newest ``key``
+        first, at most ``limit`` (capped), as dicts of ``columns``."""
+        where = [(c, v) for c, v in filters.items() if v is not None]
+        sql = f"SELECT {columns} FROM {table}"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{c} = ?" for c, _ in where)
+        sql += f" ORDER BY {key} DESC LIMIT ?"
+        rows = await self._all(sql, (*(v for _, v in where), _limit(limit)))
+        names = [c.strip() for c in columns.split(",")]
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
     async def fills(
         self, *, account: str | None = None, ticker: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        where, params = [], []
-        if account is not None:
-            where.append("account = ?")
-            params.append(account)
-        if ticker is not None:
-            where.append("ticker = ?")
-            params.append(ticker)
-        sql = f"SELECT {FILL_COLUMNS} FROM paper_fills"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = await self._all(sql + " ORDER BY fill_id DESC LIMIT ?", (*params, _limit(limit)))
-        names = [c.strip() for c in FILL_COLUMNS.split(",")]
-        out = []
-        for r in rows:
-            d = dict(zip(names, r, strict=True))
+        out = await self._newest(FILL_COLUMNS, "paper_fills", "fill_id",
+                                 {"account": account, "ticker": ticker}, limit)  # fmt: skip
+        for d in out:
             d["maker"] = bool(d["maker"])
             d["liquidity"] = "maker" if d["maker"] else "taker"
             d["legs"] = orjson.loads(d["legs"])
-            out.append(d)
         return out
 
     async def orders(
         self, *, status: str | None = None, account: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        where, params = [], []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if account is not None:
-            where.append("account = ?")
-            params.append(account)
-        sql = f"SELECT {ORDER_COLUMNS} FROM paper_orders"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = await self._all(sql + " ORDER BY order_id DESC LIMIT ?", (*params, _limit(limit)))
-        names = [c.strip() for c in ORDER_COLUMNS.split(",")]
-        return [dict(zip(names, r, strict=True)) for r in rows]
+        return await self._newest(ORDER_COLUMNS, "paper_orders", "order_id",
+                                  {"status": status, "account": account}, limit)  # fmt: skip
 
     async def risk_events(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._all(
-            "SELECT kind, account, ticker, reason, detail, ts_ms FROM paper_risk_events"
-            " ORDER BY id DESC LIMIT ?",
-            (_limit(limit),),
-        )
-        names = ("kind", "account", "ticker", "reason", "detail", "ts_ms")
-        return [dict(zip(names, r, strict=True)) for r in rows]
+        return await self._newest("kind, account, ticker, reason, detail, ts_ms",
+                                  "paper_risk_events", "id", {}, limit)  # fmt: skip
 
     async def equity(self, *, account: str, limit: int = 1_000) -> list[dict[str, Any]]:
         rows = await self._all(
@@ -263,12 +248,8 @@ class PaperStore:
         names = ("ts_ms", "cash", "equity_mid", "equity_exit", "at_risk")
         return [dict(zip(names, r, strict=True)) for r in reversed(rows)]
 
-    async def settlements(self, *, account: str | None = None, limit: int = 100) -> list[Any]:
-        sql = "SELECT account, ticker, yes_value, net, payout, pnl, ts_ms FROM paper_settlements"
-        params: list[Any] = []
-        if account is not None:
-            sql += " WHERE account = ?"
-            params.append(account)
-        rows = await self._all(sql + " ORDER BY id DESC LIMIT ?", (*params, _limit(limit)))
-        names = ("account", "ticker", "yes_value", "net", "payout", "pnl", "ts_ms")
-        return [dict(zip(names, r, strict=True)) for r in rows]
+    async def settlements(
+        self, *, account: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        columns = "account, ticker, yes_value, net, payout, pnl, ts_ms"
+        return await self._newest(columns, "paper_settlements", "id", {"account": account}, limit)
